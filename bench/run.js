@@ -1,0 +1,22 @@
+// npm run bench: every speed target is a ratio against a baseline measured in the same run.
+// Results are printed and written to bench/RESULTS.md.
+import { writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { startupBench } from './startup.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const sections = []
+sections.push(await startupBench())
+
+const md = [
+  '# Benchmark results',
+  '',
+  `Produced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ` +
+    `${process.platform}-${process.arch}. Each target is a ratio against a baseline measured in the same run.`,
+  '',
+  ...sections,
+].join('\n')
+writeFileSync(join(here, 'RESULTS.md'), md + '\n')
+process.stdout.write(md + '\n')

@@ -1,0 +1,15 @@
+// Every command, by id. oclif's "explicit" discovery loads this map from the CLI bundle, so starting
+// the CLI reads one file instead of globbing and importing a tree of modules (see scripts/bundle.js).
+import KeyGen from './commands/key/gen.js'
+import KeyShow from './commands/key/show.js'
+import TrustAdd from './commands/trust/add.js'
+import TrustList from './commands/trust/list.js'
+import TrustRemove from './commands/trust/remove.js'
+
+export const COMMANDS = {
+  'key:gen': KeyGen,
+  'key:show': KeyShow,
+  'trust:add': TrustAdd,
+  'trust:list': TrustList,
+  'trust:remove': TrustRemove,
+}

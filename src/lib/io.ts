@@ -1,0 +1,64 @@
+import { readFile, stat } from 'node:fs/promises'
+
+import { CapiscioError } from './errors.js'
+
+/** Key files, JWKS documents and configs are small; anything bigger is a mistake or an attack. */
+export const MAX_KEY_FILE_BYTES = 1024 * 1024
+
+/**
+ * Reads a text input with the toolkit's error codes: a missing file, a directory or an oversized
+ * file each get a coded error that names the path (paths are not secret; contents never appear).
+ */
+export async function readTextFile(path: string, maxBytes = MAX_KEY_FILE_BYTES): Promise<string> {
+  let info
+  try {
+    info = await stat(path)
+  } catch (err) {
+    throw fsError(err, path)
+  }
+  if (info.isDirectory()) {
+    throw new CapiscioError('FILE_UNREADABLE', `${path} is a directory, not a file`)
+  }
+  if (info.size > maxBytes) {
+    throw new CapiscioError('FILE_TOO_LARGE', `${path} is ${info.size} bytes; the limit is ${maxBytes}`)
+  }
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    throw fsError(err, path)
+  }
+}
+
+/** Reads all of a stream (stdin) up to a limit, failing with FILE_TOO_LARGE past it. */
+export async function readStream(
+  stream: NodeJS.ReadableStream,
+  maxBytes = MAX_KEY_FILE_BYTES,
+): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of stream) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
+    size += buf.length
+    if (size > maxBytes) {
+      throw new CapiscioError('FILE_TOO_LARGE', `standard input is larger than ${maxBytes} bytes`)
+    }
+    chunks.push(buf)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+export function fsError(err: unknown, path: string): CapiscioError {
+  const code = (err as NodeJS.ErrnoException)?.code
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return new CapiscioError('FILE_NOT_FOUND', `${path} does not exist`, { cause: err })
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new CapiscioError('FILE_UNREADABLE', `${path} is not readable (permission denied)`, { cause: err })
+  }
+  if (code === 'EISDIR') {
+    return new CapiscioError('FILE_UNREADABLE', `${path} is a directory, not a file`, { cause: err })
+  }
+  return new CapiscioError('FILE_UNREADABLE', `${path} cannot be read (${code ?? 'unknown error'})`, {
+    cause: err,
+  })
+}

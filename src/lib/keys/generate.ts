@@ -1,0 +1,43 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+
+import { CapiscioError } from '../errors.js'
+import { didKeyOf } from './didkey.js'
+import { defaultKidOf, KEY_ALGS, MIN_RSA_BITS, type KeyAlg } from './key.js'
+
+export interface GeneratedKey {
+  privateKey: KeyObject
+  publicKey: KeyObject
+  alg: KeyAlg
+  kid: string
+  /** The did:key, for Ed25519 keys only. */
+  did?: string
+}
+
+export function isKeyAlg(value: string): value is KeyAlg {
+  return (KEY_ALGS as readonly string[]).includes(value)
+}
+
+/** Generates a signing key pair; the kid defaults to the did:key (Ed25519) or the RFC 7638 thumbprint. */
+export async function generateKey(alg: KeyAlg = 'EdDSA', kid?: string): Promise<GeneratedKey> {
+  let pair: { privateKey: KeyObject; publicKey: KeyObject }
+  switch (alg) {
+    case 'EdDSA':
+      pair = generateKeyPairSync('ed25519')
+      break
+    case 'ES256':
+      pair = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      break
+    case 'RS256':
+      pair = generateKeyPairSync('rsa', { modulusLength: MIN_RSA_BITS })
+      break
+    default:
+      throw new CapiscioError(
+        'USAGE',
+        `unknown algorithm ${String(alg)}; choose one of ${KEY_ALGS.join(', ')}`,
+      )
+  }
+  const did = didKeyOf(pair.publicKey)
+  const generated: GeneratedKey = { ...pair, alg, kid: kid ?? (await defaultKidOf(pair.publicKey)) }
+  if (did) generated.did = did
+  return generated
+}

@@ -1,0 +1,310 @@
+import { createHash, type KeyObject } from 'node:crypto'
+import { readdir, readFile, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+
+import { CapiscioError } from '../errors.js'
+import { MAX_KEY_FILE_BYTES, readTextFile } from '../io.js'
+import { didKeyOf } from '../keys/didkey.js'
+import { publicJwkOf, thumbprintOf, type KeyAlg } from '../keys/key.js'
+import { parseJwk, parseKey } from '../keys/parse.js'
+import { ensureDir, writeFileAtomic, writeFilesAtomic } from './atomic.js'
+
+export const ISSUERS_FILE = 'issuers.json'
+export const REVOKED_FILE = 'revoked.json'
+const MAX_KID_LENGTH = 1024
+const SAFE_STEM = /^[A-Za-z0-9._:-]{1,128}$/
+
+export interface TrustedKey {
+  kid: string
+  publicKey: KeyObject
+  alg: KeyAlg
+}
+
+export interface TrustedKeyInfo {
+  kid: string
+  alg: KeyAlg
+  thumbprint: string
+  did?: string
+  issuers: string[]
+  files: { jwk?: string; pem: string }
+}
+
+export interface AddResult {
+  kid: string
+  replaced: boolean
+  files: { jwk: string; pem: string }
+}
+
+export function assertValidKid(kid: string): void {
+  if (typeof kid !== 'string' || kid.length === 0)
+    throw new CapiscioError('TRUST_KID_INVALID', 'the key id is empty')
+  if (kid.length > MAX_KID_LENGTH) {
+    throw new CapiscioError(
+      'TRUST_KID_INVALID',
+      `the key id is ${kid.length} characters; the limit is ${MAX_KID_LENGTH}`,
+    )
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(kid)) {
+    throw new CapiscioError('TRUST_KID_INVALID', 'the key id contains control characters')
+  }
+}
+
+/**
+ * The file stem for a kid (DESIGN §5): the kid itself when it is a safe file name, so that the
+ * Python SimpleGuard finds `trusted/<kid>.pem`; otherwise every unsafe character becomes `_`, a
+ * leading dot too, and an over-long name is shortened with a hash of the kid. Nothing a kid can
+ * contain makes the stem leave the directory: it never holds a separator and never starts with '.'.
+ */
+export function stemForKid(kid: string, platform: NodeJS.Platform = process.platform): string {
+  const windows = platform === 'win32'
+  if (SAFE_STEM.test(kid) && !kid.startsWith('.') && !(windows && kid.includes(':'))) return kid
+  let stem = kid
+    .replace(windows ? /[^A-Za-z0-9._-]/g : /[^A-Za-z0-9._:-]/g, '_')
+    .replace(/^\.+/, (dots) => '_'.repeat(dots.length))
+  if (stem.length > 128)
+    stem = stem.slice(0, 111) + '_' + createHash('sha256').update(kid).digest('hex').slice(0, 16)
+  return stem
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT'
+}
+
+/** The trust store: one directory of partner public keys (DESIGN §5). */
+export class TrustStore {
+  constructor(
+    readonly dir: string,
+    private readonly platform: NodeJS.Platform = process.platform,
+  ) {}
+
+  private paths(kid: string): { stem: string; jwk: string; pem: string } {
+    const stem = stemForKid(kid, this.platform)
+    return { stem, jwk: join(this.dir, `${stem}.jwk`), pem: join(this.dir, `${stem}.pem`) }
+  }
+
+  /**
+   * The kid that owns a stem's files: the JWK's kid, or the stem itself for a lone PEM (as the
+   * Python SDK writes them); undefined if neither file exists.
+   */
+  private async ownerOf(stem: string): Promise<string | undefined> {
+    const jwkPath = join(this.dir, `${stem}.jwk`)
+    let text: string
+    try {
+      text = await readFile(jwkPath, 'utf8')
+    } catch (err) {
+      if (!isMissing(err))
+        throw new CapiscioError('TRUST_STORE_INVALID', `${jwkPath} cannot be read`, { cause: err })
+      try {
+        await readFile(join(this.dir, `${stem}.pem`))
+        return stem
+      } catch {
+        return undefined
+      }
+    }
+    try {
+      const kid = (JSON.parse(text) as { kid?: unknown }).kid
+      if (typeof kid === 'string') return kid
+    } catch {
+      // reported below
+    }
+    throw new CapiscioError('TRUST_STORE_INVALID', `${jwkPath} is not a JWK with a kid`)
+  }
+
+  /** Adds (or replaces) a public key under a kid; an issuer, if given, is mapped to the kid. */
+  async add(publicKey: KeyObject, kid: string, options: { issuer?: string } = {}): Promise<AddResult> {
+    assertValidKid(kid)
+    if (publicKey.type !== 'public') {
+      throw new CapiscioError('TRUST_PRIVATE_KEY', 'the trust store keeps public keys only')
+    }
+    const { stem, jwk, pem } = this.paths(kid)
+    await ensureDir(this.dir)
+    const owner = await this.ownerOf(stem)
+    if (owner !== undefined && owner !== kid) {
+      throw new CapiscioError(
+        'TRUST_KID_CONFLICT',
+        `key id "${kid}" would share the file ${stem}.jwk with "${owner}"`,
+        {
+          hint: 'give the key another id with --kid',
+        },
+      )
+    }
+    await writeFilesAtomic([
+      { path: jwk, data: JSON.stringify(publicJwkOf(publicKey, kid), null, 2) + '\n', mode: 0o644 },
+      { path: pem, data: publicKey.export({ type: 'spki', format: 'pem' }) as string, mode: 0o644 },
+    ])
+    if (options.issuer !== undefined) await this.mapIssuer(options.issuer, kid)
+    return { kid, replaced: owner === kid, files: { jwk, pem } }
+  }
+
+  /** The trusted key with this kid, or undefined. A kid that could never be stored is simply not found. */
+  async get(kid: string): Promise<TrustedKey | undefined> {
+    try {
+      assertValidKid(kid)
+    } catch {
+      return undefined
+    }
+    const { stem, jwk, pem } = this.paths(kid)
+    let text: string | undefined
+    try {
+      text = await readTextFile(jwk, MAX_KEY_FILE_BYTES)
+    } catch (err) {
+      if (!(err instanceof CapiscioError && err.code === 'FILE_NOT_FOUND')) throw err
+    }
+    if (text !== undefined) {
+      let doc: unknown
+      try {
+        doc = JSON.parse(text)
+      } catch (err) {
+        throw new CapiscioError('TRUST_STORE_INVALID', `${jwk} is not valid JSON`, { cause: err })
+      }
+      if ((doc as { kid?: unknown })?.kid !== kid) return undefined
+      const parsed = parseJwk(doc, jwk)
+      if (parsed.privateKey)
+        throw new CapiscioError('TRUST_STORE_INVALID', `${jwk} holds private key material`)
+      return { kid, publicKey: parsed.publicKey, alg: parsed.alg }
+    }
+    // A lone PEM named exactly for the kid, as the Python SimpleGuard's trust store keeps them.
+    if (stem !== kid) return undefined
+    let pemText: string
+    try {
+      pemText = await readTextFile(pem, MAX_KEY_FILE_BYTES)
+    } catch (err) {
+      if (err instanceof CapiscioError && err.code === 'FILE_NOT_FOUND') return undefined
+      throw err
+    }
+    const parsed = await parseKey(pemText)
+    if (parsed.privateKey) throw new CapiscioError('TRUST_STORE_INVALID', `${pem} holds private key material`)
+    return { kid, publicKey: parsed.publicKey, alg: parsed.alg }
+  }
+
+  async list(): Promise<TrustedKeyInfo[]> {
+    let names: string[]
+    try {
+      names = await readdir(this.dir)
+    } catch (err) {
+      if (isMissing(err)) return []
+      throw new CapiscioError('FILE_UNREADABLE', `${this.dir} cannot be read`, { cause: err })
+    }
+    const stems = new Set(
+      names
+        .filter((n) => !n.startsWith('.') && /\.(jwk|pem)$/.test(n))
+        .map((n) => n.replace(/\.(jwk|pem)$/, '')),
+    )
+    const issuers = await this.issuers()
+    const out: TrustedKeyInfo[] = []
+    for (const stem of stems) {
+      const kid = await this.ownerOf(stem)
+      if (kid === undefined) continue
+      const key = await this.get(kid)
+      if (!key) continue
+      const info: TrustedKeyInfo = {
+        kid,
+        alg: key.alg,
+        thumbprint: await thumbprintOf(key.publicKey),
+        issuers: Object.keys(issuers).filter((iss) => issuers[iss]!.includes(kid)),
+        files: { pem: join(this.dir, `${stem}.pem`) },
+      }
+      const did = didKeyOf(key.publicKey)
+      if (did) info.did = did
+      if (names.includes(`${stem}.jwk`)) info.files.jwk = join(this.dir, `${stem}.jwk`)
+      out.push(info)
+    }
+    return out.sort((a, b) => a.kid.localeCompare(b.kid))
+  }
+
+  async remove(kid: string): Promise<{ kid: string; files: string[] }> {
+    assertValidKid(kid)
+    const { stem, jwk, pem } = this.paths(kid)
+    if ((await this.ownerOf(stem)) !== kid) {
+      throw new CapiscioError('TRUST_KEY_NOT_FOUND', `no trusted key has the id "${kid}"`, {
+        hint: 'run `capiscio trust list` to see the stored key ids',
+      })
+    }
+    const removed: string[] = []
+    for (const path of [jwk, pem]) {
+      try {
+        await unlink(path)
+        removed.push(path)
+      } catch (err) {
+        if (!isMissing(err))
+          throw new CapiscioError('WRITE_FAILED', `could not remove ${path}`, { cause: err })
+      }
+    }
+    const issuers = await this.issuers()
+    let changed = false
+    for (const [iss, kids] of Object.entries(issuers)) {
+      if (!kids.includes(kid)) continue
+      changed = true
+      const rest = kids.filter((k) => k !== kid)
+      if (rest.length) issuers[iss] = rest
+      else delete issuers[iss]
+    }
+    if (changed) await this.writeIssuers(issuers)
+    return { kid, files: removed }
+  }
+
+  /** issuers.json: issuer → kids. Missing means empty. */
+  async issuers(): Promise<Record<string, string[]>> {
+    const doc = await this.readJson(ISSUERS_FILE)
+    if (doc === undefined) return {}
+    const ok =
+      typeof doc === 'object' &&
+      doc !== null &&
+      !Array.isArray(doc) &&
+      Object.values(doc).every((v) => Array.isArray(v) && v.every((k) => typeof k === 'string'))
+    if (!ok)
+      throw new CapiscioError(
+        'TRUST_STORE_INVALID',
+        `${join(this.dir, ISSUERS_FILE)} must map issuers to arrays of key ids`,
+      )
+    return doc as Record<string, string[]>
+  }
+
+  async kidsForIssuer(issuer: string): Promise<string[]> {
+    return (await this.issuers())[issuer] ?? []
+  }
+
+  async mapIssuer(issuer: string, kid: string): Promise<void> {
+    if (issuer.length === 0 || issuer.length > 2048)
+      throw new CapiscioError('USAGE', 'the issuer must be 1–2048 characters')
+    const issuers = await this.issuers()
+    const kids = issuers[issuer] ?? []
+    if (!kids.includes(kid)) issuers[issuer] = [...kids, kid]
+    await this.writeIssuers(issuers)
+  }
+
+  /** revoked.json: an array of revoked badge jtis. Missing means none. */
+  async revokedJtis(): Promise<Set<string>> {
+    const doc = await this.readJson(REVOKED_FILE)
+    if (doc === undefined) return new Set()
+    if (!Array.isArray(doc) || !doc.every((j) => typeof j === 'string')) {
+      throw new CapiscioError(
+        'TRUST_STORE_INVALID',
+        `${join(this.dir, REVOKED_FILE)} must be an array of jti strings`,
+      )
+    }
+    return new Set(doc)
+  }
+
+  private async writeIssuers(issuers: Record<string, string[]>): Promise<void> {
+    await ensureDir(this.dir)
+    await writeFileAtomic(join(this.dir, ISSUERS_FILE), JSON.stringify(issuers, null, 2) + '\n', 0o644)
+  }
+
+  private async readJson(name: string): Promise<unknown> {
+    const path = join(this.dir, name)
+    let text: string
+    try {
+      text = await readTextFile(path)
+    } catch (err) {
+      if (err instanceof CapiscioError && err.code === 'FILE_NOT_FOUND') return undefined
+      throw err
+    }
+    try {
+      return JSON.parse(text)
+    } catch (err) {
+      throw new CapiscioError('TRUST_STORE_INVALID', `${path} is not valid JSON`, { cause: err })
+    }
+  }
+}

@@ -1,0 +1,82 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+import { afterAll, describe, expect, it } from '@jest/globals'
+
+import { loadConfig, resolveSetting } from '../../src/lib/config.js'
+import { cleanupTmp, tmpDir } from '../helpers/tmp.js'
+
+afterAll(cleanupTmp)
+
+/** A project folder (package.json marks its root) with a nested working directory. */
+function project(files: Record<string, string>): { root: string; sub: string } {
+  const root = tmpDir()
+  writeFileSync(join(root, 'package.json'), '{"name":"p"}')
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(root, name), text)
+  const sub = join(root, 'src', 'deep')
+  mkdirSync(sub, { recursive: true })
+  return { root, sub }
+}
+
+describe('loadConfig', () => {
+  it('finds capiscio.config.json from a subdirectory and resolves paths against the file', async () => {
+    const { root, sub } = project({ 'capiscio.config.json': '{"keyDir":"keys","alg":"ES256"}' })
+    const loaded = await loadConfig(sub)
+    expect(loaded.filepath).toBe(join(root, 'capiscio.config.json'))
+    expect(loaded.config).toEqual({ keyDir: join(root, 'keys'), alg: 'ES256' })
+  })
+
+  it.each([
+    ['.capisciorc (YAML)', '.capisciorc', 'trustDir: /etc/capiscio/trusted\n'],
+    ['.capisciorc.json', '.capisciorc.json', '{"trustDir":"/etc/capiscio/trusted"}'],
+    ['capiscio.config.yaml', 'capiscio.config.yaml', 'trustDir: /etc/capiscio/trusted\n'],
+    ['package.json#capiscio', 'package.json', '{"name":"p","capiscio":{"trustDir":"/etc/capiscio/trusted"}}'],
+  ])('reads %s', async (_name, file, text) => {
+    const { sub } = project({ [file]: text })
+    expect((await loadConfig(sub)).config).toEqual({ trustDir: '/etc/capiscio/trusted' })
+  })
+
+  it('returns an empty config when there is no file', async () => {
+    const { sub } = project({})
+    expect(await loadConfig(sub)).toEqual({ config: {} })
+  })
+
+  it.each([
+    ['a syntax error', 'capiscio.config.json', '{"keyDir": ', /capiscio\.config\.json/],
+    ['an unknown key', 'capiscio.config.json', '{"keyDirectory":"x"}', /unknown key "keyDirectory"/],
+    ['a wrong type', 'capiscio.config.json', '{"keyDir": 5}', /"keyDir" must be a non-empty string/],
+    ['a bad enum value', '.capisciorc', 'alg: HS256\n', /"alg" must be one of EdDSA, ES256, RS256/],
+    ['a non-object', 'capiscio.config.json', '[1]', /must be an object/],
+  ])('fails with CONFIG_INVALID naming the file for %s', async (_name, file, text, message) => {
+    const { root, sub } = project({ [file]: text })
+    const err = await loadConfig(sub).then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string },
+    )
+    expect(err?.code).toBe('CONFIG_INVALID')
+    expect(err?.message).toMatch(message)
+    expect(err?.message).toContain(root)
+  })
+})
+
+describe('resolveSetting: flags > env > file > defaults', () => {
+  const loaded = { config: { keyDir: '/from/file' }, filepath: '/p/capiscio.config.json' }
+  it('takes the flag first', () => {
+    expect(resolveSetting('keyDir', '/flag', loaded, { CAPISCIO_KEY_DIR: '/env' })).toBe('/flag')
+  })
+  it('then the environment', () => {
+    expect(resolveSetting('keyDir', undefined, loaded, { CAPISCIO_KEY_DIR: '/env' })).toBe('/env')
+  })
+  it('then the file', () => {
+    expect(resolveSetting('keyDir', undefined, loaded, {})).toBe('/from/file')
+  })
+  it('then the default', () => {
+    expect(resolveSetting('keyDir', undefined, { config: {} }, {})).toBe('capiscio_keys')
+    expect(resolveSetting('trustDir', undefined, { config: {} }, {})).toBeUndefined()
+  })
+  it('validates environment values like file values', () => {
+    expect(() => resolveSetting('alg', undefined, { config: {} }, { CAPISCIO_KEY_ALG: 'none' })).toThrow(
+      /CAPISCIO_KEY_ALG/,
+    )
+  })
+})
