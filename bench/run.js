@@ -5,10 +5,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { startupBench } from './startup.js'
+import { verifyBench } from './verify.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const sections = []
-sections.push(await startupBench())
+const only = process.argv[2]
+if (!only || only === 'verify') sections.push(await verifyBench())
+if (!only || only === 'startup') sections.push(await startupBench())
 
 const md = [
   '# Benchmark results',

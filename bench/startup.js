@@ -31,6 +31,10 @@ export async function startupBench() {
     const cases = [
       ['capiscio --version', [BIN, '--version']],
       ['capiscio key show k', [BIN, 'key', 'show', 'k']],
+      [
+        'capiscio badge issue --key k/private.jwk --sub did:web:agent.example.com',
+        [BIN, 'badge', 'issue', '--key', 'k/private.jwk', '--sub', 'did:web:agent.example.com'],
+      ],
     ]
     const base = []
     const samples = cases.map(() => [])

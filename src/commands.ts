@@ -1,5 +1,9 @@
 // Every command, by id. oclif's "explicit" discovery loads this map from the CLI bundle, so starting
 // the CLI reads one file instead of globbing and importing a tree of modules (see scripts/bundle.js).
+import BadgeInspect from './commands/badge/inspect.js'
+import BadgeIssue from './commands/badge/issue.js'
+import BadgeKeep from './commands/badge/keep.js'
+import BadgeVerify from './commands/badge/verify.js'
 import KeyGen from './commands/key/gen.js'
 import KeyShow from './commands/key/show.js'
 import TrustAdd from './commands/trust/add.js'
@@ -7,6 +11,10 @@ import TrustList from './commands/trust/list.js'
 import TrustRemove from './commands/trust/remove.js'
 
 export const COMMANDS = {
+  'badge:inspect': BadgeInspect,
+  'badge:issue': BadgeIssue,
+  'badge:keep': BadgeKeep,
+  'badge:verify': BadgeVerify,
   'key:gen': KeyGen,
   'key:show': KeyShow,
   'trust:add': TrustAdd,

@@ -38,3 +38,27 @@ export {
   type AddResult,
 } from './lib/store/truststore.js'
 export { addTrustedKeys, type TrustAddOptions } from './lib/store/trust-add.js'
+export {
+  issueBadge,
+  DEFAULT_BADGE_TTL_SECONDS,
+  type IssueBadgeOptions,
+  type IssuedBadge,
+} from './lib/badge/issue.js'
+export { verifyBadge, type VerifyBadgeOptions, type VerificationResult } from './lib/badge/verify.js'
+export { decodeBadge, type DecodedBadge } from './lib/badge/decode.js'
+export { BadgeKeeper, type BadgeKeeperOptions, type KeeperEvent } from './lib/badge/keeper.js'
+export { validateClaims, isDid, TRUST_LEVELS, type BadgeClaims, type TrustLevel } from './lib/badge/claims.js'
+export { BADGE_ALGS, type BadgeAlg } from './lib/badge/jws.js'
+export type { KeySource, KeyQuery, CandidateKey } from './lib/keysource/types.js'
+export { StaticKeySource } from './lib/keysource/static.js'
+export { TrustStoreKeySource, type TrustStoreSourceOptions } from './lib/keysource/truststore.js'
+export {
+  RemoteJwksKeySource,
+  parseJwks,
+  type RemoteJwksOptions,
+  type JwksFetchOutcome,
+} from './lib/keysource/jwks.js'
+export { DidKeySource } from './lib/keysource/didkey.js'
+export { keySourceFrom, type KeySourceSpec } from './lib/keysource/index.js'
+export { readSigningKey, type SigningKey } from './lib/store/keydir.js'
+export { parseDuration } from './lib/duration.js'

@@ -62,6 +62,33 @@ export const ERROR_CODES = {
     exit: EXIT.INPUT,
     summary: 'a trust-store file (a key, issuers.json or revoked.json) is corrupt',
   },
+  NETWORK_ERROR: {
+    exit: EXIT.INPUT,
+    summary: 'a remote resource (a JWKS URL) could not be fetched, was too large or was not valid',
+  },
+  BADGE_MALFORMED: {
+    exit: EXIT.INVALID,
+    summary: 'the badge is not a compact JWS of at most 16 KiB with an allowed alg (EdDSA, ES256)',
+  },
+  BADGE_CLAIMS_INVALID: {
+    exit: EXIT.INVALID,
+    summary: 'a required claim is missing or mistyped, or a self-signed badge breaks the self-signed rules',
+  },
+  BADGE_ISSUER_UNTRUSTED: {
+    exit: EXIT.INVALID,
+    summary: 'the issuer is not allowed, or no trusted key for the badge was found',
+  },
+  BADGE_SIGNATURE_INVALID: {
+    exit: EXIT.INVALID,
+    summary: 'the signature does not verify with the trusted key',
+  },
+  BADGE_EXPIRED: { exit: EXIT.INVALID, summary: 'the badge expired (or is older than --max-age)' },
+  BADGE_NOT_YET_VALID: {
+    exit: EXIT.INVALID,
+    summary: 'the badge was issued in the future or its nbf is ahead',
+  },
+  BADGE_AUDIENCE_MISMATCH: { exit: EXIT.INVALID, summary: "the badge's aud does not include this verifier" },
+  BADGE_REVOKED: { exit: EXIT.INVALID, summary: "the badge's jti is on the revocation list" },
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

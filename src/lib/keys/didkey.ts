@@ -26,11 +26,17 @@ export function didKeyFromX(x: string): string {
   return didKeyFromEd25519(Buffer.from(x, 'base64url'))
 }
 
-/** The did:key of an Ed25519 public key object, or undefined for any other key type. */
-export function didKeyOf(publicKey: KeyObject): string | undefined {
-  if (publicKey.asymmetricKeyType !== 'ed25519') return undefined
-  const jwk = publicKey.export({ format: 'jwk' })
-  return didKeyFromX(jwk.x!)
+// Verifiers compare a key's did:key with a badge's issuer on every request; a key object's DID never
+// changes, so it is computed once per key object.
+const didCache = new WeakMap<KeyObject, string | undefined>()
+
+/** The did:key of an Ed25519 key object (public or private), or undefined for any other key type. */
+export function didKeyOf(key: KeyObject): string | undefined {
+  if (didCache.has(key)) return didCache.get(key)
+  let did: string | undefined
+  if (key.asymmetricKeyType === 'ed25519') did = didKeyFromX(key.export({ format: 'jwk' }).x!)
+  didCache.set(key, did)
+  return did
 }
 
 export function isDidKey(text: string): boolean {

@@ -1,10 +1,11 @@
 import { lstat, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import type { KeyObject } from 'node:crypto'
+import { dirname, join } from 'node:path'
 
 import { CapiscioError } from '../errors.js'
 import { readTextFile } from '../io.js'
 import type { GeneratedKey } from '../keys/generate.js'
-import { privateJwkOf, publicJwkOf } from '../keys/key.js'
+import { defaultKidOf, privateJwkOf, publicJwkOf } from '../keys/key.js'
 import { parseKey, type ParsedKey, type PassphraseSource } from '../keys/parse.js'
 import { ensureDir, writeFilesAtomic, type FileToWrite } from './atomic.js'
 
@@ -164,4 +165,35 @@ export async function readKeyFrom(path: string, options: ReadKeyOptions = {}): P
   }
   if (isDir) return readKeyDir(path, options)
   return parseKey(await readTextFile(path), options)
+}
+
+export interface SigningKey {
+  privateKey: KeyObject
+  /** The kid to put in headers: the key file's, else public.jwk's beside it, else the default kid. */
+  kid: string
+}
+
+/** Reads a private key to sign with, from a key file or a key directory. */
+export async function readSigningKey(
+  path: string,
+  options: { passphrase?: PassphraseSource } = {},
+): Promise<SigningKey> {
+  const key = await readKeyFrom(path, { ...options, prefer: 'private' })
+  if (!key.privateKey) {
+    throw new CapiscioError('KEY_INVALID', `${path} holds a public key; signing needs the private key`, {
+      hint: 'give private.jwk, private.pem or the key directory',
+    })
+  }
+  let kid = key.kid
+  if (kid === undefined) {
+    // A PEM has no kid; key gen wrote the kid into public.jwk beside it (or inside the directory).
+    const dir = (await stat(path)).isDirectory() ? path : dirname(path)
+    try {
+      const sibling = await parseKey(await readTextFile(join(dir, KEY_FILES.publicJwk)))
+      if (sibling.publicKey.equals(key.publicKey)) kid = sibling.kid
+    } catch {
+      // no usable public.jwk beside it
+    }
+  }
+  return { privateKey: key.privateKey, kid: kid ?? (await defaultKidOf(key.publicKey)) }
 }

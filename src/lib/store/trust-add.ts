@@ -42,3 +42,10 @@ export async function addTrustedKeys(
   }
   return results
 }
+
+/** The issuer a registry's JWKS URL speaks for: the URL minus `/.well-known/jwks.json`. */
+export function issuerOfJwksUrl(url: URL): string | undefined {
+  const suffix = '/.well-known/jwks.json'
+  if (!url.pathname.endsWith(suffix) || url.search !== '') return undefined
+  return url.origin + url.pathname.slice(0, -suffix.length)
+}

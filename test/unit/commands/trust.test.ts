@@ -104,7 +104,7 @@ describe('trust add / list / remove', () => {
 
   it.each([
     ['a missing file', ['/nonexistent/key.jwk'], 4, 'FILE_NOT_FOUND'],
-    ['a JWKS URL (not yet)', ['https://example.com/.well-known/jwks.json'], 2, 'USAGE'],
+    ['a plain-http JWKS URL off loopback', ['http://example.com/.well-known/jwks.json'], 2, 'USAGE'],
     ['no argument', [], 2, 'USAGE'],
   ])('trust add with %s fails with exit %i', async (_n, argv, exit, code) => {
     const r = await runCommand(TrustAdd, [...(argv as string[]), '--trust-dir', tmpDir(), '--json'])

@@ -1,0 +1,77 @@
+import { Flags } from '@oclif/core'
+
+import { BaseCommand } from '../../base-command.js'
+import { issueFlags, issueOptionsFromFlags } from '../../badge-flags.js'
+import { issueBadge } from '../../lib/badge/issue.js'
+import { BadgeKeeper } from '../../lib/badge/keeper.js'
+import { parseDuration } from '../../lib/duration.js'
+import { logTime } from '../../log-time.js'
+
+export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
+  static override description = 'keep a badge file fresh: renew it before it expires, until SIGINT or SIGTERM'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --key capiscio_keys/private.jwk --sub did:web:agent.example.com --out badge.jwt',
+    '<%= config.bin %> <%= command.id %> --self-sign --ttl 10m --renew-before 2m',
+  ]
+  static override flags = {
+    ...issueFlags,
+    'check-interval': Flags.string({ description: 'how often to check the badge [default: 30s]' }),
+    out: Flags.string({
+      description: 'the badge file, written 0600 [default: badge.jwt]',
+      helpValue: 'FILE',
+    }),
+    'renew-before': Flags.string({ description: 'renew when less than this remains [default: 1m]' }),
+  }
+
+  async run(): Promise<{ out: string; stopped: string }> {
+    const { flags } = this
+    const out = flags.out ?? 'badge.jwt'
+    const options = await issueOptionsFromFlags(
+      flags,
+      await this.passphraseSource(flags['passphrase-file']),
+      async () => (await this.setting('keyDir', undefined))!,
+    )
+    const renewBefore = parseDuration(flags['renew-before'] ?? '1m', '--renew-before')
+    // Validate once up front so a bad flag fails now, not at the first renewal.
+    const first = await issueBadge(options)
+    if (first.claims.exp - first.claims.iat <= renewBefore) {
+      this.warnLine(`the badge lifetime is not longer than --renew-before; it will be renewed at every check`)
+    }
+    let pending: typeof first | undefined = first
+    const keeper = new BadgeKeeper({
+      outPath: out,
+      issue: async () => {
+        const badge = pending ?? (await issueBadge(options))
+        pending = undefined
+        return badge
+      },
+      renewBeforeSeconds: renewBefore,
+      checkIntervalSeconds: parseDuration(flags['check-interval'] ?? '30s', '--check-interval'),
+      onEvent: (e) => {
+        if (e.type === 'renewed') {
+          this.info(
+            `${logTime()} renewed ${out} (jti ${e.jti}, expires ${new Date(e.exp * 1000).toISOString()})`,
+          )
+        } else {
+          const kept = e.keptUntil
+            ? `; keeping the current badge until ${new Date(e.keptUntil * 1000).toISOString()}`
+            : ''
+          process.stderr.write(
+            `${logTime()} renewal failed: ${e.error.message} (${e.error.code}); retrying in ${e.retryInSeconds}s${kept}\n`,
+          )
+        }
+      },
+    })
+    await keeper.start()
+    // The keeper's timers do not hold the process open (it is a library); this command does, until a signal.
+    const alive = setInterval(() => undefined, 1 << 30)
+    const signal = await new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'))
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+    })
+    clearInterval(alive)
+    await keeper.stop()
+    this.info(`${logTime()} ${signal}: stopped; ${out} stays in place`)
+    return { out, stopped: signal }
+  }
+}

@@ -1,0 +1,76 @@
+import { Args, Flags } from '@oclif/core'
+
+import { BaseCommand } from '../../base-command.js'
+import { trustDirFlag } from '../../flags.js'
+import { verifyBadge, type VerificationResult } from '../../lib/badge/verify.js'
+import { formatSpan } from '../../lib/duration.js'
+import { CapiscioError } from '../../lib/errors.js'
+import { keySourceFrom } from '../../lib/keysource/index.js'
+import { verifierFlags, verifyOptionsFromFlags } from '../../verify-flags.js'
+
+type Failure = { valid: false; error: ReturnType<CapiscioError['toJSON']> }
+
+export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
+  static override description = 'verify a trust badge: exit 0 when valid, 3 with a BADGE_* code when not'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> "$BADGE" --key partner/public.jwk',
+    '<%= config.bin %> <%= command.id %> badge.jwt --jwks https://registry.example.com/.well-known/jwks.json --issuer https://registry.example.com',
+    'echo "$BADGE" | <%= config.bin %> <%= command.id %> - --accept-self-signed --json',
+  ]
+  static override args = {
+    token: Args.string({
+      description: "the badge, a file holding it, or '-' for standard input",
+      required: true,
+    }),
+  }
+  static override flags = {
+    ...verifierFlags,
+    jwks: Flags.string({
+      description: 'trusted keys from a JWKS URL (https, or http on loopback)',
+      helpValue: 'URL',
+    }),
+    key: Flags.string({ description: 'trusted public key file: JWK, JWKS or PEM', helpValue: 'FILE' }),
+    'max-age': Flags.string({ description: 'refuse badges issued longer ago than this (e.g. 10m)' }),
+    'trust-dir': trustDirFlag,
+  }
+
+  async run(): Promise<VerificationResult | Failure> {
+    const { flags } = this
+    const token = (await this.readToken(this.args.token)).trim()
+    const options = verifyOptionsFromFlags(flags)
+    const explicit = flags.key !== undefined || flags.jwks !== undefined || flags['trust-dir'] !== undefined
+    // With no key source named, the default trust store is used, unless only self-signed badges are wanted.
+    const trustDir =
+      explicit || flags['accept-self-signed'] ? flags['trust-dir'] : await this.trustDir(undefined)
+    const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir })
+    let result: VerificationResult
+    try {
+      result = await verifyBadge(token, { ...options, keys })
+    } catch (err) {
+      if (!(err instanceof CapiscioError) || !err.code.startsWith('BADGE_')) throw err
+      process.exitCode = err.exitCode
+      if (this.jsonEnabled()) return { valid: false, error: err.toJSON() }
+      const c = this.color()
+      process.stderr.write(
+        `${c.red('Error:')} invalid badge: ${err.message}\n${c.dim('Code:')} ${err.code}\n`,
+      )
+      return { valid: false, error: err.toJSON() }
+    }
+    const { claims } = result
+    const left = claims.exp - Date.now() / 1000
+    this.out(`valid badge${result.selfSigned ? ' (self-signed)' : ''}`)
+    this.out(`subject  ${claims.sub}`)
+    this.out(`issuer   ${claims.iss}`)
+    this.out(`level    ${result.trustLevel}`)
+    if (claims.vc.credentialSubject.domain) this.out(`domain   ${claims.vc.credentialSubject.domain}`)
+    this.out(`expires  ${new Date(claims.exp * 1000).toISOString()} (in ${formatSpan(left)})`)
+    for (const w of result.warnings) this.warnLine(w)
+    return result
+  }
+
+  /** The argument is the token itself, a file that holds it, or '-' for stdin. */
+  private async readToken(arg: string): Promise<string> {
+    if (arg === '-' || this.isFile(arg)) return this.readInputFile(arg)
+    return arg
+  }
+}

@@ -1,0 +1,83 @@
+import { CapiscioError } from '../errors.js'
+
+export const TRUST_LEVELS = ['0', '1', '2', '3', '4'] as const
+export type TrustLevel = (typeof TRUST_LEVELS)[number]
+
+/** The claims of a trust badge (DESIGN §6, RFC-002 §4.3). */
+export interface BadgeClaims {
+  jti: string
+  iss: string
+  sub: string
+  aud?: string[]
+  iat: number
+  exp: number
+  nbf?: number
+  ial?: string
+  key?: Record<string, unknown>
+  vc: {
+    type?: string[]
+    credentialSubject: { domain?: string; level: TrustLevel; [k: string]: unknown }
+    [k: string]: unknown
+  }
+  [claim: string]: unknown
+}
+
+const MAX_ID_LENGTH = 2048
+// DID syntax (W3C DID Core §3.1): did:<method>:<method-specific-id>, the id not ending in ':'.
+const DID = /^did:[a-z0-9]+:(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2}|:)*(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})$/
+
+export function isDid(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_ID_LENGTH && DID.test(value)
+}
+
+/** An issuer is a DID or an http(s) origin/URL. */
+export function isIssuer(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) return false
+  if (isDid(value)) return true
+  if (!/^https?:\/\//.test(value)) return false
+  try {
+    new URL(value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function fail(message: string): never {
+  throw new CapiscioError('BADGE_CLAIMS_INVALID', message)
+}
+
+const isNumericDate = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
+
+/** Step 2 of verification: every required claim present and well-typed. */
+export function validateClaims(p: Record<string, unknown>): BadgeClaims {
+  if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > 256)
+    fail('jti must be a non-empty string')
+  if (!isIssuer(p.iss)) fail('iss must be a DID or an https URL')
+  if (!isDid(p.sub)) fail('sub must be a DID (did:<method>:<id>)')
+  if (!isNumericDate(p.iat)) fail('iat must be a NumericDate')
+  if (!isNumericDate(p.exp)) fail('exp must be a NumericDate')
+  if (p.exp <= p.iat) fail('exp must be after iat')
+  if (p.nbf !== undefined && !isNumericDate(p.nbf)) fail('nbf must be a NumericDate')
+  if (p.aud !== undefined) {
+    if (!Array.isArray(p.aud)) fail('aud must be an array of strings')
+    if (!p.aud.every((a) => typeof a === 'string' && a.length > 0)) fail('aud must be an array of strings')
+  }
+  if (p.ial !== undefined && typeof p.ial !== 'string') fail('ial must be a string')
+  if (p.key !== undefined && (typeof p.key !== 'object' || p.key === null || Array.isArray(p.key))) {
+    fail('key must be a JWK object')
+  }
+  const vc = p.vc as BadgeClaims['vc'] | undefined
+  if (typeof vc !== 'object' || vc === null || Array.isArray(vc)) fail('vc must be an object')
+  if (vc.type !== undefined && !(Array.isArray(vc.type) && vc.type.every((t) => typeof t === 'string'))) {
+    fail('vc.type must be an array of strings')
+  }
+  const cs = vc.credentialSubject
+  if (typeof cs !== 'object' || cs === null || Array.isArray(cs))
+    fail('vc.credentialSubject must be an object')
+  if (!(TRUST_LEVELS as readonly unknown[]).includes(cs.level))
+    fail('vc.credentialSubject.level must be "0" to "4"')
+  if (cs.domain !== undefined && typeof cs.domain !== 'string')
+    fail('vc.credentialSubject.domain must be a string')
+  return p as BadgeClaims
+}

@@ -1,0 +1,142 @@
+import { CapiscioError } from '../errors.js'
+import { didKeyOf } from '../keys/didkey.js'
+import { DidKeySource } from '../keysource/didkey.js'
+import type { CandidateKey, KeySource } from '../keysource/types.js'
+import { validateClaims, type BadgeClaims, type TrustLevel } from './claims.js'
+import { decodeJws, isBadgeAlg, verifySignature } from './jws.js'
+
+export interface VerifyBadgeOptions {
+  /** Where trusted keys come from. Optional only when acceptSelfSigned is the sole way in. */
+  keys?: KeySource
+  /** Accept self-signed badges (did:key issuer, level "0"), resolving the key from the DID. */
+  acceptSelfSigned?: boolean
+  /** Issuer allow-list, checked before any key lookup or fetch. */
+  issuers?: readonly string[]
+  /** This verifier's identity; a badge with an aud must list it. */
+  audience?: string
+  /** Tolerance for clock differences, in seconds (default 60). */
+  clockSkewSeconds?: number
+  /** Refuse badges issued longer ago than this many seconds. */
+  maxAgeSeconds?: number
+  /** Revoked badge ids, in addition to the key source's own list. */
+  isRevoked?: (jti: string) => boolean | Promise<boolean>
+  /** The clock, in milliseconds (default Date.now). */
+  now?: () => number
+}
+
+export interface VerificationResult {
+  valid: true
+  claims: BadgeClaims
+  header: Record<string, unknown>
+  /** The kid of the key that verified the signature. */
+  kid?: string
+  trustLevel: TrustLevel
+  selfSigned: boolean
+  warnings: string[]
+}
+
+const didKeys = new DidKeySource()
+
+function fail(code: ConstructorParameters<typeof CapiscioError>[0], message: string): never {
+  throw new CapiscioError(code, message)
+}
+
+/** Whether a key may sign for the badge's issuer: a did:key issuer is its own key. */
+function keyMaySignFor(candidate: CandidateKey, iss: string): boolean {
+  if (candidate.issuers && !candidate.issuers.includes(iss)) return false
+  if (iss.startsWith('did:key:')) return didKeyOf(candidate.publicKey) === iss
+  return true
+}
+
+/**
+ * Verifies a trust badge in DESIGN §6's order; the first failed check throws a CapiscioError with
+ * its BADGE_* code. The same function serves the CLI, the gateway and library users.
+ */
+export async function verifyBadge(
+  token: string,
+  options: VerifyBadgeOptions = {},
+): Promise<VerificationResult> {
+  // 1. Shape.
+  const { header, payload, signingInput, signature } = decodeJws(token)
+  const alg = header.alg
+  if (!isBadgeAlg(alg))
+    fail('BADGE_MALFORMED', `alg ${JSON.stringify(alg) ?? 'missing'} is not allowed; use EdDSA or ES256`)
+  if (header.crit !== undefined)
+    fail('BADGE_MALFORMED', 'critical header parameters (crit) are not supported')
+  const kid = header.kid
+  if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > 1024)) {
+    fail('BADGE_MALFORMED', 'kid must be a non-empty string')
+  }
+
+  // 2. Claims.
+  const claims = validateClaims(payload)
+
+  // 3. Issuer allow-list, before any lookup or fetch.
+  if (options.issuers && options.issuers.length > 0 && !options.issuers.includes(claims.iss)) {
+    fail('BADGE_ISSUER_UNTRUSTED', `issuer ${claims.iss} is not on the allow-list`)
+  }
+
+  // 4. Key.
+  const query = { kid, iss: claims.iss, alg }
+  let candidates = (options.keys ? await options.keys.find(query) : []).filter((c) =>
+    keyMaySignFor(c, claims.iss),
+  )
+  let viaDidKey = false
+  if (candidates.length === 0 && options.acceptSelfSigned) {
+    candidates = await didKeys.find(query)
+    viaDidKey = candidates.length > 0
+  }
+  if (candidates.length === 0) {
+    fail(
+      'BADGE_ISSUER_UNTRUSTED',
+      `no trusted key for ${kid === undefined ? `issuer ${claims.iss}` : `kid ${kid}`}`,
+    )
+  }
+
+  // 5. Signature.
+  const signer = candidates.find((c) => verifySignature(alg, c.publicKey, signingInput, signature))
+  if (!signer) fail('BADGE_SIGNATURE_INVALID', 'the signature does not verify')
+
+  // 6. Time.
+  const now = (options.now ?? Date.now)() / 1000
+  const skew = options.clockSkewSeconds ?? 60
+  if (now - skew >= claims.exp) fail('BADGE_EXPIRED', 'the badge expired')
+  if (claims.iat > now + skew) fail('BADGE_NOT_YET_VALID', 'the badge was issued in the future (iat)')
+  if (claims.nbf !== undefined && claims.nbf > now + skew)
+    fail('BADGE_NOT_YET_VALID', 'the badge is not valid yet (nbf)')
+  if (options.maxAgeSeconds !== undefined && now - claims.iat > options.maxAgeSeconds + skew) {
+    fail('BADGE_EXPIRED', `the badge is older than the maximum age of ${options.maxAgeSeconds}s`)
+  }
+
+  // 7. Self-signed rules.
+  const level = claims.vc.credentialSubject.level
+  const selfSigned = viaDidKey || (claims.iss === claims.sub && claims.iss.startsWith('did:key:'))
+  if (selfSigned) {
+    if (level !== '0') fail('BADGE_CLAIMS_INVALID', `a self-signed badge must have level "0", not "${level}"`)
+    if (claims.iss !== claims.sub)
+      fail('BADGE_CLAIMS_INVALID', 'a self-signed badge must have iss equal to sub')
+    if (didKeyOf(signer.publicKey) !== claims.iss) {
+      fail('BADGE_CLAIMS_INVALID', "a self-signed badge's issuer must be its signing key's did:key")
+    }
+  }
+
+  // 8. Audience.
+  const warnings: string[] = []
+  if (options.audience !== undefined) {
+    if (claims.aud === undefined) warnings.push('the badge has no aud, so it is valid for any audience')
+    else if (!claims.aud.includes(options.audience))
+      fail('BADGE_AUDIENCE_MISMATCH', `the badge's aud does not include ${options.audience}`)
+  }
+
+  // 9. Revocation.
+  if ((await options.keys?.isRevoked?.(claims.jti)) || (await options.isRevoked?.(claims.jti))) {
+    fail('BADGE_REVOKED', 'the badge has been revoked')
+  }
+
+  if (kid === undefined) warnings.push('the header has no kid; the key was found by issuer')
+  if (selfSigned) warnings.push('self-signed badge (level 0): identity is not vouched for by any issuer')
+  if (claims.ial === '') warnings.push('ial is empty')
+  const result: VerificationResult = { valid: true, claims, header, trustLevel: level, selfSigned, warnings }
+  if (signer.kid !== undefined) result.kid = signer.kid
+  return result
+}

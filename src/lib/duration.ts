@@ -1,0 +1,46 @@
+import { CapiscioError } from './errors.js'
+
+const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }
+
+/**
+ * Parses a duration the way a shell user writes one: `300` (seconds), `90s`, `5m`, `1h`, `1d`,
+ * `1h30m`. Returns seconds. `what` names the flag in the error.
+ */
+export function parseDuration(text: string, what = 'duration'): number {
+  const trimmed = text.trim()
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed)
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy
+  let total = 0
+  let consumed = 0
+  for (const m of trimmed.matchAll(re)) {
+    total += Number(m[1]) * UNITS[m[2]!]!
+    consumed += m[0].length
+  }
+  if (trimmed === '' || consumed !== trimmed.length) {
+    throw new CapiscioError('USAGE', `${what} "${text}" is not a duration; write 300, 90s, 5m or 1h`)
+  }
+  return total
+}
+
+/** "4m 59s", "2h 0m", "12s": a human rendering of a span in seconds. */
+export function formatSpan(seconds: number): string {
+  const s = Math.round(Math.abs(seconds))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`
+}
+
+/**
+ * Parses a point in time for flags like --nbf: unix seconds (`1767225600`), an ISO 8601 date
+ * (`2026-01-01T00:00:00Z`), or `+DURATION` from now (`+30s`). Returns NumericDate seconds.
+ */
+export function parseTime(text: string, nowMs: number, what = 'time'): number {
+  const t = text.trim()
+  if (/^\d{9,}$/.test(t)) return Number(t)
+  if (t.startsWith('+')) return Math.floor(nowMs / 1000) + parseDuration(t.slice(1), what)
+  const ms = Date.parse(t)
+  if (Number.isNaN(ms))
+    throw new CapiscioError('USAGE', `${what} "${text}" is not unix seconds, an ISO 8601 date or +DURATION`)
+  return Math.floor(ms / 1000)
+}

@@ -1,0 +1,34 @@
+import { CapiscioError } from '../errors.js'
+import { TrustStore } from '../store/truststore.js'
+import { RemoteJwksKeySource, type RemoteJwksOptions } from './jwks.js'
+import { StaticKeySource } from './static.js'
+import { TrustStoreKeySource } from './truststore.js'
+import type { KeySource } from './types.js'
+
+export interface KeySourceSpec {
+  /** A JWK, JWKS or PEM public key file (or a key directory). */
+  key?: string
+  /** A remote JWKS URL. */
+  jwks?: string
+  /** A trust store directory. */
+  trustDir?: string
+  jwksOptions?: RemoteJwksOptions
+}
+
+/** Builds the one key source a verifier uses from the CLI/config choice; two at once is an error. */
+export async function keySourceFrom(spec: KeySourceSpec): Promise<KeySource | undefined> {
+  const given = (['key', 'jwks', 'trustDir'] as const).filter((k) => spec[k] !== undefined)
+  if (given.length > 1) {
+    throw new CapiscioError(
+      'USAGE',
+      `choose one key source, not ${given.map((g) => (g === 'trustDir' ? 'trust-dir' : g)).join(' and ')}`,
+    )
+  }
+  if (spec.key !== undefined) return StaticKeySource.fromFile(spec.key)
+  if (spec.jwks !== undefined) return new RemoteJwksKeySource(spec.jwks, spec.jwksOptions)
+  if (spec.trustDir !== undefined) return new TrustStoreKeySource(new TrustStore(spec.trustDir))
+  return undefined
+}
+
+export { RemoteJwksKeySource, StaticKeySource, TrustStoreKeySource }
+export type { KeySource }

@@ -1,0 +1,37 @@
+import type { KeyObject } from 'node:crypto'
+
+import type { BadgeAlg } from '../badge/jws.js'
+
+/** What a verifier asks for: the key named by a token's header and claims. */
+export interface KeyQuery {
+  /** The header's kid, if any (Go-core badges carry none). */
+  kid?: string
+  /** The claimed issuer. */
+  iss: string
+  alg: BadgeAlg
+}
+
+export interface CandidateKey {
+  publicKey: KeyObject
+  kid?: string
+  /**
+   * Issuers this key may sign for. When set, a badge whose iss is not listed is refused even if the
+   * signature verifies, so one trusted partner cannot speak for another.
+   */
+  issuers?: readonly string[]
+}
+
+/**
+ * Where a verifier finds public keys (DESIGN §2): one interface behind `--key`, `--trust-dir`,
+ * `--jwks` and did:key, used alike by the CLI, the gateway and the middleware.
+ */
+export interface KeySource {
+  /** For messages and metrics: "static", "trust-store", "jwks", "did:key". */
+  readonly kind: string
+  /** Candidate keys for a token, most specific first; empty when none is known. */
+  find(query: KeyQuery): Promise<CandidateKey[]>
+  /** Whether a badge id is revoked, for sources that keep a revocation list. */
+  isRevoked?(jti: string): Promise<boolean>
+  /** Whether the source has what it needs to answer (a gateway's /ready). */
+  ready?(): boolean
+}

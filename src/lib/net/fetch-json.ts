@@ -1,0 +1,88 @@
+import { CapiscioError } from '../errors.js'
+
+export type FetchLike = typeof fetch
+
+export interface FetchJsonOptions {
+  fetch?: FetchLike
+  /** Response bodies above this are refused (default 1 MiB). */
+  maxBytes?: number
+  timeoutMs?: number
+}
+
+export const MAX_REMOTE_BYTES = 1024 * 1024
+
+/** Loopback hosts may be fetched over plain http (local registries, tests); everything else needs https. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '')
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
+}
+
+/** Parses and checks a URL the toolkit will fetch keys from: https, or http on loopback only. */
+export function checkFetchUrl(raw: string): URL {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new CapiscioError('USAGE', `"${raw}" is not a URL`)
+  }
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return url
+  throw new CapiscioError(
+    'USAGE',
+    `${url.origin} is not https; plain http is allowed only for loopback hosts`,
+  )
+}
+
+/**
+ * GETs a JSON document with the limits every remote read needs: a timeout, a size cap enforced
+ * while streaming (a lying Content-Length does not help), no redirects (a redirect could leave
+ * https), and coded errors that name the URL but never echo the body.
+ */
+export async function fetchJson(url: URL, options: FetchJsonOptions = {}): Promise<unknown> {
+  const maxBytes = options.maxBytes ?? MAX_REMOTE_BYTES
+  const doFetch = options.fetch ?? fetch
+  let res: Response
+  try {
+    res = await doFetch(url, {
+      redirect: 'error',
+      signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+      headers: { accept: 'application/json, application/jwk-set+json' },
+    })
+  } catch (err) {
+    const reason = (err as Error)?.name === 'TimeoutError' ? 'timed out' : 'could not connect'
+    throw new CapiscioError('NETWORK_ERROR', `${url.href}: ${reason}`, { cause: err })
+  }
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => undefined)
+    throw new CapiscioError('NETWORK_ERROR', `${url.href} answered HTTP ${res.status}`)
+  }
+  const declared = Number(res.headers.get('content-length') ?? 0)
+  if (declared > maxBytes) {
+    await res.body?.cancel().catch(() => undefined)
+    throw new CapiscioError('NETWORK_ERROR', `${url.href} sent ${declared} bytes; the limit is ${maxBytes}`)
+  }
+  const chunks: Uint8Array[] = []
+  let size = 0
+  if (res.body) {
+    const reader = res.body.getReader()
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>
+      try {
+        chunk = await reader.read()
+      } catch (err) {
+        throw new CapiscioError('NETWORK_ERROR', `${url.href}: the response broke off`, { cause: err })
+      }
+      if (chunk.done) break
+      size += chunk.value.length
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => undefined)
+        throw new CapiscioError('NETWORK_ERROR', `${url.href} sent more than ${maxBytes} bytes`)
+      }
+      chunks.push(chunk.value)
+    }
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw new CapiscioError('NETWORK_ERROR', `${url.href} did not answer with JSON`, { cause: err })
+  }
+}

@@ -1,0 +1,241 @@
+import { spawn } from 'node:child_process'
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
+
+import { publicJwkOf } from '../../src/lib/keys/key.js'
+import { runCli } from '../helpers/cli.js'
+import { edKey, signRaw, claims as claimsAt } from '../helpers/badges.js'
+import { JwksServer } from '../helpers/jwks-server.js'
+import { BIN } from '../helpers/paths.js'
+import { cleanupTmp, tmpDir } from '../helpers/tmp.js'
+
+afterAll(cleanupTmp)
+let server: JwksServer | undefined
+afterEach(async () => server?.stop())
+
+/** A directory with a client key pair, and client-private.jwk beside it as our docs show. */
+async function clientDir(): Promise<string> {
+  const cwd = tmpDir()
+  expect((await runCli(['key', 'gen', '--out', 'client', '-q'], { cwd })).code).toBe(0)
+  copyFileSync(join(cwd, 'client', 'private.jwk'), join(cwd, 'client-private.jwk'))
+  return cwd
+}
+
+const DOC_LINE = [
+  'badge',
+  'issue',
+  '--sub',
+  'did:capiscio:agent:client',
+  '--domain',
+  'client.example.com',
+  '--key',
+  './client-private.jwk',
+]
+
+describe('capiscio badge (built CLI)', () => {
+  it('runs the documented issue line: stdout is only the token and a newline, the summary goes to stderr', async () => {
+    const cwd = await clientDir()
+    const r = await runCli(DOC_LINE, { cwd })
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/)
+    expect(r.stderr).toContain('did:capiscio:agent:client')
+    expect(r.stderr).not.toContain(r.stdout.trim())
+  })
+
+  it('verify: exit 0 with the key or the trust store; exit 3 with a code when untrusted or tampered', async () => {
+    const cwd = await clientDir()
+    const token = (await runCli(DOC_LINE, { cwd })).stdout.trim()
+    const ok = await runCli(['badge', 'verify', token, '--key', 'client/public.jwk'], { cwd })
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toMatch(/^valid badge\nsubject {2}did:capiscio:agent:client\n/)
+
+    const untrusted = await runCli(['badge', 'verify', token], { cwd })
+    expect(untrusted.code).toBe(3)
+    expect(untrusted.stderr).toContain('Code: BADGE_ISSUER_UNTRUSTED')
+
+    await runCli(['trust', 'add', 'client/public.jwk'], { cwd })
+    expect((await runCli(['badge', 'verify', token], { cwd })).code).toBe(0)
+
+    const [h, p, s] = token.split('.')
+    const forged = JSON.parse(Buffer.from(p!, 'base64url').toString())
+    forged.vc.credentialSubject.level = '4'
+    const tampered = `${h}.${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${s}`
+    const bad = await runCli(['badge', 'verify', tampered, '--json'], { cwd })
+    expect(bad.code).toBe(3)
+    expect(JSON.parse(bad.stdout)).toEqual({
+      valid: false,
+      error: { code: 'BADGE_SIGNATURE_INVALID', message: expect.any(String) },
+    })
+  })
+
+  it('verify reads a token from a file and from stdin, and returns the result object under --json', async () => {
+    const cwd = await clientDir()
+    await runCli([...DOC_LINE, '--out', 'badge.jwt', '--aud', 'https://api.example.com'], { cwd })
+    expect(statSync(join(cwd, 'badge.jwt')).mode & 0o777).toBe(0o600)
+    const fromFile = await runCli(
+      [
+        'badge',
+        'verify',
+        'badge.jwt',
+        '--key',
+        'client/public.jwk',
+        '--audience',
+        'https://api.example.com',
+        '--json',
+      ],
+      { cwd },
+    )
+    expect(JSON.parse(fromFile.stdout)).toMatchObject({
+      valid: true,
+      trustLevel: '1',
+      claims: { aud: ['https://api.example.com'] },
+    })
+    const token = readFileSync(join(cwd, 'badge.jwt'), 'utf8')
+    const fromStdin = await runCli(
+      ['badge', 'verify', '-', '--key', 'client/public.jwk', '--audience', 'https://elsewhere'],
+      { cwd, input: token },
+    )
+    expect(fromStdin.code).toBe(3)
+    expect(fromStdin.stderr).toContain('BADGE_AUDIENCE_MISMATCH')
+  })
+
+  it('a Go-core-shaped self-signed badge verifies with --accept-self-signed only', async () => {
+    const agent = edKey()
+    const now = Date.now() / 1000
+    const token = signRaw(
+      { alg: 'EdDSA' },
+      claimsAt({
+        iss: agent.did,
+        sub: agent.did,
+        ial: '',
+        iat: now,
+        exp: now + 300,
+        vc: { credentialSubject: { level: '0' } },
+      }),
+      agent.privateKey,
+    )
+    const cwd = tmpDir()
+    expect((await runCli(['badge', 'verify', token], { cwd })).code).toBe(3)
+    const r = await runCli(['badge', 'verify', token, '--accept-self-signed'], { cwd })
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('valid badge (self-signed)')
+    expect(r.stderr).toContain('no kid')
+  })
+
+  it.each([
+    [
+      'alg none',
+      () =>
+        `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{}').toString('base64url')}.`,
+      'BADGE_MALFORMED',
+    ],
+    ['garbage', () => 'not-a-token', 'BADGE_MALFORMED'],
+  ])('verify refuses %s with exit 3', async (_n, make, code) => {
+    const r = await runCli(['badge', 'verify', make(), '--accept-self-signed'], { cwd: tmpDir() })
+    expect(r.code).toBe(3)
+    expect(r.stderr).toContain(`Code: ${code}`)
+  })
+
+  it('a 10 MB token on stdin is refused with a coded error, not a crash', async () => {
+    const r = await runCli(['badge', 'verify', '-', '--accept-self-signed'], {
+      cwd: tmpDir(),
+      input: 'a'.repeat(10 * 1024 * 1024),
+    })
+    expect(r.code).toBe(4)
+    expect(r.stderr).toContain('Code: FILE_TOO_LARGE')
+  })
+
+  it('inspect decodes without verifying and says so', async () => {
+    const cwd = await clientDir()
+    const token = (await runCli(DOC_LINE, { cwd })).stdout.trim()
+    const r = await runCli(['badge', 'inspect', token], { cwd })
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^\(not verified\)/)
+    expect(r.stderr).toContain('NOT VERIFIED')
+    expect(r.stdout).toMatch(/exp {5}\d{4}-\d\d-\d\dT/)
+    const json = JSON.parse((await runCli(['badge', 'inspect', token, '--json'], { cwd })).stdout)
+    expect(json).toMatchObject({
+      verified: false,
+      header: { alg: 'EdDSA' },
+      claims: { sub: 'did:capiscio:agent:client' },
+    })
+  })
+
+  it.each([
+    [['--sub', 'did:x:y'], 2, 'USAGE'], // no --key
+    [['--key', './client-private.jwk'], 2, 'USAGE'], // no --sub
+    [['--key', './client-private.jwk', '--sub', 'not-a-did'], 2, 'USAGE'],
+    [['--key', './client-private.jwk', '--sub', 'did:x:y', '--ttl', 'soon'], 2, 'USAGE'],
+    [['--key', './client-private.jwk', '--sub', 'did:x:y', '--ttl', '30d'], 2, 'USAGE'],
+    [['--key', './client-private.jwk', '--sub', 'did:x:y', '--level', '7'], 2, 'USAGE'],
+    [['--key', './client-private.jwk', '--self-sign', '--level', '2'], 2, 'USAGE'],
+    [['--key', 'client/public.jwk', '--sub', 'did:x:y'], 4, 'KEY_INVALID'],
+    [['--key', 'missing.jwk', '--sub', 'did:x:y'], 4, 'FILE_NOT_FOUND'],
+  ])('issue %j fails with exit %i (%s)', async (args, exit, code) => {
+    const cwd = await clientDir()
+    const r = await runCli(['badge', 'issue', ...(args as string[]), '--json'], { cwd })
+    expect(r.code).toBe(exit)
+    expect(JSON.parse(r.stdout).error.code).toBe(code)
+  })
+
+  it('keep writes a fresh badge, logs on stderr, and stops cleanly on SIGTERM', async () => {
+    const cwd = await clientDir()
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'badge',
+        'keep',
+        '--key',
+        'client-private.jwk',
+        '--sub',
+        'did:web:agent.example.com',
+        '--out',
+        'kept.jwt',
+      ],
+      {
+        cwd,
+        env: { ...process.env, NODE_ENV: 'production' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const exit = new Promise<number | null>((resolve) => child.on('close', resolve))
+    for (let i = 0; i < 100 && !stderr.includes('renewed'); i++) await new Promise((r) => setTimeout(r, 100))
+    expect(existsSync(join(cwd, 'kept.jwt'))).toBe(true)
+    const token = readFileSync(join(cwd, 'kept.jwt'), 'utf8').trim()
+    expect(stderr).not.toContain(token)
+    child.kill('SIGTERM')
+    expect(await exit).toBe(0)
+    expect(stderr).toContain('SIGTERM: stopped')
+    const v = await runCli(['badge', 'verify', 'kept.jwt', '--key', 'client/public.jwk', '--json'], { cwd })
+    expect(JSON.parse(v.stdout).claims.jti).toMatch(/^[0-9a-f-]{36}$/)
+  })
+
+  it('trust add <JWKS URL> stores the keys and maps the issuer (URL minus /.well-known/jwks.json)', async () => {
+    const ca = edKey()
+    server = await new JwksServer().start()
+    server.setKeys([publicJwkOf(ca.publicKey, 'ca-1')])
+    const cwd = tmpDir()
+    const r = await runCli(['trust', 'add', server.url, '--json'], { cwd })
+    expect(r.code).toBe(0)
+    const issuer = server.url.replace('/.well-known/jwks.json', '')
+    const issuers = JSON.parse(readFileSync(join(cwd, 'capiscio_keys', 'trusted', 'issuers.json'), 'utf8'))
+    expect(issuers).toEqual({ [issuer]: ['ca-1'] })
+    const now = Date.now() / 1000
+    const token = signRaw(
+      { alg: 'EdDSA', kid: 'ca-1' },
+      claimsAt({ iss: issuer, iat: now, exp: now + 60 }),
+      ca.privateKey,
+    )
+    expect((await runCli(['badge', 'verify', token], { cwd })).code).toBe(0)
+    const jwks = await runCli(['badge', 'verify', token, '--jwks', server.url, '--issuer', issuer], { cwd })
+    expect(jwks.code).toBe(0)
+    writeFileSync(join(cwd, 'x'), '')
+    const http = await runCli(['trust', 'add', 'http://registry.example.com/.well-known/jwks.json'], { cwd })
+    expect(http.code).toBe(2)
+  })
+})
