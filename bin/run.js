@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { execute } from '../dist/cli.js'
+import { execute } from '../dist/cli/cli.js'
 
 await execute({ dir: import.meta.url })

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Command, Errors, Flags, Interfaces } from '@oclif/core'
 import { Chalk, type ChalkInstance } from 'chalk'
 
-import { loadConfig, resolveSetting, type CapiscioConfig, type LoadedConfig } from './lib/config.js'
+import { loadConfig, resolveSetting, type LoadedConfig, type TopKey } from './lib/config.js'
 import { CapiscioError, ERROR_CODES, EXIT } from './lib/errors.js'
 import { readStream, readTextFile } from './lib/io.js'
 import { KEY_FILES } from './lib/store/keydir.js'
@@ -89,7 +89,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /** A setting by precedence: flag > CAPISCIO_* env > config file > default. */
-  protected async setting(key: keyof CapiscioConfig, flag: string | undefined): Promise<string | undefined> {
+  protected async setting(key: TopKey, flag: string | undefined): Promise<string | undefined> {
     if (flag !== undefined) return flag
     return resolveSetting(key, flag, await this.config_())
   }

@@ -4,6 +4,7 @@ import BadgeInspect from './commands/badge/inspect.js'
 import BadgeIssue from './commands/badge/issue.js'
 import BadgeKeep from './commands/badge/keep.js'
 import BadgeVerify from './commands/badge/verify.js'
+import GatewayStart from './commands/gateway/start.js'
 import KeyGen from './commands/key/gen.js'
 import KeyShow from './commands/key/show.js'
 import TrustAdd from './commands/trust/add.js'
@@ -15,6 +16,7 @@ export const COMMANDS = {
   'badge:issue': BadgeIssue,
   'badge:keep': BadgeKeep,
   'badge:verify': BadgeVerify,
+  'gateway:start': GatewayStart,
   'key:gen': KeyGen,
   'key:show': KeyShow,
   'trust:add': TrustAdd,

@@ -16,6 +16,34 @@ export interface CapiscioConfig {
   trustDir?: string
   /** The default algorithm for `key gen`. */
   alg?: KeyAlg
+  /** `capiscio gateway start` settings. */
+  gateway?: GatewayConfig
+}
+
+/** The `gateway` section; each key is also a CAPISCIO_GATEWAY_* variable and a flag. */
+export interface GatewayConfig {
+  port?: number
+  host?: string
+  target?: string
+  localKey?: string
+  registryUrl?: string
+  trustDir?: string
+  issuers?: string[]
+  audience?: string
+  clockSkew?: string
+  acceptSelfSigned?: boolean
+  card?: string
+  forwardCredential?: boolean
+  maxBody?: string
+  upstreamTimeout?: string
+  drainTimeout?: string
+  logFormat?: 'text' | 'json'
+  workers?: number
+  tlsCert?: string
+  tlsKey?: string
+  replayProtection?: boolean
+  redis?: string
+  cacheSize?: number
 }
 
 export interface LoadedConfig {
@@ -24,19 +52,57 @@ export interface LoadedConfig {
   filepath?: string
 }
 
-type Rule = { type: 'string'; path?: boolean } | { type: 'enum'; values: readonly string[] }
+type Rule =
+  | { type: 'string'; path?: boolean }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'integer'; min: number; max: number }
+  | { type: 'boolean' }
+  | { type: 'list' }
 
-const SCHEMA: Record<keyof CapiscioConfig, Rule> = {
+/** The top-level settings (the gateway section has its own resolver). */
+export type TopKey = Exclude<keyof CapiscioConfig, 'gateway'>
+
+const SCHEMA: Record<TopKey, Rule> = {
   keyDir: { type: 'string', path: true },
   trustDir: { type: 'string', path: true },
   alg: { type: 'enum', values: KEY_ALGS },
 }
 
-/** The environment variable for each setting, and its default. */
-export const SETTINGS: Record<keyof CapiscioConfig, { env: string; default?: string }> = {
+export const GATEWAY_SCHEMA: Record<keyof GatewayConfig, Rule> = {
+  port: { type: 'integer', min: 0, max: 65535 },
+  host: { type: 'string' },
+  target: { type: 'string' },
+  localKey: { type: 'string', path: true },
+  registryUrl: { type: 'string' },
+  trustDir: { type: 'string', path: true },
+  issuers: { type: 'list' },
+  audience: { type: 'string' },
+  clockSkew: { type: 'string' },
+  acceptSelfSigned: { type: 'boolean' },
+  card: { type: 'string', path: true },
+  forwardCredential: { type: 'boolean' },
+  maxBody: { type: 'string' },
+  upstreamTimeout: { type: 'string' },
+  drainTimeout: { type: 'string' },
+  logFormat: { type: 'enum', values: ['text', 'json'] },
+  workers: { type: 'integer', min: 1, max: 64 },
+  tlsCert: { type: 'string', path: true },
+  tlsKey: { type: 'string', path: true },
+  replayProtection: { type: 'boolean' },
+  redis: { type: 'string' },
+  cacheSize: { type: 'integer', min: 0, max: 10_000_000 },
+}
+
+/** The environment variable for each top-level setting, and its default. */
+export const SETTINGS: Record<TopKey, { env: string; default?: string }> = {
   keyDir: { env: 'CAPISCIO_KEY_DIR', default: 'capiscio_keys' },
   trustDir: { env: 'CAPISCIO_TRUST_DIR' },
   alg: { env: 'CAPISCIO_KEY_ALG', default: 'EdDSA' },
+}
+
+/** CAPISCIO_GATEWAY_ + the key in upper snake case: maxBody → CAPISCIO_GATEWAY_MAX_BODY. */
+export function gatewayEnvName(key: keyof GatewayConfig): string {
+  return 'CAPISCIO_GATEWAY_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()
 }
 
 export const CONFIG_SEARCH_PLACES = [
@@ -74,35 +140,100 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
   return { config: validateConfig(result.config, result.filepath), filepath: result.filepath }
 }
 
-/** Checks a parsed config object against the schema; relative paths resolve against the file's folder. */
-export function validateConfig(raw: unknown, filepath: string): CapiscioConfig {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new CapiscioError('CONFIG_INVALID', `${filepath}: the configuration must be an object`)
-  }
-  const out: Record<string, string> = {}
-  for (const [key, value] of Object.entries(raw)) {
-    const rule = SCHEMA[key as keyof CapiscioConfig]
-    if (!rule) {
-      throw new CapiscioError('CONFIG_INVALID', `${filepath}: unknown key "${key}"`, {
-        hint: `known keys: ${Object.keys(SCHEMA).join(', ')}`,
-      })
-    }
-    out[key] = checkValue(rule, value, `${filepath}: "${key}"`)
-    if (rule.type === 'string' && rule.path && !isAbsolute(out[key]!)) {
-      out[key] = resolve(dirname(filepath), out[key]!)
-    }
-  }
-  return out as CapiscioConfig
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-function checkValue(rule: Rule, value: unknown, where: string): string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new CapiscioError('CONFIG_INVALID', `${where} must be a non-empty string`)
+function validateSection(
+  raw: Record<string, unknown>,
+  schema: Record<string, Rule>,
+  filepath: string,
+  prefix: string,
+  sections: string[] = [],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(raw)) {
+    const rule = schema[key]
+    if (!rule) {
+      throw new CapiscioError('CONFIG_INVALID', `${filepath}: unknown key "${prefix}${key}"`, {
+        hint: `known keys: ${[...Object.keys(schema), ...sections].map((k) => prefix + k).join(', ')}`,
+      })
+    }
+    let v = checkValue(rule, value, `${filepath}: "${prefix}${key}"`)
+    if (rule.type === 'string' && rule.path && !isAbsolute(v as string))
+      v = resolve(dirname(filepath), v as string)
+    out[key] = v
   }
-  if (rule.type === 'enum' && !rule.values.includes(value)) {
-    throw new CapiscioError('CONFIG_INVALID', `${where} must be one of ${rule.values.join(', ')}`)
+  return out
+}
+
+/** Checks a parsed config object against the schema; relative paths resolve against the file's folder. */
+export function validateConfig(raw: unknown, filepath: string): CapiscioConfig {
+  if (!isPlainObject(raw))
+    throw new CapiscioError('CONFIG_INVALID', `${filepath}: the configuration must be an object`)
+  const { gateway, ...top } = raw
+  const out = validateSection(top, SCHEMA, filepath, '', ['gateway']) as CapiscioConfig
+  if (gateway !== undefined) {
+    if (!isPlainObject(gateway))
+      throw new CapiscioError('CONFIG_INVALID', `${filepath}: "gateway" must be an object`)
+    out.gateway = validateSection(gateway, GATEWAY_SCHEMA, filepath, 'gateway.') as GatewayConfig
   }
-  return value
+  return out
+}
+
+function checkValue(rule: Rule, value: unknown, where: string): unknown {
+  switch (rule.type) {
+    case 'boolean':
+      if (typeof value !== 'boolean')
+        throw new CapiscioError('CONFIG_INVALID', `${where} must be true or false`)
+      return value
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
+        throw new CapiscioError(
+          'CONFIG_INVALID',
+          `${where} must be a whole number from ${rule.min} to ${rule.max}`,
+        )
+      }
+      return value
+    case 'list':
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0)) {
+        throw new CapiscioError('CONFIG_INVALID', `${where} must be a list of strings`)
+      }
+      return value
+    default:
+      if (typeof value !== 'string' || value.length === 0) {
+        throw new CapiscioError('CONFIG_INVALID', `${where} must be a non-empty string`)
+      }
+      if (rule.type === 'enum' && !rule.values.includes(value)) {
+        throw new CapiscioError('CONFIG_INVALID', `${where} must be one of ${rule.values.join(', ')}`)
+      }
+      return value
+  }
+}
+
+/** Converts an environment string to the rule's type, then checks it like a file value. */
+function fromEnvString(rule: Rule, text: string, where: string): unknown {
+  switch (rule.type) {
+    case 'boolean': {
+      const t = text.toLowerCase()
+      if (['1', 'true', 'yes', 'on'].includes(t)) return true
+      if (['0', 'false', 'no', 'off'].includes(t)) return false
+      throw new CapiscioError('CONFIG_INVALID', `${where} must be true or false`)
+    }
+    case 'integer':
+      return checkValue(rule, /^-?\d+$/.test(text) ? Number(text) : NaN, where)
+    case 'list':
+      return checkValue(
+        rule,
+        text
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+        where,
+      )
+    default:
+      return checkValue(rule, text, where)
+  }
 }
 
 /**
@@ -110,7 +241,7 @@ function checkValue(rule: Rule, value: unknown, where: string): string {
  * file), then the config file, then the default.
  */
 export function resolveSetting(
-  key: keyof CapiscioConfig,
+  key: TopKey,
   flag: string | undefined,
   loaded: LoadedConfig,
   env: NodeJS.ProcessEnv = process.env,
@@ -118,7 +249,24 @@ export function resolveSetting(
   if (flag !== undefined) return flag
   const setting = SETTINGS[key]
   const fromEnv = env[setting.env]
-  if (fromEnv !== undefined && fromEnv !== '')
-    return checkValue(SCHEMA[key], fromEnv, `environment variable ${setting.env}`)
+  if (fromEnv !== undefined && fromEnv !== '') {
+    return fromEnvString(SCHEMA[key], fromEnv, `environment variable ${setting.env}`) as string
+  }
   return loaded.config[key] ?? setting.default
+}
+
+/** A gateway setting by the same precedence: flag > CAPISCIO_GATEWAY_* > config `gateway` section. */
+export function resolveGatewaySetting<K extends keyof GatewayConfig>(
+  key: K,
+  flag: GatewayConfig[K] | undefined,
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): GatewayConfig[K] | undefined {
+  if (flag !== undefined) return flag
+  const name = gatewayEnvName(key)
+  const fromEnv = env[name]
+  if (fromEnv !== undefined && fromEnv !== '') {
+    return fromEnvString(GATEWAY_SCHEMA[key], fromEnv, `environment variable ${name}`) as GatewayConfig[K]
+  }
+  return loaded.config.gateway?.[key]
 }

@@ -89,6 +89,10 @@ export const ERROR_CODES = {
   },
   BADGE_AUDIENCE_MISMATCH: { exit: EXIT.INVALID, summary: "the badge's aud does not include this verifier" },
   BADGE_REVOKED: { exit: EXIT.INVALID, summary: "the badge's jti is on the revocation list" },
+  BADGE_REPLAYED: {
+    exit: EXIT.INVALID,
+    summary: 'the gateway has already accepted a badge with this jti (replay protection)',
+  },
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

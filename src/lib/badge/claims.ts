@@ -34,6 +34,9 @@ export function isDid(value: unknown): value is string {
 export function isIssuer(value: unknown): value is string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) return false
   if (isDid(value)) return true
+  // No whitespace or control characters: an issuer ends up in log lines and HTTP headers.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f]/.test(value)) return false
   if (!/^https?:\/\//.test(value)) return false
   try {
     new URL(value)

@@ -1,0 +1,94 @@
+import type { Cluster, Worker } from 'node:cluster'
+
+import { formatLogLine } from './lib/gateway/log.js'
+import { checkKeySourceChoice, startGateway, type GatewaySettings } from './lib/gateway/start.js'
+import { validateTarget } from './lib/gateway/server.js'
+import { logTime } from './log-time.js'
+
+interface ProcessOptions {
+  format: 'text' | 'json'
+  workers: number
+  cluster: Cluster
+}
+
+function note(format: 'text' | 'json', level: 'info' | 'warn', message: string): void {
+  const line =
+    format === 'json'
+      ? JSON.stringify({ time: new Date().toISOString(), level, message })
+      : `${logTime()} ${message}`
+  process.stderr.write(line + '\n')
+}
+
+/** Waits for SIGTERM or SIGINT. */
+function signal(): Promise<NodeJS.Signals> {
+  const keepAlive = setInterval(() => undefined, 1 << 30)
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals) => {
+      clearInterval(keepAlive)
+      resolve(s)
+    }
+    process.once('SIGTERM', on)
+    process.once('SIGINT', on)
+  })
+}
+
+/**
+ * Runs the gateway as the process's job: one server, or with --workers N a primary that forks N
+ * servers on one port, restarts any that die, and passes SIGTERM on for a graceful drain.
+ */
+export async function runGatewayProcess(settings: GatewaySettings, o: ProcessOptions): Promise<void> {
+  if (o.workers > 1 && o.cluster.isPrimary) return runPrimary(settings, o)
+  const gateway = await startGateway(settings, {
+    onLog: (entry) => process.stderr.write(formatLogLine(entry, o.format) + '\n'),
+    onWarning: (m) => note(o.format, 'warn', m),
+  })
+  note(
+    o.format,
+    'info',
+    `capiscio gateway ${gateway.summary}${o.cluster.isWorker ? ` [worker ${process.pid}]` : ''}`,
+  )
+  const sig = await signal()
+  note(o.format, 'info', `${sig}: draining in-flight requests`)
+  await gateway.close()
+  note(o.format, 'info', 'stopped')
+  // A cluster worker's IPC channel would keep it alive; let go of it so the worker exits.
+  o.cluster.worker?.disconnect()
+}
+
+async function runPrimary(settings: GatewaySettings, o: ProcessOptions): Promise<void> {
+  // Fail in the primary on settings errors, rather than in N workers at once.
+  validateTarget(settings.target)
+  checkKeySourceChoice(settings)
+  if (settings.replayProtection && !settings.redis) {
+    note(
+      o.format,
+      'warn',
+      'replay protection in memory is per worker; use --redis to share it across workers',
+    )
+  }
+  let stopping = false
+  const exits = new Map<Worker, Promise<void>>()
+  const fork = () => {
+    const worker = o.cluster.fork()
+    exits.set(
+      worker,
+      new Promise((resolve) =>
+        worker.once('exit', (code) => {
+          exits.delete(worker)
+          if (!stopping) {
+            note(o.format, 'warn', `worker ${worker.process.pid} exited (${code}); starting another`)
+            setTimeout(fork, 500).unref()
+          }
+          resolve()
+        }),
+      ),
+    )
+  }
+  for (let i = 0; i < o.workers; i++) fork()
+  note(o.format, 'info', `capiscio gateway primary ${process.pid}: ${o.workers} workers`)
+  const sig = await signal()
+  stopping = true
+  for (const w of exits.keys()) w.process.kill('SIGTERM')
+  await Promise.all(exits.values())
+  note(o.format, 'info', `${sig}: all workers stopped`)
+}

@@ -1,0 +1,55 @@
+import { verifyBadge, type VerifyBadgeOptions } from '../badge/verify.js'
+import { CapiscioError } from '../errors.js'
+import type { GatewayIdentity, GatewayVerifier } from './types.js'
+import { VerifyCache } from './verify-cache.js'
+
+export interface BadgeVerifierOptions extends VerifyBadgeOptions {
+  /** How many verified badges to remember (default 10 000; 0 disables the cache). */
+  cacheSize?: number
+  onCache?: (result: 'hit' | 'miss') => void
+}
+
+/**
+ * The gateway's badge verifier: verifyBadge with a cache of verified badges in front. A cached badge
+ * is still checked against the revocation list on every use, and is never used past its expiry.
+ */
+export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerifier {
+  const now = options.now ?? Date.now
+  // `exp` here is how long the entry may be used: the badge's expiry, or sooner under maxAge.
+  const cache = new VerifyCache<{ exp: number; identity: GatewayIdentity }>(options.cacheSize ?? 10_000, now)
+  const revoked = async (jti: string) =>
+    (await options.keys?.isRevoked?.(jti)) || (await options.isRevoked?.(jti))
+  return {
+    async verify(token: string): Promise<GatewayIdentity> {
+      const key = VerifyCache.keyOf(token)
+      const hit = cache.get(key)
+      if (hit) {
+        options.onCache?.('hit')
+        if (await revoked(hit.identity.jti))
+          throw new CapiscioError('BADGE_REVOKED', 'the badge has been revoked')
+        return hit.identity
+      }
+      options.onCache?.('miss')
+      const { claims, trustLevel } = await verifyBadge(token, options)
+      const identity: GatewayIdentity = {
+        subject: claims.sub,
+        issuer: claims.iss,
+        trustLevel,
+        jti: claims.jti,
+        exp: claims.exp,
+      }
+      const until =
+        options.maxAgeSeconds === undefined
+          ? claims.exp
+          : Math.min(claims.exp, claims.iat + options.maxAgeSeconds)
+      cache.set(key, { exp: until, identity })
+      return identity
+    },
+    ready: () => options.keys?.ready?.() ?? true,
+    notReadyReason() {
+      if (this.ready!()) return undefined
+      const error = (options.keys as { error?: CapiscioError } | undefined)?.error
+      return `key source not loaded${error ? `: ${error.message}` : ''}`
+    },
+  }
+}

@@ -1,0 +1,37 @@
+import type { RequestLogEntry } from './types.js'
+
+function stamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
+}
+
+/**
+ * One line per request (DESIGN §9), never with a credential or a query string:
+ * `2025/12/01 19:48:15 [200] POST /api/task - valid badge from did:capiscio:agent:client`,
+ * or a JSON object per line.
+ */
+export function formatLogLine(e: RequestLogEntry, format: 'text' | 'json'): string {
+  if (format === 'json') {
+    const line: Record<string, unknown> = {
+      time: e.time.toISOString(),
+      status: e.status,
+      method: e.method,
+      path: e.path,
+      duration_ms: Math.round(e.durationMs * 100) / 100,
+    }
+    if (e.upstreamMs !== undefined) line.upstream_ms = Math.round(e.upstreamMs * 100) / 100
+    if (e.subject) line.subject = e.subject
+    if (e.reason) line.reason = e.reason
+    if (e.code) line.code = e.code
+    return JSON.stringify(line)
+  }
+  const reason = e.reason ? `${e.reason}${e.code ? ` (${e.code})` : ''}` : undefined
+  const what = e.subject ? `valid badge from ${e.subject}${reason ? `; ${reason}` : ''}` : (reason ?? 'ok')
+  return `${stamp(e.time)} [${e.status}] ${e.method} ${sanitize(e.path)} - ${what}`
+}
+
+/** A path is client input: keep log lines one line each. */
+function sanitize(path: string): string {
+  // eslint-disable-next-line no-control-regex
+  return path.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 2048)
+}
