@@ -13,7 +13,7 @@ await build({
   format: 'esm',
   target: 'node20',
   // typescript: only oclif's development-mode tsconfig reader wants it; it is never loaded in production.
-  external: ['cosmiconfig', '@inquirer/prompts', 'typescript', 'ioredis'],
+  external: ['cosmiconfig', '@inquirer/prompts', 'typescript', 'ioredis', 'sodium-native'],
   banner: {
     // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
     js: "import { createRequire as __capiscioCreateRequire } from 'node:module'; const require = __capiscioCreateRequire(import.meta.url);",

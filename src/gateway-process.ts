@@ -19,6 +19,26 @@ function note(format: 'text' | 'json', level: 'info' | 'warn', message: string):
   process.stderr.write(line + '\n')
 }
 
+/**
+ * Collects log lines and writes them once per event-loop turn: under load that is one write(2) for
+ * many requests instead of one each (stderr to a file or pipe is synchronous in Node).
+ */
+function batchedWriter(stream: NodeJS.WriteStream): { write(line: string): void; flush(): void } {
+  let pending: string[] = []
+  const flush = () => {
+    if (pending.length === 0) return
+    const text = pending.join('')
+    pending = []
+    stream.write(text)
+  }
+  return {
+    write(line) {
+      if (pending.push(line) === 1) setImmediate(flush)
+    },
+    flush,
+  }
+}
+
 /** Waits for SIGTERM or SIGINT. */
 function signal(): Promise<NodeJS.Signals> {
   const keepAlive = setInterval(() => undefined, 1 << 30)
@@ -38,8 +58,9 @@ function signal(): Promise<NodeJS.Signals> {
  */
 export async function runGatewayProcess(settings: GatewaySettings, o: ProcessOptions): Promise<void> {
   if (o.workers > 1 && o.cluster.isPrimary) return runPrimary(settings, o)
+  const log = batchedWriter(process.stderr)
   const gateway = await startGateway(settings, {
-    onLog: (entry) => process.stderr.write(formatLogLine(entry, o.format) + '\n'),
+    onLog: (entry) => log.write(formatLogLine(entry, o.format) + '\n'),
     onWarning: (m) => note(o.format, 'warn', m),
   })
   note(
@@ -50,6 +71,7 @@ export async function runGatewayProcess(settings: GatewaySettings, o: ProcessOpt
   const sig = await signal()
   note(o.format, 'info', `${sig}: draining in-flight requests`)
   await gateway.close()
+  log.flush()
   note(o.format, 'info', 'stopped')
   // A cluster worker's IPC channel would keep it alive; let go of it so the worker exits.
   o.cluster.worker?.disconnect()

@@ -12,8 +12,9 @@ import { Pool } from 'undici'
 
 import { CapiscioError } from '../errors.js'
 import { CARD_PATHS, type ServedCard } from './card.js'
-import { downstreamHeaders, extractCredential, upstreamHeaders } from './headers.js'
+import { extractCredential, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
+import { BodyTooLarge, forward } from './proxy.js'
 import { publicReason } from './reasons.js'
 import type { GatewayIdentity, GatewayVerifier, ReplayStore, RequestLogEntry } from './types.js'
 
@@ -45,8 +46,6 @@ export interface Gateway {
   /** Stops accepting, lets in-flight requests finish (up to the drain timeout), then closes. */
   close(): Promise<void>
 }
-
-class BodyTooLarge extends Error {}
 
 interface Ctx {
   start: bigint
@@ -234,55 +233,29 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       })
       pipeline(req, body, () => undefined)
     }
-    const abort = new AbortController()
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort()
-    })
     const headers = upstreamHeaders(req.headers, {
       identity,
       forwardCredential: identity !== undefined && (options.forwardCredential ?? false),
       clientIp: req.socket.remoteAddress ?? '',
       proto,
     })
-    const upStart = process.hrtime.bigint()
-    let upstream
-    try {
-      upstream = await pool.request({
-        path: basePath + (req.url ?? '/'),
-        method: (req.method ?? 'GET') as 'GET',
-        headers,
-        body: body ?? null,
-        signal: abort.signal,
-      })
-    } catch (err) {
-      if (res.headersSent || res.destroyed) return
-      const code = (err as { code?: string })?.code
-      if (
-        err instanceof BodyTooLarge ||
-        (err as Error)?.cause instanceof BodyTooLarge ||
-        body?.errored instanceof BodyTooLarge
-      ) {
-        ctx.reason = 'request body too large'
-        return json(res, 413, { error: 'request body too large' }, { connection: 'close' })
-      }
-      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-        ctx.reason = 'upstream timeout'
-        return json(res, 504, { error: 'upstream timeout' })
-      }
-      ctx.reason = `upstream unavailable (${code ?? (err as Error)?.message ?? 'error'})`
-      return json(res, 502, { error: 'upstream unavailable' })
-    }
-    ctx.upstreamMs = Number(process.hrtime.bigint() - upStart) / 1e6
-    metrics.upstreamDuration.observe(ctx.upstreamMs / 1000)
-    res.writeHead(upstream.statusCode, downstreamHeaders(upstream.headers))
-    // Send headers now: an event stream's first event may be a while coming.
-    res.flushHeaders()
-    pipeline(upstream.body, res, (err) => {
-      if (err && !res.writableFinished) {
-        ctx.reason = 'upstream aborted the response'
-        res.destroy()
-      }
+    const outcome = await forward(pool, req, res, {
+      path: basePath + (req.url ?? '/'),
+      headers,
+      body: body ?? null,
+      onBrokenResponse: (detail) => (ctx.reason = detail),
     })
+    if ('status' in outcome) {
+      ctx.upstreamMs = outcome.upstreamMs
+      metrics.upstreamDuration.observe(outcome.upstreamMs / 1000)
+      return
+    }
+    ctx.reason = outcome.detail
+    if (outcome.failure === 'client-gone' || res.headersSent) return
+    if (outcome.failure === 'too-large')
+      return json(res, 413, { error: 'request body too large' }, { connection: 'close' })
+    if (outcome.failure === 'timeout') return json(res, 504, { error: 'upstream timeout' })
+    return json(res, 502, { error: 'upstream unavailable' })
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
