@@ -17,7 +17,7 @@ import { RemoteJwksKeySource } from '../../../src/lib/keysource/jwks.js'
 import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { TrustStoreKeySource } from '../../../src/lib/keysource/truststore.js'
 import { TrustStore } from '../../../src/lib/store/truststore.js'
-import { edKey } from '../../helpers/badges.js'
+import { claims as claimsAt, edKey, signHmac, signRaw, unsigned } from '../../helpers/badges.js'
 import { echoAgent, startUpstream, type Upstream } from '../../helpers/servers.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
 
@@ -133,6 +133,39 @@ describe('gateway: credentials', () => {
     for (const [token, error, code] of cases) {
       const res = await fetch(`${gw.url}/api/task`, { headers: bearer(token) })
       expect([res.status, await res.json()]).toEqual([403, { error, code }])
+    }
+    expect(up.seen).toHaveLength(0)
+  })
+
+  it('refuses hostile badges (alg none, HMAC keyed with the public key, a traversal kid) with 403', async () => {
+    const dir = tmpDir()
+    const store = new TrustStore(join(dir, 'trusted'))
+    await store.add(client.publicKey, client.did)
+    const { gw, up } = await setup({
+      verifier: createBadgeVerifier({ keys: new TrustStoreKeySource(store) }),
+    })
+    const now = Math.floor(Date.now() / 1000)
+    const payload = claimsAt({ iss: client.did, iat: now, exp: now + 300 })
+    const pem = client.publicKey.export({ type: 'spki', format: 'pem' }) as string
+    const hostile: [string, string][] = [
+      [unsigned({ alg: 'none', kid: client.did }, payload), 'BADGE_MALFORMED'],
+      [signHmac({ alg: 'HS256', kid: client.did }, payload, pem), 'BADGE_MALFORMED'],
+      [
+        signRaw({ alg: 'EdDSA', kid: '../../../../etc/passwd' }, payload, edKey().privateKey),
+        'BADGE_SIGNATURE_INVALID',
+      ],
+      [
+        signRaw(
+          { alg: 'EdDSA', kid: '../trusted/' + client.did },
+          claimsAt({ iss: 'did:web:evil.example.com', iat: now, exp: now + 300 }),
+          edKey().privateKey,
+        ),
+        'BADGE_ISSUER_UNTRUSTED',
+      ],
+    ]
+    for (const [token, code] of hostile) {
+      const res = await fetch(`${gw.url}/api/task`, { headers: bearer(token) })
+      expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([403, code])
     }
     expect(up.seen).toHaveLength(0)
   })
