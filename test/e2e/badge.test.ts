@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
 import { publicJwkOf } from '../../src/lib/keys/key.js'
-import { runCli } from '../helpers/cli.js'
+import { clientKeyDir, runCli } from '../helpers/cli.js'
 import { edKey, signRaw, claims as claimsAt } from '../helpers/badges.js'
 import { JwksServer } from '../helpers/jwks-server.js'
 import { BIN } from '../helpers/paths.js'
@@ -14,14 +14,6 @@ import { cleanupTmp, tmpDir } from '../helpers/tmp.js'
 afterAll(cleanupTmp)
 let server: JwksServer | undefined
 afterEach(async () => server?.stop())
-
-/** A directory with a client key pair, and client-private.jwk beside it as our docs show. */
-async function clientDir(): Promise<string> {
-  const cwd = tmpDir()
-  expect((await runCli(['key', 'gen', '--out', 'client', '-q'], { cwd })).code).toBe(0)
-  copyFileSync(join(cwd, 'client', 'private.jwk'), join(cwd, 'client-private.jwk'))
-  return cwd
-}
 
 const DOC_LINE = [
   'badge',
@@ -36,7 +28,7 @@ const DOC_LINE = [
 
 describe('capiscio badge (built CLI)', () => {
   it('runs the documented issue line: stdout is only the token and a newline, the summary goes to stderr', async () => {
-    const cwd = await clientDir()
+    const cwd = await clientKeyDir()
     const r = await runCli(DOC_LINE, { cwd })
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/)
@@ -45,7 +37,7 @@ describe('capiscio badge (built CLI)', () => {
   })
 
   it('verify: exit 0 with the key or the trust store; exit 3 with a code when untrusted or tampered', async () => {
-    const cwd = await clientDir()
+    const cwd = await clientKeyDir()
     const token = (await runCli(DOC_LINE, { cwd })).stdout.trim()
     const ok = await runCli(['badge', 'verify', token, '--key', 'client/public.jwk'], { cwd })
     expect(ok.code).toBe(0)
@@ -71,7 +63,7 @@ describe('capiscio badge (built CLI)', () => {
   })
 
   it('verify reads a token from a file and from stdin, and returns the result object under --json', async () => {
-    const cwd = await clientDir()
+    const cwd = await clientKeyDir()
     await runCli([...DOC_LINE, '--out', 'badge.jwt', '--aud', 'https://api.example.com'], { cwd })
     expect(statSync(join(cwd, 'badge.jwt')).mode & 0o777).toBe(0o600)
     const fromFile = await runCli(
@@ -148,7 +140,7 @@ describe('capiscio badge (built CLI)', () => {
   })
 
   it('inspect decodes without verifying and says so', async () => {
-    const cwd = await clientDir()
+    const cwd = await clientKeyDir()
     const token = (await runCli(DOC_LINE, { cwd })).stdout.trim()
     const r = await runCli(['badge', 'inspect', token], { cwd })
     expect(r.code).toBe(0)
@@ -174,14 +166,14 @@ describe('capiscio badge (built CLI)', () => {
     [['--key', 'client/public.jwk', '--sub', 'did:x:y'], 4, 'KEY_INVALID'],
     [['--key', 'missing.jwk', '--sub', 'did:x:y'], 4, 'FILE_NOT_FOUND'],
   ])('issue %j fails with exit %i (%s)', async (args, exit, code) => {
-    const cwd = await clientDir()
+    const cwd = await clientKeyDir()
     const r = await runCli(['badge', 'issue', ...(args as string[]), '--json'], { cwd })
     expect(r.code).toBe(exit)
     expect(JSON.parse(r.stdout).error.code).toBe(code)
   })
 
   it('keep writes a fresh badge, logs on stderr, and stops cleanly on SIGTERM', async () => {
-    const cwd = await clientDir()
+    const cwd = await clientKeyDir()
     const child = spawn(
       process.execPath,
       [

@@ -1,15 +1,15 @@
 import { execFileSync } from 'node:child_process'
 import { request as httpsRequest } from 'node:https'
-import { copyFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
-import { runCli } from '../helpers/cli.js'
+import { clientKeyDir, runCli } from '../helpers/cli.js'
 import { peakRssMiB, startCli, startProgram, stopAll, waitForOutput } from '../helpers/processes.js'
 import { echoAgent, freePort, startUpstream, waitForHttp, type Upstream } from '../helpers/servers.js'
-import { cleanupTmp, tmpDir } from '../helpers/tmp.js'
+import { cleanupTmp } from '../helpers/tmp.js'
 
 const ups: Upstream[] = []
 afterEach(async () => {
@@ -17,13 +17,6 @@ afterEach(async () => {
   await Promise.all(ups.splice(0).map((u) => u.close()))
 })
 afterAll(cleanupTmp)
-
-async function clientKeys(): Promise<string> {
-  const cwd = tmpDir()
-  expect((await runCli(['key', 'gen', '--out', 'client', '-q'], { cwd })).code).toBe(0)
-  copyFileSync(join(cwd, 'client', 'private.jwk'), join(cwd, 'client-private.jwk'))
-  return cwd
-}
 
 async function issue(cwd: string): Promise<string> {
   const r = await runCli(
@@ -55,7 +48,7 @@ async function gateway(cwd: string, args: string[], env: Record<string, string> 
 
 describe('capiscio gateway start (child processes, real servers)', () => {
   it('runs the documented flow: 200 with the agent seeing the subject, 401, 403, and 502 with the agent down', async () => {
-    const cwd = await clientKeys()
+    const cwd = await clientKeyDir()
     const agent = await startUpstream(echoAgent)
     ups.push(agent)
     const { gw, url } = await gateway(cwd, ['--target', agent.url, '--local-key', 'client/public.jwk'])
@@ -103,14 +96,14 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     [['--local-key', 'client/public.jwk', '--target', 'not a url'], /invalid target URL: not a url/],
     [['--local-key', 'client/public.jwk', '--max-body', 'lots'], /is not a size/],
   ])('refuses to start with %j (exit 2)', async (args, message) => {
-    const cwd = await clientKeys()
+    const cwd = await clientKeyDir()
     const r = await runCli(['gateway', 'start', '--port', '0', ...(args as string[])], { cwd })
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(message)
   })
 
   it('takes its settings from CAPISCIO_GATEWAY_* and the config file, flags first', async () => {
-    const cwd = await clientKeys()
+    const cwd = await clientKeyDir()
     const agent = await startUpstream(echoAgent)
     ups.push(agent)
     writeFileSync(
@@ -139,7 +132,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
   })
 
   it('drains gracefully: an in-flight request completes after SIGTERM, then the process exits 0', async () => {
-    const cwd = await clientKeys()
+    const cwd = await clientKeyDir()
     const agent = await startUpstream((_req, res) => setTimeout(() => res.end('finished'), 1000))
     ups.push(agent)
     const { gw, url } = await gateway(cwd, ['--target', agent.url, '--local-key', 'client/public.jwk'])
@@ -155,7 +148,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
   })
 
   it('streams a 100 MB upload to the agent without buffering it (peak memory stays flat)', async () => {
-    const cwd = await clientKeys()
+    const cwd = await clientKeyDir()
     let received = 0
     const agent = await startUpstream((req, res) => {
       req.on('data', (d: Buffer) => (received += d.length))
@@ -199,7 +192,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
   })
 
   it('shares replay protection between two replicas through a real redis-server, and fails closed without it', async () => {
-    const cwd = await clientKeys()
+    const cwd = await clientKeyDir()
     const agent = await startUpstream(echoAgent)
     ups.push(agent)
     const redisPort = await freePort()
@@ -249,7 +242,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
   })
 
   it('serves HTTPS with --tls-cert and --tls-key', async () => {
-    const cwd = await clientKeys()
+    const cwd = await clientKeyDir()
     const agent = await startUpstream(echoAgent)
     ups.push(agent)
     execFileSync(
@@ -295,7 +288,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
   })
 
   it('runs --workers 2 on one port and stops them all on SIGTERM', async () => {
-    const cwd = await clientKeys()
+    const cwd = await clientKeyDir()
     const agent = await startUpstream(echoAgent)
     ups.push(agent)
     const port = await freePort()

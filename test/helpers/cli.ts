@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process'
+import { copyFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 import { BIN } from './paths.js'
+import { tmpDir } from './tmp.js'
 
 export interface CliResult {
   code: number | null
@@ -45,4 +48,13 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     child.stdin.on('error', () => undefined)
     child.stdin.end(options.input ?? '')
   })
+}
+
+/** A fresh directory holding a client key pair in client/, with client-private.jwk beside it as our docs show. */
+export async function clientKeyDir(): Promise<string> {
+  const cwd = tmpDir()
+  const r = await runCli(['key', 'gen', '--out', 'client', '-q'], { cwd })
+  if (r.code !== 0) throw new Error(`key gen failed: ${r.stderr}`)
+  copyFileSync(join(cwd, 'client', 'private.jwk'), join(cwd, 'client-private.jwk'))
+  return cwd
 }

@@ -18,33 +18,19 @@ export function startCli(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Running {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  return startProgram(process.execPath, [BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, NODE_ENV: 'production', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  let err = ''
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
-  child.stdout!.resume()
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
-  const r: Running = {
-    child,
-    stderr: () => err,
-    exited,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      const code = await exited
-      running.delete(r)
-      return code
-    },
-  }
-  running.add(r)
-  return r
 }
 
-/** Starts any program (redis-server) as a child process that stopAll() ends. */
-export function startProgram(cmd: string, args: string[]): Running {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+/** Starts any program (redis-server, the CLI) as a child process that stopAll() ends. */
+export function startProgram(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Running {
+  const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
   child.stdout!.resume()
