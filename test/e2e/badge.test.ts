@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
 import { publicJwkOf } from '../../src/lib/keys/key.js'
-import { clientKeyDir, runCli } from '../helpers/cli.js'
+import { clientKeyDir, DOC_ISSUE_ARGS, runCli } from '../helpers/cli.js'
 import { edKey, signRaw, claims as claimsAt } from '../helpers/badges.js'
 import { JwksServer } from '../helpers/jwks-server.js'
 import { BIN } from '../helpers/paths.js'
@@ -15,16 +15,7 @@ afterAll(cleanupTmp)
 let server: JwksServer | undefined
 afterEach(async () => server?.stop())
 
-const DOC_LINE = [
-  'badge',
-  'issue',
-  '--sub',
-  'did:capiscio:agent:client',
-  '--domain',
-  'client.example.com',
-  '--key',
-  './client-private.jwk',
-]
+const DOC_LINE = DOC_ISSUE_ARGS
 
 describe('capiscio badge (built CLI)', () => {
   it('runs the documented issue line: stdout is only the token and a newline, the summary goes to stderr', async () => {

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream'
 
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
-import { clientKeyDir, runCli } from '../helpers/cli.js'
+import { clientKeyDir, DOC_ISSUE_ARGS, runCli } from '../helpers/cli.js'
 import { peakRssMiB, startCli, startProgram, stopAll, waitForOutput } from '../helpers/processes.js'
 import { echoAgent, freePort, startUpstream, waitForHttp, type Upstream } from '../helpers/servers.js'
 import { cleanupTmp } from '../helpers/tmp.js'
@@ -19,19 +19,7 @@ afterEach(async () => {
 afterAll(cleanupTmp)
 
 async function issue(cwd: string): Promise<string> {
-  const r = await runCli(
-    [
-      'badge',
-      'issue',
-      '--sub',
-      'did:capiscio:agent:client',
-      '--domain',
-      'client.example.com',
-      '--key',
-      './client-private.jwk',
-    ],
-    { cwd },
-  )
+  const r = await runCli(DOC_ISSUE_ARGS, { cwd })
   expect(r.code).toBe(0)
   return r.stdout.trim()
 }

@@ -58,3 +58,15 @@ export async function clientKeyDir(): Promise<string> {
   copyFileSync(join(cwd, 'client', 'private.jwk'), join(cwd, 'client-private.jwk'))
   return cwd
 }
+
+/** The badge issue line from our documentation, run from a clientKeyDir(). */
+export const DOC_ISSUE_ARGS = [
+  'badge',
+  'issue',
+  '--sub',
+  'did:capiscio:agent:client',
+  '--domain',
+  'client.example.com',
+  '--key',
+  './client-private.jwk',
+]
