@@ -224,7 +224,9 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     const ready = await fetch(`${a.url}/ready`)
     expect(ready.status).toBe(503)
     expect(((await ready.json()) as { reason: string }).reason).toMatch(/redis/)
-    expect(a.gw.stderr()).toMatch(
+    // The log line is written asynchronously (batched per event-loop turn); wait for it.
+    await waitForOutput(
+      a.gw,
       /\[503\] GET \/x - valid badge from did:capiscio:agent:client; replay protection unavailable/,
     )
   })
