@@ -94,7 +94,7 @@ describe('BadgeKeeper', () => {
       onEvent: (e) => events.push(e),
     })
     await keeper.start()
-    await sleep(3200) // attempts at 0, 1, 3 s
+    await sleep(3700) // attempts at 0, 1 and 3 s; the next would be at 7 s
     await keeper.stop()
     expect(events.map((e) => (e.type === 'error' ? e.retryInSeconds : -1))).toEqual([1, 2, 4])
   })
