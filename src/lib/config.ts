@@ -34,6 +34,7 @@ export interface GatewayConfig {
   acceptSelfSigned?: boolean
   card?: string
   forwardCredential?: boolean
+  trustForwarded?: boolean
   maxBody?: string
   upstreamTimeout?: string
   drainTimeout?: string
@@ -81,6 +82,7 @@ export const GATEWAY_SCHEMA: Record<keyof GatewayConfig, Rule> = {
   acceptSelfSigned: { type: 'boolean' },
   card: { type: 'string', path: true },
   forwardCredential: { type: 'boolean' },
+  trustForwarded: { type: 'boolean' },
   maxBody: { type: 'string' },
   upstreamTimeout: { type: 'string' },
   drainTimeout: { type: 'string' },

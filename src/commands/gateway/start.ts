@@ -54,6 +54,9 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
     }),
     'tls-cert': Flags.string({ description: 'serve HTTPS with this certificate (PEM)', helpValue: 'FILE' }),
     'tls-key': Flags.string({ description: 'the private key for --tls-cert (PEM)', helpValue: 'FILE' }),
+    'trust-forwarded': Flags.boolean({
+      description: 'keep X-Forwarded-Proto/Host set by a proxy in front (only when clients cannot bypass it)',
+    }),
     'trust-dir': Flags.string({ description: 'trusted keys from a trust store directory', helpValue: 'DIR' }),
     'upstream-timeout': Flags.string({
       description: 'how long the target may take to answer [default: 30s]',
@@ -84,6 +87,7 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
       acceptSelfSigned: get('acceptSelfSigned', bool(f['accept-self-signed'])),
       card: get('card', f.card),
       forwardCredential: get('forwardCredential', bool(f['forward-credential'])),
+      trustForwarded: get('trustForwarded', bool(f['trust-forwarded'])),
       maxBodyBytes: parseSize(get('maxBody', f['max-body']) ?? '10mb', 'max body'),
       upstreamTimeoutMs:
         parseDuration(get('upstreamTimeout', f['upstream-timeout']) ?? '30s', 'upstream timeout') * 1000,

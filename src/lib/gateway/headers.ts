@@ -37,6 +37,11 @@ export interface UpstreamHeaderOptions {
   forwardCredential: boolean
   clientIp: string
   proto: 'http' | 'https'
+  /**
+   * Keep the X-Forwarded-Proto/Host a proxy in front of the gateway set (behind a TLS-terminating
+   * nginx, the agent should see https). Only for gateways that clients cannot reach directly.
+   */
+  trustForwarded?: boolean
 }
 
 /**
@@ -57,8 +62,11 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
   const prior = incoming['x-forwarded-for']
   const chain = Array.isArray(prior) ? prior.join(', ') : prior
   out['x-forwarded-for'] = chain ? `${chain}, ${o.clientIp}` : o.clientIp
-  out['x-forwarded-proto'] = o.proto
-  if (incoming.host) out['x-forwarded-host'] = incoming.host
+  const fwdProto = incoming['x-forwarded-proto']
+  const fwdHost = incoming['x-forwarded-host']
+  out['x-forwarded-proto'] = o.trustForwarded && typeof fwdProto === 'string' ? fwdProto : o.proto
+  const host = o.trustForwarded && typeof fwdHost === 'string' ? fwdHost : incoming.host
+  if (host) out['x-forwarded-host'] = host
   if (o.identity) {
     out[IDENTITY_HEADERS.subject] = o.identity.subject
     out[IDENTITY_HEADERS.issuer] = o.identity.issuer

@@ -27,6 +27,8 @@ export interface GatewayOptions {
   replay?: ReplayStore
   card?: ServedCard
   forwardCredential?: boolean
+  /** Keep X-Forwarded-Proto/Host from a trusted proxy in front (see UpstreamHeaderOptions). */
+  trustForwarded?: boolean
   /** Largest request body forwarded (default 10 MiB); larger ones get 413. */
   maxBodyBytes?: number
   /** How long the target may take to send response headers (default 30 s), else 504. */
@@ -238,6 +240,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       forwardCredential: identity !== undefined && (options.forwardCredential ?? false),
       clientIp: req.socket.remoteAddress ?? '',
       proto,
+      trustForwarded: options.trustForwarded ?? false,
     })
     const outcome = await forward(pool, req, res, {
       path: basePath + (req.url ?? '/'),

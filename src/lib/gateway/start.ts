@@ -26,6 +26,7 @@ export interface GatewaySettings {
   acceptSelfSigned?: boolean
   card?: string
   forwardCredential?: boolean
+  trustForwarded?: boolean
   maxBodyBytes?: number
   upstreamTimeoutMs?: number
   drainTimeoutMs?: number
@@ -132,6 +133,7 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     replay,
     card: s.card ? await loadCard(s.card) : undefined,
     forwardCredential: s.forwardCredential,
+    trustForwarded: s.trustForwarded,
     maxBodyBytes: s.maxBodyBytes,
     upstreamTimeoutMs: s.upstreamTimeoutMs,
     drainTimeoutMs: s.drainTimeoutMs,

@@ -211,6 +211,31 @@ describe('gateway: credentials', () => {
     expect(headers['x-forwarded-host']).toBe(new URL(gw.url).host)
   })
 
+  it('keeps X-Forwarded-Proto/Host from a proxy in front only with trustForwarded', async () => {
+    const headers = {
+      ...bearer(await badge()),
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'agent.example.com',
+    }
+    const plain = await setup()
+    const seen = (await (await fetch(`${plain.gw.url}/x`, { headers })).json()) as {
+      headers: Record<string, string>
+    }
+    expect([seen.headers['x-forwarded-proto'], seen.headers['x-forwarded-host']]).toEqual([
+      'http',
+      new URL(plain.gw.url).host,
+    ])
+    const trusting = await setup({ trustForwarded: true })
+    const headers2 = { ...headers, ...bearer(await badge()) }
+    const seen2 = (await (await fetch(`${trusting.gw.url}/x`, { headers: headers2 })).json()) as {
+      headers: Record<string, string>
+    }
+    expect([seen2.headers['x-forwarded-proto'], seen2.headers['x-forwarded-host']]).toEqual([
+      'https',
+      'agent.example.com',
+    ])
+  })
+
   it('never writes the credential or the query string into the log', async () => {
     const { gw, logs } = await setup()
     const token = await badge()
