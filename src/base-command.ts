@@ -5,7 +5,7 @@ import { Command, Errors, Flags, Interfaces } from '@oclif/core'
 import { Chalk, type ChalkInstance } from 'chalk'
 
 import { loadConfig, resolveSetting, type LoadedConfig, type TopKey } from './lib/config.js'
-import { CapiscioError, ERROR_CODES, EXIT } from './lib/errors.js'
+import { CapiscioError, EXIT } from './lib/errors.js'
 import { readStream, readTextFile } from './lib/io.js'
 import { KEY_FILES } from './lib/store/keydir.js'
 
@@ -204,5 +204,3 @@ export function toCapiscioError(err: unknown): CapiscioError {
     cause: err,
   })
 }
-
-export { ERROR_CODES }

@@ -14,7 +14,7 @@ export class GatewayMetrics {
   })
   readonly duration = new Histogram({
     name: 'capiscio_gateway_request_duration_seconds',
-    help: 'Time from request to response headers, gateway included.',
+    help: 'Time from request to the end of the response (or the connection closing), gateway included.',
     labelNames: ['method'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
