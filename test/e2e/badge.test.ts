@@ -146,6 +146,37 @@ describe('capiscio badge (built CLI)', () => {
     })
   })
 
+  it('inspect refuses what is not a JWS with exit 3, and a truncated token too', async () => {
+    const cwd = await clientKeyDir()
+    const token = (await runCli(DOC_LINE, { cwd })).stdout.trim()
+    for (const bad of ['hello', token.slice(0, 40), '-']) {
+      const r = await runCli(['badge', 'inspect', bad], { cwd, input: 'not.a.jws' })
+      expect(r.code).toBe(3)
+      expect(r.stderr).toContain('Code: BADGE_MALFORMED')
+    }
+  })
+
+  it('keep refuses bad durations with exit 2 before writing anything', async () => {
+    const cwd = await clientKeyDir()
+    const r = await runCli(
+      [
+        'badge',
+        'keep',
+        '--key',
+        'client-private.jwk',
+        '--self-sign',
+        '--renew-before',
+        'soon',
+        '--out',
+        'k.jwt',
+      ],
+      { cwd },
+    )
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('--renew-before')
+    expect(existsSync(join(cwd, 'k.jwt'))).toBe(false)
+  })
+
   it.each([
     [['--sub', 'did:x:y'], 2, 'USAGE'], // no --key
     [['--key', './client-private.jwk'], 2, 'USAGE'], // no --sub

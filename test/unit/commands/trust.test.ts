@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, describe, expect, it } from '@jest/globals'
@@ -116,6 +116,15 @@ describe('trust add / list / remove', () => {
     const r = await runCommand(TrustRemove, ['nope', '--trust-dir', tmpDir()])
     expect(r.exitCode).toBe(4)
     expect(r.stderr).toContain('TRUST_KEY_NOT_FOUND')
+  })
+
+  it('trust list on a store with a corrupt key file fails with exit 4 naming the file', async () => {
+    const store = tmpDir()
+    writeFileSync(join(store, 'partner.jwk'), '{"kid": "partner", "kty": ')
+    const r = await runCommand(TrustList, ['--trust-dir', store])
+    expect(r.exitCode).toBe(4)
+    expect(r.stderr).toContain('Code: TRUST_STORE_INVALID')
+    expect(r.stderr).toContain(join(store, 'partner.jwk'))
   })
 
   it('trust list on an empty store prints no rows and says so on stderr', async () => {
