@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -252,12 +253,23 @@ describe('gateway: credentials', () => {
   })
 
   it('refuses a 10 MB header with 431 and keeps serving', async () => {
-    const { gw } = await setup()
-    const res = await fetch(`${gw.url}/x`, {
-      headers: { authorization: `Bearer ${'a'.repeat(10 * 1024 * 1024)}` },
-    }).catch((e: Error) => e)
-    if (res instanceof Error) expect(res.message).toMatch(/fetch failed|other side closed|EPIPE|ECONNRESET/)
-    else expect(res.status).toBe(431)
+    const { gw, up } = await setup()
+    const { port } = new URL(gw.url)
+    // A raw socket, so the answer can be read even though the gateway stops reading the header early.
+    const answer = await new Promise<string>((resolve) => {
+      let data = ''
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          `GET /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'a'.repeat(10 * 1024 * 1024)}\r\n\r\n`,
+        )
+      })
+      socket.on('data', (d) => (data += d))
+      socket.on('error', () => undefined)
+      socket.on('close', () => resolve(data))
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /)
+    expect(answer).toContain('{"error":"request headers too large"}')
+    expect(up.seen).toHaveLength(0)
     expect((await fetch(`${gw.url}/health`)).status).toBe(200)
   })
 })
