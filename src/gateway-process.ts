@@ -1,9 +1,8 @@
 import type { Cluster, Worker } from 'node:cluster'
 
-import { formatLogLine } from './lib/gateway/log.js'
 import { checkKeySourceChoice, startGateway, type GatewaySettings } from './lib/gateway/start.js'
 import { validateTarget } from './lib/gateway/server.js'
-import { logTime } from './log-time.js'
+import { formatLogLine, logTime } from './lib/gateway/log.js'
 
 interface ProcessOptions {
   format: 'text' | 'json'

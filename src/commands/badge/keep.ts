@@ -5,7 +5,7 @@ import { issueFlags, issueOptionsFromFlags } from '../../badge-flags.js'
 import { issueBadge } from '../../lib/badge/issue.js'
 import { BadgeKeeper } from '../../lib/badge/keeper.js'
 import { parseDuration } from '../../lib/duration.js'
-import { logTime } from '../../log-time.js'
+import { logTime } from '../../lib/gateway/log.js'
 
 export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
   static override description = 'keep a badge file fresh: renew it before it expires, until SIGINT or SIGTERM'

@@ -1,6 +1,7 @@
 import type { RequestLogEntry } from './types.js'
 
-function stamp(d: Date): string {
+/** The log timestamp the Go tools print: `2025/12/01 19:48:15` (local time). */
+export function logTime(d: Date = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0')
   return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
 }
@@ -27,7 +28,7 @@ export function formatLogLine(e: RequestLogEntry, format: 'text' | 'json'): stri
   }
   const reason = e.reason ? `${e.reason}${e.code ? ` (${e.code})` : ''}` : undefined
   const what = e.subject ? `valid badge from ${e.subject}${reason ? `; ${reason}` : ''}` : (reason ?? 'ok')
-  return `${stamp(e.time)} [${e.status}] ${e.method} ${sanitize(e.path)} - ${what}`
+  return `${logTime(e.time)} [${e.status}] ${e.method} ${sanitize(e.path)} - ${what}`
 }
 
 /** A path is client input: keep log lines one line each. */
