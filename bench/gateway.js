@@ -22,10 +22,10 @@ import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 
-import { createPublicKey, verify } from 'node:crypto'
+import { createPublicKey, sign, verify } from 'node:crypto'
 import { createRequire } from 'node:module'
 
-import { issueBadge, readSigningKey } from '../dist/index.js'
+import { generateKey, issueBadge, publicJwkOf, readSigningKey } from '../dist/index.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const BIN = join(ROOT, 'bin', 'run.js')
@@ -38,6 +38,8 @@ const CONNECTIONS = Number(process.env.BENCH_GATEWAY_CONNECTIONS ?? 32)
 const THREADS = 1
 const WORKER_COUNTS = [1, 2]
 const TARGET = 0.5
+const JUNK = process.env.BENCH_GATEWAY_JUNK !== '0'
+const JUNK_TARGET = 0.8
 const PATH = '/api/task'
 
 // The wrk script: each thread takes every THREADS-th badge from `offset` on, one per request, and
@@ -355,11 +357,82 @@ export async function gatewayBench() {
     return total
   }
 
+  /**
+   * Refusing junk: a flood of tokens that name an unknown kid (or carry none) with a bad signature must
+   * not make the gateway try every trusted key. One gateway trusting a 100-key JWKS (`--local-key`); wrk
+   * sends the same token on every request: one that fails the shape check (the cheapest refusal, the
+   * baseline), one naming a kid the set lacks, and one without a kid claiming an issuer no key is bound
+   * to. Target: each costs at least JUNK_TARGET of the baseline's requests/s (no signature work).
+   */
+  async function junkPhase(upPort) {
+    const keys = []
+    for (let i = 0; i < 100; i++) keys.push(publicJwkOf((await generateKey('EdDSA')).publicKey, `bench-${i}`))
+    const jwksFile = join(dir, 'jwks-100.json')
+    writeFileSync(jwksFile, JSON.stringify({ keys }))
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url')
+    const now = Math.floor(Date.now() / 1000)
+    const vc = { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level: '1' } }
+    const claims = b64({
+      jti: 'junk',
+      iss: 'https://issuer.example.com',
+      sub: 'did:web:a.example.com',
+      iat: now,
+      exp: now + 3600,
+      vc,
+    })
+    // A real Ed25519 signature by a key outside the set: well-formed, so no verifier can reject it
+    // cheaply (random bytes would fail libsodium's S < L check before any curve arithmetic).
+    const outsider = (await generateKey('EdDSA')).privateKey
+    const signed = (header) => {
+      const input = `${b64(header)}.${claims}`
+      return `${input}.${sign(null, Buffer.from(input), outsider).toString('base64url')}`
+    }
+    const tokens = [
+      ['malformed (fails the shape check)', 'not-a-badge'],
+      ['unknown kid, bad signature', signed({ alg: 'EdDSA', typ: 'JWT', kid: 'no-such-kid' })],
+      ['no kid, unbound issuer, bad signature', signed({ alg: 'EdDSA', typ: 'JWT' })],
+    ]
+    const port = await freePort()
+    const log = openSync(join(dir, 'gateway-junk.log'), 'w')
+    const args = [
+      BIN,
+      'gateway',
+      'start',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--log-format',
+      'json',
+    ]
+    args.push('--target', `http://127.0.0.1:${upPort}`, '--local-key', jwksFile)
+    const gw = start(process.execPath, args, {
+      cwd: ROOT,
+      env: { ...process.env, NODE_ENV: 'production' },
+      stdio: ['ignore', 'ignore', log],
+    })
+    closeSync(log)
+    const out = []
+    try {
+      await waitFor(port, '/health', gw, 'gateway (junk)')
+      for (const [name, token] of tokens) {
+        const file = join(dir, `junk-${out.length}.txt`)
+        writeFileSync(file, token + '\n')
+        await wrk(port, WARMUP, file, 0)
+        out.push({ name, ...(await wrk(port, SECONDS, file, 0)) })
+      }
+    } finally {
+      await stop(gw, 10000)
+    }
+    return out
+  }
+
   let nginxVersion = ''
   let bareVerifyUs = { node: 0, sodium: 0 }
   const results = { nginx: [], ...Object.fromEntries(WORKER_COUNTS.map((w) => [`gw${w}`, []])) }
   let upstream
   let reference
+  let junk
   try {
     writeFileSync(join(dir, 'badges.lua'), LUA)
     const v = spawnSync(NGINX, ['-v'], { encoding: 'utf8', timeout: 10000 })
@@ -445,6 +518,7 @@ export async function gatewayBench() {
         }
       }
     }
+    if (JUNK) junk = await junkPhase(upPort)
   } finally {
     if (reference) await stop(reference)
     if (upstream) await stop(upstream)
@@ -545,5 +619,30 @@ export async function gatewayBench() {
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...detail,
     '',
+    ...(junk ? junkSection(junk) : []),
   ].join('\n')
+}
+
+/** The "refusing junk" table: each junk token's requests/s against the malformed-token baseline. */
+function junkSection(runs) {
+  const base = runs[0].rps
+  const rows = runs.map((r, i) => {
+    const ratio = r.rps / base
+    const verdict =
+      i === 0 ? '1.00× (baseline)' : `${ratio.toFixed(2)}× ${ratio >= JUNK_TARGET ? '(met)' : '(NOT met)'}`
+    return `| ${r.name} | ${r.rps.toFixed(0)} | ${ms(r.p50_us)} | ${ms(r.p99_us)} | ${r.connect + r.read + r.write + r.timeout} | ${verdict} |`
+  })
+  return [
+    '## Refusing junk',
+    '',
+    `One gateway trusting a 100-key JWKS (\`--local-key jwks-100.json\`), \`wrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s\` ` +
+      'sending the same refused token on every request (every answer is a 403). The baseline is a token that ' +
+      'fails the first check (shape); the others pass decoding and claims and must be refused without trying ' +
+      `the 100 keys. Target: ≥ ${JUNK_TARGET}× the baseline's requests/s.`,
+    '',
+    '| token | requests/s | p50 | p99 | socket errors | ratio to baseline |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ]
 }
