@@ -82,13 +82,8 @@ let sodium: Sodium | null | undefined
 let forced: Ed25519Backend | undefined
 const rawKeys = new WeakMap<KeyObject, Buffer>()
 
-/**
- * The Ed25519 implementation in use. libsodium (sodium-native, loaded on the first verify so that
- * other commands never pay for it) verifies twice as fast as OpenSSL here; node:crypto is the
- * fallback wherever the addon cannot load. Both refuse non-canonical signatures.
- */
-export function ed25519Backend(): Ed25519Backend {
-  if (forced) return forced
+/** Loads sodium-native once (on the first verify, so other commands never pay for it); null if it cannot load. */
+function loadSodium(): Sodium | null {
   if (sodium === undefined) {
     try {
       sodium = nodeRequire('sodium-native') as Sodium
@@ -96,11 +91,27 @@ export function ed25519Backend(): Ed25519Backend {
       sodium = null
     }
   }
-  return sodium ? 'libsodium' : 'node:crypto'
+  return sodium
 }
 
-/** For tests: pin a backend (undefined restores the automatic choice). */
+/**
+ * The Ed25519 implementation in use. libsodium (sodium-native) verifies twice as fast as OpenSSL
+ * here; node:crypto is the fallback wherever the addon cannot load. Both refuse non-canonical
+ * signatures.
+ */
+export function ed25519Backend(): Ed25519Backend {
+  if (forced) return forced
+  return loadSodium() ? 'libsodium' : 'node:crypto'
+}
+
+/**
+ * For tests: pin a backend (undefined restores the automatic choice). Pinning libsodium loads it,
+ * and fails where it cannot load rather than leaving every signature "invalid".
+ */
 export function useEd25519Backend(backend: Ed25519Backend | undefined): void {
+  if (backend === 'libsodium' && !loadSodium()) {
+    throw new CapiscioError('INTERNAL_ERROR', 'libsodium (sodium-native) cannot be loaded here')
+  }
   forced = backend
 }
 
