@@ -130,6 +130,30 @@ describe('capiscio badge (built CLI)', () => {
     expect(r.stderr).toContain('Code: FILE_TOO_LARGE')
   })
 
+  it('verify of a signed badge with exp 1e308 and inspect --json of a payload 5,000 arrays deep are coded errors, not crashes', async () => {
+    const cwd = tmpDir()
+    const signer = edKey()
+    writeFileSync(join(cwd, 'issuer.jwk'), JSON.stringify(publicJwkOf(signer.publicKey, 'k1')))
+    const farFuture = signRaw(
+      { alg: 'EdDSA', kid: 'k1' },
+      claimsAt({ iat: Math.floor(Date.now() / 1000), exp: 1e308 }),
+      signer.privateKey,
+    )
+    const verify = await runCli(['badge', 'verify', farFuture, '--key', 'issuer.jwk'], { cwd })
+    expect(verify.code).toBe(3)
+    expect(verify.stderr).toContain('Code: BADGE_CLAIMS_INVALID')
+    expect(verify.stderr).toContain('exp must be a NumericDate')
+
+    const deep = `{"x":${'['.repeat(5000)}${']'.repeat(5000)}}`
+    writeFileSync(
+      join(cwd, 'deep.jwt'),
+      `${Buffer.from('{"alg":"EdDSA"}').toString('base64url')}.${Buffer.from(deep).toString('base64url')}.AAAA`,
+    )
+    const inspect = await runCli(['badge', 'inspect', 'deep.jwt', '--json'], { cwd })
+    expect(inspect.code).toBe(3)
+    expect(JSON.parse(inspect.stdout)).toMatchObject({ error: { code: 'BADGE_MALFORMED' } })
+  })
+
   it('inspect decodes without verifying and says so', async () => {
     const cwd = await clientKeyDir()
     const token = (await runCli(DOC_LINE, { cwd })).stdout.trim()
