@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
@@ -152,6 +152,24 @@ describe('capiscio badge (built CLI)', () => {
     const inspect = await runCli(['badge', 'inspect', 'deep.jwt', '--json'], { cwd })
     expect(inspect.code).toBe(3)
     expect(JSON.parse(inspect.stdout)).toMatchObject({ error: { code: 'BADGE_MALFORMED' } })
+  })
+
+  it('--out refuses a FIFO and writes through a symlink; --key /dev/zero stops at the 1 MiB cap', async () => {
+    const cwd = await clientKeyDir()
+    execFileSync('mkfifo', [join(cwd, 'fifo.jwt')])
+    const fifo = await runCli([...DOC_LINE, '--out', 'fifo.jwt'], { cwd })
+    expect(fifo.code).toBe(4)
+    expect(fifo.stderr).toContain('Code: WRITE_FAILED')
+    expect(lstatSync(join(cwd, 'fifo.jwt')).isFIFO()).toBe(true)
+
+    symlinkSync('real.jwt', join(cwd, 'link.jwt'))
+    expect((await runCli([...DOC_LINE, '--out', 'link.jwt'], { cwd })).code).toBe(0)
+    expect(lstatSync(join(cwd, 'link.jwt')).isSymbolicLink()).toBe(true)
+    const token = readFileSync(join(cwd, 'real.jwt'), 'utf8').trim()
+
+    const zero = await runCli(['badge', 'verify', token, '--key', '/dev/zero'], { cwd, timeoutMs: 10_000 })
+    expect(zero.code).toBe(4)
+    expect(zero.stderr).toContain('Code: FILE_TOO_LARGE')
   })
 
   it('inspect decodes without verifying and says so', async () => {
