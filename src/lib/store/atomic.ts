@@ -68,7 +68,7 @@ function writeFailed(path: string, err: unknown): CapiscioError {
 }
 
 /** Writes `data` to a new temporary file beside `path` and fsyncs it; returns the temporary's path. */
-async function stage(path: string, data: string, mode: number): Promise<string> {
+export async function stage(path: string, data: string, mode: number): Promise<string> {
   const tmp = tempNameFor(path)
   const handle = await open(tmp, 'wx', mode)
   try {
@@ -96,7 +96,7 @@ export async function syncDir(dir: string): Promise<void> {
  * file is first written and fsynced to a temporary name beside its target, then all are renamed.
  * If any write fails, the temporaries are removed and no target is touched. A target that is a
  * symlink is written through (its final target replaced); one that is not a regular file is refused.
- * The files switch one by one: for a set that must switch as one, see writeFileSet.
+ * The files switch one by one; a key set switches as one (keydir.ts, KEY_SWITCH_JOURNAL).
  */
 export async function writeFilesAtomic(files: FileToWrite[]): Promise<void> {
   const staged: { tmp: string; path: string }[] = []
