@@ -143,6 +143,11 @@ describe('capiscio badge (built CLI)', () => {
     expect(verify.code).toBe(3)
     expect(verify.stderr).toContain('Code: BADGE_CLAIMS_INVALID')
     expect(verify.stderr).toContain('exp must be a NumericDate')
+    const shown = await runCli(['badge', 'inspect', farFuture], { cwd })
+    expect(shown.code).toBe(0)
+    expect(shown.stdout).toMatch(
+      /^exp {5}out of range \(1e\+308; NumericDates run from 0 to 253402300799\)$/m,
+    )
 
     const deep = `{"x":${'['.repeat(5000)}${']'.repeat(5000)}}`
     writeFileSync(
