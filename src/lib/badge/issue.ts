@@ -5,7 +5,7 @@ import { SignJWT } from 'jose'
 import { CapiscioError } from '../errors.js'
 import { didKeyOf } from '../keys/didkey.js'
 import { algOf, publicJwkOf, type PublicJwk } from '../keys/key.js'
-import { isDid, isIssuer, TRUST_LEVELS, type BadgeClaims, type TrustLevel } from './claims.js'
+import { isDid, isIssuer, TRUST_LEVELS, validateClaims, type BadgeClaims, type TrustLevel } from './claims.js'
 import { isBadgeAlg, toLowS, type BadgeAlg } from './jws.js'
 
 export const DEFAULT_BADGE_TTL_SECONDS = 300
@@ -96,6 +96,12 @@ export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadg
   ordered.ial = options.ial ?? '0'
   if (subjectKey) ordered.key = publicJwk(subjectKey)
   ordered.vc = { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject }
+  // Never sign what a verifier would refuse (a jti with a space, an nbf out of range, …).
+  try {
+    validateClaims(ordered)
+  } catch (err) {
+    usage((err as Error).message)
+  }
 
   const kid = options.kid ?? did
   const header: IssuedBadge['header'] = kid === undefined ? { alg, typ: 'JWT' } : { alg, typ: 'JWT', kid }

@@ -111,6 +111,12 @@ describe('one token string per signature (issue 7 item 6)', () => {
     }
   })
 
+  it('never issues a badge its verifier would refuse (a jti with a space, a negative nbf)', async () => {
+    const base = { privateKey: issuer.privateKey, sub: 'did:web:agent.example.com', now: clock }
+    await expect(issueBadge({ ...base, jti: 'badge 1' })).rejects.toMatchObject({ code: 'USAGE' })
+    await expect(issueBadge({ ...base, nbf: -5 })).rejects.toMatchObject({ code: 'USAGE' })
+  })
+
   // iss, sub and jti become X-Capiscio-* header values at the gateway: anything outside printable
   // ASCII would make the HTTP client refuse the header (a 502) or be rewritten on the way.
   it.each([
