@@ -166,12 +166,14 @@ describe('bounded inputs (issue 7 item 13)', () => {
     expect(await codeOf(deep)).toBe('BADGE_MALFORMED')
   })
 
-  it('allows 32 levels of nesting, refuses 33, and does not count brackets inside strings', () => {
+  it('allows 32 levels of nesting, refuses 33, and counts depth, not brackets (none inside strings)', () => {
     // The payload object itself is level 1.
     expect(decodeBadge(token(`{"x":${nested(31)}}`)).claims.x).toBeDefined()
     expect(() => decodeBadge(token(`{"x":${nested(32)}}`))).toThrow(
       expect.objectContaining({ code: 'BADGE_MALFORMED' }),
     )
+    const wide = `[${Array(100).fill('{"a":[]}').join(',')}]`
+    expect(decodeBadge(token(`{"x":${wide}}`)).claims.x).toHaveLength(100)
     const brackets = `"${'['.repeat(100)}\\"${'{'.repeat(100)}"`
     expect(decodeBadge(token(`{"x":${brackets}}`)).claims.x).toBe(`${'['.repeat(100)}"${'{'.repeat(100)}`)
   })
