@@ -190,8 +190,10 @@ const P256_N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac
 
 /**
  * Whether an IEEE P1363 ES256 signature (r ‖ s) has a low S (s ≤ n/2). ECDSA signatures are
- * malleable: (r, n − s) verifies too. Only the low-S twin is accepted, as Bitcoin and Ethereum do,
- * so one signature has one token string.
+ * malleable: (r, n − s) verifies too. Only the low-S twin of a badge signature is accepted, as
+ * Bitcoin and Ethereum do, so one signature has one token string. Badges only: other ES256 signers
+ * (a2a-go, the Python a2a-sdk) emit high S half the time, and their agent-card signatures must
+ * verify (conformance a2a/signing_interop_vectors.json), so card verification must not apply this.
  */
 export function isLowS(signature: Buffer): boolean {
   return Buffer.compare(signature.subarray(32, 64), P256_HALF_N) <= 0
