@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 
 import { CapiscioError } from './errors.js'
 
@@ -8,24 +8,42 @@ export const MAX_KEY_FILE_BYTES = 1024 * 1024
 /**
  * Reads a text input with the toolkit's error codes: a missing file, a directory or an oversized
  * file each get a coded error that names the path (paths are not secret; contents never appear).
+ * The cap holds for inputs that are not regular files too: a device (/dev/zero) or a FIFO reports
+ * size 0, so the read itself stops one byte past the cap instead of trusting `stat`.
  */
 export async function readTextFile(path: string, maxBytes = MAX_KEY_FILE_BYTES): Promise<string> {
-  let info
+  let handle
   try {
-    info = await stat(path)
+    handle = await open(path, 'r')
   } catch (err) {
     throw fsError(err, path)
   }
-  if (info.isDirectory()) {
-    throw new CapiscioError('FILE_UNREADABLE', `${path} is a directory, not a file`)
-  }
-  if (info.size > maxBytes) {
-    throw new CapiscioError('FILE_TOO_LARGE', `${path} is ${info.size} bytes; the limit is ${maxBytes}`)
-  }
   try {
-    return await readFile(path, 'utf8')
+    const info = await handle.stat()
+    if (info.isDirectory()) {
+      throw new CapiscioError('FILE_UNREADABLE', `${path} is a directory, not a file`)
+    }
+    if (info.size > maxBytes) {
+      throw new CapiscioError('FILE_TOO_LARGE', `${path} is ${info.size} bytes; the limit is ${maxBytes}`)
+    }
+    const chunks: Buffer[] = []
+    let total = 0
+    for (;;) {
+      // Never more than one byte past the cap, whatever the file says its size is.
+      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total))
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null)
+      if (bytesRead === 0) break
+      chunks.push(chunk.subarray(0, bytesRead))
+      total += bytesRead
+      if (total > maxBytes) {
+        throw new CapiscioError('FILE_TOO_LARGE', `${path} is larger than ${maxBytes} bytes`)
+      }
+    }
+    return Buffer.concat(chunks, total).toString('utf8')
   } catch (err) {
-    throw fsError(err, path)
+    throw err instanceof CapiscioError ? err : fsError(err, path)
+  } finally {
+    await handle.close()
   }
 }
 

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
@@ -128,6 +128,53 @@ describe('capiscio badge (built CLI)', () => {
     })
     expect(r.code).toBe(4)
     expect(r.stderr).toContain('Code: FILE_TOO_LARGE')
+  })
+
+  it('verify of a signed badge with exp 1e308 and inspect --json of a payload 5,000 arrays deep are coded errors, not crashes', async () => {
+    const cwd = tmpDir()
+    const signer = edKey()
+    writeFileSync(join(cwd, 'issuer.jwk'), JSON.stringify(publicJwkOf(signer.publicKey, 'k1')))
+    const farFuture = signRaw(
+      { alg: 'EdDSA', kid: 'k1' },
+      claimsAt({ iat: Math.floor(Date.now() / 1000), exp: 1e308 }),
+      signer.privateKey,
+    )
+    const verify = await runCli(['badge', 'verify', farFuture, '--key', 'issuer.jwk'], { cwd })
+    expect(verify.code).toBe(3)
+    expect(verify.stderr).toContain('Code: BADGE_CLAIMS_INVALID')
+    expect(verify.stderr).toContain('exp must be a NumericDate')
+    const shown = await runCli(['badge', 'inspect', farFuture], { cwd })
+    expect(shown.code).toBe(0)
+    expect(shown.stdout).toMatch(
+      /^exp {5}out of range \(1e\+308; NumericDates run from 0 to 253402300799\)$/m,
+    )
+
+    const deep = `{"x":${'['.repeat(5000)}${']'.repeat(5000)}}`
+    writeFileSync(
+      join(cwd, 'deep.jwt'),
+      `${Buffer.from('{"alg":"EdDSA"}').toString('base64url')}.${Buffer.from(deep).toString('base64url')}.AAAA`,
+    )
+    const inspect = await runCli(['badge', 'inspect', 'deep.jwt', '--json'], { cwd })
+    expect(inspect.code).toBe(3)
+    expect(JSON.parse(inspect.stdout)).toMatchObject({ error: { code: 'BADGE_MALFORMED' } })
+  })
+
+  it('--out refuses a FIFO and writes through a symlink; --key /dev/zero stops at the 1 MiB cap', async () => {
+    const cwd = await clientKeyDir()
+    execFileSync('mkfifo', [join(cwd, 'fifo.jwt')])
+    const fifo = await runCli([...DOC_LINE, '--out', 'fifo.jwt'], { cwd })
+    expect(fifo.code).toBe(4)
+    expect(fifo.stderr).toContain('Code: WRITE_FAILED')
+    expect(lstatSync(join(cwd, 'fifo.jwt')).isFIFO()).toBe(true)
+
+    symlinkSync('real.jwt', join(cwd, 'link.jwt'))
+    expect((await runCli([...DOC_LINE, '--out', 'link.jwt'], { cwd })).code).toBe(0)
+    expect(lstatSync(join(cwd, 'link.jwt')).isSymbolicLink()).toBe(true)
+    const token = readFileSync(join(cwd, 'real.jwt'), 'utf8').trim()
+
+    const zero = await runCli(['badge', 'verify', token, '--key', '/dev/zero'], { cwd, timeoutMs: 10_000 })
+    expect(zero.code).toBe(4)
+    expect(zero.stderr).toContain('Code: FILE_TOO_LARGE')
   })
 
   it('inspect decodes without verifying and says so', async () => {

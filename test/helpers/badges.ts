@@ -1,5 +1,6 @@
 import { createHmac, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto'
 
+import { toLowS } from '../../src/lib/badge/jws.js'
 import { didKeyOf } from '../../src/lib/keys/didkey.js'
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
@@ -12,9 +13,10 @@ export function signRaw(
 ): string {
   const input = `${b64(header)}.${b64(payload)}`
   const alg = header.alg
+  // ES256: the low-S form, the only one verifiers accept (tests make high-S twins on purpose).
   const sig =
     alg === 'ES256'
-      ? sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
+      ? toLowS(sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }))
       : sign(null, Buffer.from(input), key)
   return `${input}.${sig.toString('base64url')}`
 }

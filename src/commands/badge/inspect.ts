@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core'
 
 import { BaseCommand } from '../../base-command.js'
+import { MAX_NUMERIC_DATE } from '../../lib/badge/claims.js'
 import { decodeBadge } from '../../lib/badge/decode.js'
 import { formatSpan } from '../../lib/duration.js'
 
@@ -36,9 +37,13 @@ export default class BadgeInspect extends BaseCommand<typeof BadgeInspect> {
     for (const name of TIME_CLAIMS) {
       const v = claims[name]
       if (typeof v !== 'number' || !Number.isFinite(v)) continue
+      // The same bound verification applies; beyond it a date or a span means nothing.
+      if (v < 0 || v > MAX_NUMERIC_DATE) {
+        this.out(`${name.padEnd(6)}  out of range (${v}; NumericDates run from 0 to ${MAX_NUMERIC_DATE})`)
+        continue
+      }
       const rel = v > now ? `in ${formatSpan(v - now)}` : `${formatSpan(now - v)} ago`
-      const date = Math.abs(v) < 8.64e12 ? new Date(v * 1000).toISOString() : 'out of range'
-      this.out(`${name.padEnd(6)}  ${date} (${rel})`)
+      this.out(`${name.padEnd(6)}  ${new Date(v * 1000).toISOString()} (${rel})`)
     }
     return { verified: false, header, claims }
   }

@@ -26,6 +26,11 @@ const MAX_ID_LENGTH = 2048
 // DID syntax (W3C DID Core §3.1): did:<method>:<method-specific-id>, the id not ending in ':'.
 const DID = /^did:[a-z0-9]+:(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2}|:)*(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})$/
 
+// Visible ASCII (no space, no control characters, nothing past 0x7e). Every claim the gateway turns
+// into an X-Capiscio-* header value (iss, sub, jti) is held to it: HTTP clients refuse or rewrite
+// anything else, and the gateway answered 502 for a verified badge.
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/
+
 export function isDid(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_ID_LENGTH && DID.test(value)
 }
@@ -34,9 +39,8 @@ export function isDid(value: unknown): value is string {
 export function isIssuer(value: unknown): value is string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) return false
   if (isDid(value)) return true
-  // No whitespace or control characters: an issuer ends up in log lines and HTTP headers.
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0020\u007f]/.test(value)) return false
+  // Printable ASCII only, no whitespace: an issuer ends up in log lines and HTTP header values.
+  if (!PRINTABLE_ASCII.test(value)) return false
   if (!/^https?:\/\//.test(value)) return false
   try {
     new URL(value)
@@ -50,18 +54,27 @@ function fail(message: string): never {
   throw new CapiscioError('BADGE_CLAIMS_INVALID', message)
 }
 
-const isNumericDate = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
+/**
+ * The latest NumericDate a badge may carry: 9999-12-31T23:59:59Z. Every date up to it is a valid JS
+ * Date (t * 1000 < 8.64e15), fits Redis `EXAT` and prints as a four-digit-year ISO date; `exp: 1e308`
+ * used to pass and crash the code that formats it.
+ */
+export const MAX_NUMERIC_DATE = 253_402_300_799
+
+const isNumericDate = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_NUMERIC_DATE
 
 /** Step 2 of verification: every required claim present and well-typed. */
 export function validateClaims(p: Record<string, unknown>): BadgeClaims {
-  if (typeof p.jti !== 'string' || p.jti.length === 0 || p.jti.length > 256)
-    fail('jti must be a non-empty string')
-  if (!isIssuer(p.iss)) fail('iss must be a DID or an https URL')
+  if (typeof p.jti !== 'string' || p.jti.length > 256 || !PRINTABLE_ASCII.test(p.jti))
+    fail('jti must be 1 to 256 printable ASCII characters')
+  if (!isIssuer(p.iss)) fail('iss must be a DID or an https URL, in printable ASCII')
   if (!isDid(p.sub)) fail('sub must be a DID (did:<method>:<id>)')
-  if (!isNumericDate(p.iat)) fail('iat must be a NumericDate')
-  if (!isNumericDate(p.exp)) fail('exp must be a NumericDate')
+  if (!isNumericDate(p.iat)) fail('iat must be a NumericDate from 0 to 253402300799 (year 9999)')
+  if (!isNumericDate(p.exp)) fail('exp must be a NumericDate from 0 to 253402300799 (year 9999)')
   if (p.exp <= p.iat) fail('exp must be after iat')
-  if (p.nbf !== undefined && !isNumericDate(p.nbf)) fail('nbf must be a NumericDate')
+  if (p.nbf !== undefined && !isNumericDate(p.nbf))
+    fail('nbf must be a NumericDate from 0 to 253402300799 (year 9999)')
   if (p.aud !== undefined) {
     if (!Array.isArray(p.aud)) fail('aud must be an array of strings')
     if (!p.aud.every((a) => typeof a === 'string' && a.length > 0)) fail('aud must be an array of strings')

@@ -5,8 +5,8 @@ import { SignJWT } from 'jose'
 import { CapiscioError } from '../errors.js'
 import { didKeyOf } from '../keys/didkey.js'
 import { algOf, publicJwkOf, type PublicJwk } from '../keys/key.js'
-import { isDid, isIssuer, TRUST_LEVELS, type BadgeClaims, type TrustLevel } from './claims.js'
-import { isBadgeAlg, type BadgeAlg } from './jws.js'
+import { isDid, isIssuer, TRUST_LEVELS, validateClaims, type BadgeClaims, type TrustLevel } from './claims.js'
+import { isBadgeAlg, toLowS, type BadgeAlg } from './jws.js'
 
 export const DEFAULT_BADGE_TTL_SECONDS = 300
 /** Badges are short-lived credentials; a day is the longest the toolkit will sign (use `badge keep`). */
@@ -96,11 +96,26 @@ export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadg
   ordered.ial = options.ial ?? '0'
   if (subjectKey) ordered.key = publicJwk(subjectKey)
   ordered.vc = { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject }
+  // Never sign what a verifier would refuse (a jti with a space, an nbf out of range, …).
+  try {
+    validateClaims(ordered)
+  } catch (err) {
+    usage((err as Error).message)
+  }
 
   const kid = options.kid ?? did
   const header: IssuedBadge['header'] = kid === undefined ? { alg, typ: 'JWT' } : { alg, typ: 'JWT', kid }
-  const token = await new SignJWT(ordered).setProtectedHeader(header).sign(privateKey)
+  const signed = await new SignJWT(ordered).setProtectedHeader(header).sign(privateKey)
+  // OpenSSL (under jose) emits a high-S ECDSA signature half the time; verifiers accept only the
+  // low-S twin, so normalize it here and every ES256 badge we sign verifies.
+  const token = alg === 'ES256' ? withLowS(signed) : signed
   return { token, header, claims: ordered as BadgeClaims }
+}
+
+function withLowS(token: string): string {
+  const dot = token.lastIndexOf('.')
+  const signature = toLowS(Buffer.from(token.slice(dot + 1), 'base64url'))
+  return `${token.slice(0, dot + 1)}${signature.toString('base64url')}`
 }
 
 /** The `key` claim: the subject's public JWK (key members, kid-less, with alg). */

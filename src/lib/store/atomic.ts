@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, open, rename, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import type { Stats } from 'node:fs'
+import { chmod, lstat, mkdir, open, readlink, rename, unlink } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 
 import { CapiscioError } from '../errors.js'
 
@@ -11,33 +12,107 @@ export interface FileToWrite {
   mode: number
 }
 
+/** A temporary name beside `path`: hidden, random, recognisable as ours (`.<name>.<12 hex>.tmp`). */
+export function tempNameFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+}
+
+/** Matches tempNameFor's names for one file name. */
+export function isTempNameOf(entry: string, name: string): boolean {
+  return (
+    entry.length === name.length + 18 &&
+    entry.startsWith(`.${name}.`) &&
+    /^\.[0-9a-f]{12}\.tmp$/.test(entry.slice(name.length + 1))
+  )
+}
+
+function describeNonRegular(info: Stats): string {
+  if (info.isDirectory()) return 'a directory'
+  if (info.isFIFO()) return 'a FIFO'
+  if (info.isSocket()) return 'a socket'
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device'
+  return 'not a regular file'
+}
+
+/**
+ * Where a write to `path` must land: `path` itself if it is a regular file or does not exist; the
+ * file a symlink (chain) points to, so that writing through a link updates its target and keeps the
+ * link; and a WRITE_FAILED for anything else (a FIFO, device, socket or directory), which a rename
+ * over it would silently replace (as root, `--out /dev/full` replaced the device node).
+ */
+export async function resolveWriteTarget(path: string): Promise<string> {
+  let current = path
+  for (let hops = 0; hops <= 40; hops++) {
+    let info: Stats
+    try {
+      info = await lstat(current)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return current
+      throw writeFailed(path, err)
+    }
+    if (info.isFile()) return current
+    if (!info.isSymbolicLink()) {
+      throw new CapiscioError(
+        'WRITE_FAILED',
+        `${path} is ${describeNonRegular(info)}, not a regular file; refusing to replace it`,
+      )
+    }
+    current = resolve(dirname(current), await readlink(current))
+  }
+  throw new CapiscioError('WRITE_FAILED', `${path}: too many levels of symbolic links`)
+}
+
+function writeFailed(path: string, err: unknown): CapiscioError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
+  return new CapiscioError('WRITE_FAILED', `could not write ${path} (${code})`, { cause: err })
+}
+
+/** Writes `data` to a new temporary file beside `path` and fsyncs it; returns the temporary's path. */
+export async function stage(path: string, data: string, mode: number): Promise<string> {
+  const tmp = tempNameFor(path)
+  const handle = await open(tmp, 'wx', mode)
+  try {
+    await handle.writeFile(data)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await chmod(tmp, mode)
+  return tmp
+}
+
+/** Makes the renames in a directory durable (fsync of the directory itself). */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
 /**
  * Writes several files so that each either has its complete new content or its old content: every
  * file is first written and fsynced to a temporary name beside its target, then all are renamed.
- * If any write fails, the temporaries are removed and no target is touched.
+ * If any write fails, the temporaries are removed and no target is touched. A target that is a
+ * symlink is written through (its final target replaced); one that is not a regular file is refused.
+ * The files switch one by one; a key set switches as one (keydir.ts, KEY_SWITCH_JOURNAL).
  */
 export async function writeFilesAtomic(files: FileToWrite[]): Promise<void> {
   const staged: { tmp: string; path: string }[] = []
+  let current = files[0]?.path ?? 'file'
   try {
-    for (const file of files) {
-      const tmp = join(dirname(file.path), `.${basename(file.path)}.${randomBytes(6).toString('hex')}.tmp`)
-      staged.push({ tmp, path: file.path })
-      const handle = await open(tmp, 'wx', file.mode)
-      try {
-        await handle.writeFile(file.data)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await chmod(tmp, file.mode)
+    const targets: string[] = []
+    for (const file of files) targets.push(await resolveWriteTarget(file.path))
+    for (const [i, file] of files.entries()) {
+      current = file.path
+      staged.push({ tmp: await stage(targets[i]!, file.data, file.mode), path: targets[i]! })
     }
     for (const { tmp, path } of staged) await rename(tmp, path)
   } catch (err) {
     await Promise.all(staged.map(({ tmp }) => unlink(tmp).catch(() => undefined)))
     if (err instanceof CapiscioError) throw err
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
-    const target = staged.at(-1)?.path ?? files[0]?.path ?? 'file'
-    throw new CapiscioError('WRITE_FAILED', `could not write ${target} (${code})`, { cause: err })
+    throw writeFailed(current, err)
   }
 }
 

@@ -1,13 +1,13 @@
-import { lstat, stat, unlink } from 'node:fs/promises'
+import { lstat, readdir, rename, stat, unlink } from 'node:fs/promises'
 import type { KeyObject } from 'node:crypto'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 
 import { CapiscioError } from '../errors.js'
 import { readTextFile } from '../io.js'
 import type { GeneratedKey } from '../keys/generate.js'
 import { defaultKidOf, privateJwkOf, publicJwkOf } from '../keys/key.js'
 import { parseKey, type ParsedKey, type PassphraseSource } from '../keys/parse.js'
-import { ensureDir, writeFilesAtomic, type FileToWrite } from './atomic.js'
+import { ensureDir, isTempNameOf, stage, syncDir, writeFileAtomic } from './atomic.js'
 
 /** The file names of a key directory (DESIGN §4). */
 export const KEY_FILES = {
@@ -45,11 +45,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/**
- * Writes a key pair as DESIGN §4 lays it out. Refuses to replace an existing private key unless
- * `force`; with `force`, files the new key does not have (a plaintext private.jwk when the new key
- * is encrypted, a did.txt for a non-Ed25519 key) are removed so no stale key is left beside it.
- */
 /** Fails with KEY_EXISTS if the directory already holds a private key (checked before any prompt). */
 export async function assertNoPrivateKey(dir: string): Promise<void> {
   for (const name of [KEY_FILES.privateJwk, KEY_FILES.privatePem]) {
@@ -62,6 +57,108 @@ export async function assertNoPrivateKey(dir: string): Promise<void> {
   }
 }
 
+/**
+ * The key set switches as one through this journal (hidden, in the key directory): the new files
+ * are staged and fsynced under temporary names, then the journal naming them is written, which
+ * commits the switch, then they are renamed into place and the journal is removed. A run killed
+ * before the commit leaves the old set (its temporaries are removed by the next run); one killed
+ * after it leaves a switch the next run finishes, and that readers already see whole.
+ */
+export const KEY_SWITCH_JOURNAL = '.capiscio-keyset.json'
+
+const SET_FILES: readonly string[] = [
+  KEY_FILES.privateJwk,
+  KEY_FILES.publicJwk,
+  KEY_FILES.privatePem,
+  KEY_FILES.publicPem,
+  KEY_FILES.did,
+]
+
+interface KeySwitch {
+  /** [temporary, key file] pairs: the new set, staged. */
+  rename: [string, string][]
+  /** Key files the new set does not have (private.jwk of an encrypted key, did.txt of a non-Ed25519 key). */
+  remove: string[]
+}
+
+function isKeySwitch(value: unknown): value is KeySwitch {
+  const v = value as KeySwitch
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Array.isArray(v.rename) &&
+    v.rename.every(
+      (e) =>
+        Array.isArray(e) && e.length === 2 && SET_FILES.includes(e[1]) && isTempNameOf(String(e[0]), e[1]),
+    ) &&
+    Array.isArray(v.remove) &&
+    v.remove.every((name) => SET_FILES.includes(name))
+  )
+}
+
+/** The pending switch in a key directory, if a `key gen` was killed after committing one. */
+async function readKeySwitch(dir: string): Promise<KeySwitch | undefined> {
+  const path = join(dir, KEY_SWITCH_JOURNAL)
+  let text: string
+  try {
+    text = await readTextFile(path, 64 * 1024)
+  } catch (err) {
+    if (err instanceof CapiscioError && err.code === 'FILE_NOT_FOUND') return undefined
+    throw err
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    // reported below
+  }
+  if (!isKeySwitch(value)) {
+    throw new CapiscioError('KEY_INVALID', `${path} (an unfinished key switch) is corrupt`, {
+      hint: 'remove it, and run `capiscio key gen --force` if the key files do not match',
+    })
+  }
+  return value
+}
+
+function ignoreMissing(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+}
+
+/**
+ * Finishes what a killed `key gen` left in `dir`: a committed switch is carried through (renames
+ * that already happened are skipped) and stray temporaries of key files, private ones included, are
+ * removed. Every key-set write runs it first.
+ */
+export async function completeKeySwitch(dir: string): Promise<void> {
+  try {
+    const pending = await readKeySwitch(dir)
+    if (pending) {
+      for (const [tmp, name] of pending.rename)
+        await rename(join(dir, tmp), join(dir, name)).catch(ignoreMissing)
+      for (const name of pending.remove) await unlink(join(dir, name)).catch(ignoreMissing)
+      await syncDir(dir)
+      await unlink(join(dir, KEY_SWITCH_JOURNAL))
+    }
+    const ours = [...SET_FILES, KEY_SWITCH_JOURNAL]
+    for (const entry of await readdir(dir)) {
+      if (ours.some((name) => isTempNameOf(entry, name))) await unlink(join(dir, entry)).catch(ignoreMissing)
+    }
+    await syncDir(dir)
+  } catch (err) {
+    if (err instanceof CapiscioError) throw err
+    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
+    throw new CapiscioError('WRITE_FAILED', `could not finish the key switch in ${dir} (${code})`, {
+      cause: err,
+    })
+  }
+}
+
+/**
+ * Writes a key pair as DESIGN §4 lays it out, switching the whole set at once (see
+ * KEY_SWITCH_JOURNAL) and keeping `trusted/`. Refuses to replace an existing private key unless
+ * `force`; with `force`, files the new key does not have (a plaintext private.jwk when the new key
+ * is encrypted, a did.txt for a non-Ed25519 key) are removed so no stale key is left beside it.
+ */
 export async function writeKeyDir(
   dir: string,
   key: GeneratedKey,
@@ -74,6 +171,7 @@ export async function writeKeyDir(
   }
   await ensureDir(dir)
   await ensureDir(p(KEY_FILES.trustDir))
+  await completeKeySwitch(dir)
 
   const encrypted = options.passphrase !== undefined
   const privatePem = key.privateKey.export(
@@ -89,29 +187,52 @@ export async function writeKeyDir(
     publicPem: p(KEY_FILES.publicPem),
     trustDir: p(KEY_FILES.trustDir),
   }
-  const writes: FileToWrite[] = [
-    { path: files.privatePem, data: privatePem, mode: 0o600 },
-    { path: files.publicJwk, data: json(publicJwkOf(key.publicKey, key.kid)), mode: 0o644 },
+  const writes: { name: string; data: string; mode: number }[] = [
+    { name: KEY_FILES.privatePem, data: privatePem, mode: 0o600 },
+    { name: KEY_FILES.publicJwk, data: json(publicJwkOf(key.publicKey, key.kid)), mode: 0o644 },
     {
-      path: files.publicPem,
+      name: KEY_FILES.publicPem,
       data: key.publicKey.export({ type: 'spki', format: 'pem' }) as string,
       mode: 0o644,
     },
   ]
   if (!encrypted) {
     files.privateJwk = p(KEY_FILES.privateJwk)
-    writes.unshift({ path: files.privateJwk, data: json(privateJwkOf(key.privateKey, key.kid)), mode: 0o600 })
+    writes.unshift({
+      name: KEY_FILES.privateJwk,
+      data: json(privateJwkOf(key.privateKey, key.kid)),
+      mode: 0o600,
+    })
   }
   if (key.did) {
     files.did = p(KEY_FILES.did)
-    writes.push({ path: files.did, data: key.did + '\n', mode: 0o644 })
+    writes.push({ name: KEY_FILES.did, data: key.did + '\n', mode: 0o644 })
   }
-  await writeFilesAtomic(writes)
 
-  const stale = [!files.privateJwk && p(KEY_FILES.privateJwk), !files.did && p(KEY_FILES.did)].filter(
-    (x): x is string => typeof x === 'string',
-  )
-  for (const path of stale) await unlink(path).catch(() => undefined)
+  // Key files are replaced by rename: refuse anything but regular files in their place (a symlink
+  // would be replaced rather than written through; a FIFO or device would vanish).
+  for (const name of SET_FILES) {
+    const info = await lstat(p(name)).catch(() => undefined)
+    if (info && !info.isFile()) {
+      throw new CapiscioError('WRITE_FAILED', `${p(name)} is not a regular file; refusing to replace it`)
+    }
+  }
+
+  const staged: [string, string][] = []
+  try {
+    for (const w of writes) staged.push([basename(await stage(p(w.name), w.data, w.mode)), w.name])
+    const remove = SET_FILES.filter((name) => !writes.some((w) => w.name === name))
+    // The commit point: from here on the new set is what the directory holds.
+    await writeFileAtomic(p(KEY_SWITCH_JOURNAL), JSON.stringify({ rename: staged, remove }) + '\n', 0o600)
+  } catch (err) {
+    await Promise.all(staged.map(([tmp]) => unlink(p(tmp)).catch(() => undefined)))
+    if (err instanceof CapiscioError) throw err
+    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
+    throw new CapiscioError('WRITE_FAILED', `could not write the key files in ${dir} (${code})`, {
+      cause: err,
+    })
+  }
+  await completeKeySwitch(dir)
   return files
 }
 
@@ -140,15 +261,35 @@ const PUBLIC_FIRST = [
   KEY_FILES.privatePem,
 ]
 
+/**
+ * A key file's text, or undefined when the set has no such file. While a switch is pending (see
+ * KEY_SWITCH_JOURNAL) the staged new file is read, so a reader never mixes two key sets.
+ */
+async function readKeyFile(dir: string, name: string, pending?: KeySwitch): Promise<string | undefined> {
+  if (pending?.remove.includes(name)) return undefined
+  const staged = pending?.rename.find(([, target]) => target === name)?.[0]
+  if (staged !== undefined) {
+    try {
+      return await readTextFile(join(dir, staged))
+    } catch (err) {
+      // Renamed into place meanwhile: read it there.
+      if (!(err instanceof CapiscioError && err.code === 'FILE_NOT_FOUND')) throw err
+    }
+  }
+  const path = join(dir, name)
+  return (await exists(path)) ? readTextFile(path) : undefined
+}
+
 export async function readKeyDir(dir: string, options: ReadKeyOptions = {}): Promise<ParsedKey> {
   try {
     if (!(await stat(dir)).isDirectory()) throw new Error('not a directory')
   } catch {
     throw new CapiscioError('FILE_NOT_FOUND', `${dir} is not a key directory`)
   }
+  const pending = await readKeySwitch(dir)
   for (const name of options.prefer === 'public' ? PUBLIC_FIRST : PRIVATE_FIRST) {
-    const path = join(dir, name)
-    if (await exists(path)) return parseKey(await readTextFile(path), options)
+    const text = await readKeyFile(dir, name, pending)
+    if (text !== undefined) return parseKey(text, options)
   }
   throw new CapiscioError('KEY_NOT_FOUND', `${dir} holds no key file`, {
     hint: 'run `capiscio key gen --out ' + dir + '` to create one',
@@ -189,8 +330,9 @@ export async function readSigningKey(
     // A PEM has no kid; key gen wrote the kid into public.jwk beside it (or inside the directory).
     const dir = (await stat(path)).isDirectory() ? path : dirname(path)
     try {
-      const sibling = await parseKey(await readTextFile(join(dir, KEY_FILES.publicJwk)))
-      if (sibling.publicKey.equals(key.publicKey)) kid = sibling.kid
+      const text = await readKeyFile(dir, KEY_FILES.publicJwk, await readKeySwitch(dir))
+      const sibling = text === undefined ? undefined : await parseKey(text)
+      if (sibling?.publicKey.equals(key.publicKey)) kid = sibling.kid
     } catch {
       // no usable public.jwk beside it
     }

@@ -1,5 +1,16 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import type { KeyObject } from 'node:crypto'
+import {
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, describe, expect, it } from '@jest/globals'
@@ -7,7 +18,7 @@ import { CompactSign, compactVerify, importJWK } from 'jose'
 
 import { didKeyFromX } from '../../../src/lib/keys/didkey.js'
 import { generateKey } from '../../../src/lib/keys/generate.js'
-import { readKeyDir, writeKeyDir } from '../../../src/lib/store/keydir.js'
+import { completeKeySwitch, readKeyDir, readSigningKey, writeKeyDir } from '../../../src/lib/store/keydir.js'
 import { pythonWithCryptography } from '../../helpers/python.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
 
@@ -121,6 +132,81 @@ describe('writeKeyDir', () => {
       if (existsSync(join(dir, name)))
         expect(JSON.parse(readFileSync(join(dir, name), 'utf8')).kty).toBe('OKP')
     }
+  })
+})
+
+describe('writeKeyDir after a killed run (issue 7 item 10)', () => {
+  it('removes stale temporaries of key files, keeps trusted/ and files that are not ours', async () => {
+    const dir = tmpDir()
+    await writeKeyDir(dir, await generateKey('EdDSA'))
+    writeFileSync(join(dir, 'trusted', 'partner.jwk'), '{}')
+    const stale = [
+      '.private.jwk.0123456789ab.tmp',
+      '.private.pem.ba9876543210.tmp',
+      '..capiscio-keyset.json.00000000beef.tmp',
+    ]
+    for (const name of stale) writeFileSync(join(dir, name), 'secret', { mode: 0o600 })
+    writeFileSync(join(dir, '.private.jwk.notes'), 'mine')
+    writeFileSync(join(dir, 'badge.jwt'), 'mine')
+    await writeKeyDir(dir, await generateKey('ES256'), { force: true })
+    expect(readdirSync(dir).sort()).toEqual([
+      '.private.jwk.notes',
+      'badge.jwt',
+      'private.jwk',
+      'private.pem',
+      'public.jwk',
+      'public.pem',
+      'trusted',
+    ])
+    expect(readdirSync(join(dir, 'trusted'))).toEqual(['partner.jwk'])
+  })
+
+  it('readers see the committed new set of an unfinished switch; the next write finishes it', async () => {
+    const dir = tmpDir()
+    await writeKeyDir(dir, await generateKey('EdDSA'))
+    const old = await readKeyDir(dir)
+    // What a run killed between its commit and its renames leaves: the new set staged, the journal
+    // naming it, private.jwk already renamed, the rest (and did.txt, gone from a P-256 set) not yet.
+    const next = await generateKey('ES256')
+    const staging = join(tmpDir(), 'next')
+    await writeKeyDir(staging, next)
+    const rename: [string, string][] = []
+    for (const name of ['private.pem', 'public.jwk', 'public.pem']) {
+      const tmp = `.${name}.${'0123456789ab'}.tmp`
+      renameSync(join(staging, name), join(dir, tmp))
+      rename.push([tmp, name])
+    }
+    renameSync(join(staging, 'private.jwk'), join(dir, 'private.jwk'))
+    rename.push(['.private.jwk.ffffffffffff.tmp', 'private.jwk'])
+    writeFileSync(join(dir, '.capiscio-keyset.json'), JSON.stringify({ rename, remove: ['did.txt'] }))
+
+    const der = (k: KeyObject) => k.export({ type: 'spki', format: 'der' }).toString('hex')
+    expect(der((await readKeyDir(dir, { prefer: 'public' })).publicKey)).toBe(der(next.publicKey))
+    expect(der((await readKeyDir(dir)).publicKey)).toBe(der(next.publicKey))
+    expect((await readSigningKey(dir)).kid).toBe(next.kid)
+    expect(der(old.publicKey)).not.toBe(der(next.publicKey))
+
+    await completeKeySwitch(dir)
+    expect(readdirSync(dir).sort()).toEqual([
+      'private.jwk',
+      'private.pem',
+      'public.jwk',
+      'public.pem',
+      'trusted',
+    ])
+    expect(der((await readKeyDir(dir, { prefer: 'public' })).publicKey)).toBe(der(next.publicKey))
+  })
+
+  it('refuses to replace a key file that is a symlink (WRITE_FAILED), leaving it', async () => {
+    const dir = tmpDir()
+    await writeKeyDir(dir, await generateKey('EdDSA'))
+    unlinkSync(join(dir, 'public.pem'))
+    symlinkSync('/etc/hostname', join(dir, 'public.pem'))
+    await expect(writeKeyDir(dir, await generateKey('EdDSA'), { force: true })).rejects.toMatchObject({
+      code: 'WRITE_FAILED',
+    })
+    expect(lstatSync(join(dir, 'public.pem')).isSymbolicLink()).toBe(true)
+    expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([])
   })
 })
 

@@ -1,0 +1,120 @@
+import { execFile, execFileSync } from 'node:child_process'
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+import { afterAll, describe, expect, it } from '@jest/globals'
+
+import { readTextFile } from '../../../src/lib/io.js'
+import { writeFileAtomic } from '../../../src/lib/store/atomic.js'
+import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
+
+afterAll(cleanupTmp)
+const run = promisify(execFile)
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+  } catch (err) {
+    return (err as { code: string }).code
+  }
+  return 'OK'
+}
+
+describe('writeFileAtomic and what is already at the path (issue 7 item 11)', () => {
+  it('writes through a symlink to a regular file: the link stays, its target gets the content', async () => {
+    const dir = tmpDir()
+    writeFileSync(join(dir, 'real.jwt'), 'old\n')
+    symlinkSync('real.jwt', join(dir, 'badge.jwt'))
+    await writeFileAtomic(join(dir, 'badge.jwt'), 'new\n', 0o600)
+    expect(lstatSync(join(dir, 'badge.jwt')).isSymbolicLink()).toBe(true)
+    expect(readlinkSync(join(dir, 'badge.jwt'))).toBe('real.jwt')
+    expect(readFileSync(join(dir, 'real.jwt'), 'utf8')).toBe('new\n')
+    expect(statSync(join(dir, 'real.jwt')).mode & 0o777).toBe(0o600)
+    expect(readdirSync(dir).sort()).toEqual(['badge.jwt', 'real.jwt'])
+  })
+
+  it('follows a chain of symlinks, and creates the target of a dangling one', async () => {
+    const dir = tmpDir()
+    mkdirSync(join(dir, 'secrets'))
+    symlinkSync(join(dir, 'secrets', 'badge.jwt'), join(dir, 'hop'))
+    symlinkSync('hop', join(dir, 'badge.jwt'))
+    await writeFileAtomic(join(dir, 'badge.jwt'), 'new\n', 0o600)
+    expect(readFileSync(join(dir, 'secrets', 'badge.jwt'), 'utf8')).toBe('new\n')
+    expect(lstatSync(join(dir, 'hop')).isSymbolicLink()).toBe(true)
+    expect(lstatSync(join(dir, 'badge.jwt')).isSymbolicLink()).toBe(true)
+  })
+
+  it('refuses a FIFO with WRITE_FAILED and leaves it a FIFO', async () => {
+    const dir = tmpDir()
+    const fifo = join(dir, 'out.jwt')
+    execFileSync('mkfifo', [fifo])
+    expect(await codeOf(writeFileAtomic(fifo, 'x\n', 0o600))).toBe('WRITE_FAILED')
+    expect(lstatSync(fifo).isFIFO()).toBe(true)
+    expect(readdirSync(dir)).toEqual(['out.jwt'])
+  })
+
+  it('refuses a symlink to a device node (/dev/null) with WRITE_FAILED and leaves the link', async () => {
+    const dir = tmpDir()
+    const link = join(dir, 'out.jwt')
+    symlinkSync('/dev/null', link)
+    expect(await codeOf(writeFileAtomic(link, 'x\n', 0o600))).toBe('WRITE_FAILED')
+    expect(lstatSync(link).isSymbolicLink()).toBe(true)
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true)
+  })
+
+  it('refuses a socket and a directory with WRITE_FAILED', async () => {
+    const dir = tmpDir()
+    const sock = join(dir, 'out.sock')
+    const server: Server = createServer()
+    await new Promise<void>((resolve) => server.listen(sock, resolve))
+    try {
+      expect(await codeOf(writeFileAtomic(sock, 'x\n', 0o600))).toBe('WRITE_FAILED')
+      expect(lstatSync(sock).isSocket()).toBe(true)
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
+    mkdirSync(join(dir, 'sub'))
+    expect(await codeOf(writeFileAtomic(join(dir, 'sub'), 'x\n', 0o600))).toBe('WRITE_FAILED')
+    expect(lstatSync(join(dir, 'sub')).isDirectory()).toBe(true)
+  })
+})
+
+describe('readTextFile and inputs that are not regular files (issue 7 item 11)', () => {
+  it('reads /dev/zero only up to the cap, then fails with FILE_TOO_LARGE', async () => {
+    expect(await codeOf(readTextFile('/dev/zero'))).toBe('FILE_TOO_LARGE')
+    expect(await codeOf(readTextFile('/dev/zero', 1024))).toBe('FILE_TOO_LARGE')
+  }, 10_000)
+
+  it('reads a FIFO up to the cap, and reads what fits', async () => {
+    const dir = tmpDir()
+    const fifo = join(dir, 'in')
+    execFileSync('mkfifo', [fifo])
+    // A shell writes into the FIFO while readTextFile reads it.
+    const writer = (data: string) => run('sh', ['-c', `printf '%s' "$0" > "$1"`, data, fifo])
+    const small = writer('hello')
+    expect(await readTextFile(fifo)).toBe('hello')
+    await small
+    const big = writer('x'.repeat(5000))
+    expect(await codeOf(readTextFile(fifo, 1024))).toBe('FILE_TOO_LARGE')
+    await big.catch(() => undefined) // the writer may see EPIPE once the reader stops
+  })
+
+  it('still refuses a regular file over the cap by its size, and a directory', async () => {
+    const dir = tmpDir()
+    writeFileSync(join(dir, 'big'), 'x'.repeat(2048))
+    expect(await codeOf(readTextFile(join(dir, 'big'), 1024))).toBe('FILE_TOO_LARGE')
+    expect(await readTextFile(join(dir, 'big'), 2048)).toHaveLength(2048)
+    expect(await codeOf(readTextFile(dir))).toBe('FILE_UNREADABLE')
+  })
+})
