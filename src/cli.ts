@@ -1,4 +1,94 @@
 // The CLI entry that scripts/bundle.js turns into dist/cli.js: oclif and the commands in one file.
-export { execute } from '@oclif/core'
+import { fileURLToPath } from 'node:url'
+
+import { Config, Errors, run } from '@oclif/core'
+
+import { reportError, stdoutWriteError, toCapiscioError } from './base-command.js'
+import { CapiscioError } from './lib/errors.js'
+
 export { COMMANDS } from './commands.js'
-export { default as CapiscioHelp } from './help.js'
+
+/**
+ * Runs the CLI (bin/run.js calls this). Around oclif's own run it adds what a user meets before or
+ * after a command: `help …`, an unknown command with a did-you-mean, a bare `--json`, and a stdout
+ * that cannot be written, all in the one Error/Code/Hint format (DESIGN §3).
+ */
+export async function execute(options: { dir: string }): Promise<void> {
+  let argv = process.argv.slice(2)
+  const json = argv.includes('--json')
+  // A closed pipe (`| head -1`) or a full disk reports here, after the write call has returned.
+  // oclif's own listener ignores EPIPE and rethrows the rest as an uncaught stack; this one replaces it.
+  process.stdout.removeAllListeners('error')
+  process.stdout.on('error', (err) => {
+    const error = stdoutWriteError(err) ?? toCapiscioError(err)
+    if (process.exitCode === error.exitCode) return
+    process.exitCode = error.exitCode
+    reportError(error, json)
+  })
+  try {
+    const root = options.dir.startsWith('file:') ? fileURLToPath(options.dir) : options.dir
+    const config = await Config.load(root)
+    // `capiscio help [command]` is `capiscio [command] --help` (there is no help plugin).
+    if (argv[0] === 'help') argv = [...argv.slice(1), '--help']
+    checkCommand(config, argv)
+    await run(argv, config)
+  } catch (err) {
+    if (err instanceof Errors.ExitError) {
+      process.exitCode = err.oclif.exit ?? 0
+      return
+    }
+    const error = toCapiscioError(err)
+    process.exitCode = error.exitCode
+    reportError(error, json)
+  }
+}
+
+const HELP_OR_VERSION = new Set(['--help', '-h', '--version'])
+
+/** Refuses, before oclif does in its own format, argv that names no command. */
+function checkCommand(config: Config, argv: string[]): void {
+  if (argv.length === 0) return // the root help
+  const words: string[] = []
+  for (const a of argv) {
+    if (a.startsWith('-')) break
+    words.push(a)
+  }
+  if (words.length === 0) {
+    if (argv.some((a) => HELP_OR_VERSION.has(a))) return
+    throw new CapiscioError('USAGE', `a command is needed before ${argv[0]}`, {
+      hint: `run ${config.bin} --help to see the commands`,
+    })
+  }
+  for (let n = words.length; n > 0; n--) if (config.findCommand(words.slice(0, n).join(':'))) return
+  if (words.length === 1 && config.findTopic(words[0]!)) return // a topic's help
+  const guess = didYouMean(words, config.commandIDs)
+  const typed = words.slice(0, Math.max(1, guess?.split(' ').length ?? 2)).join(' ')
+  throw new CapiscioError('USAGE', `"${typed}" is not a ${config.bin} command`, {
+    hint: guess
+      ? `did you mean "${config.bin} ${guess}"? Run ${config.bin} --help to see the commands`
+      : `run ${config.bin} --help to see the commands`,
+  })
+}
+
+/** The command id closest to what was typed (edit distance), if it is close enough to be a typo. */
+function didYouMean(words: string[], ids: string[]): string | undefined {
+  let best: { id: string; d: number } | undefined
+  for (const id of ids) {
+    const parts = id.split(':')
+    const typed = words.slice(0, parts.length).join(' ')
+    const d = distance(typed, parts.join(' '))
+    if (!best || d < best.d) best = { id: parts.join(' '), d }
+  }
+  return best && best.d <= Math.max(2, Math.floor(best.id.length / 4)) ? best.id : undefined
+}
+
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return prev[b.length]!
+}
