@@ -98,7 +98,10 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
       redis,
       cacheSize: get('cacheSize', f['cache-size']),
     }
-    const format = get('logFormat', f['log-format'] as 'text' | 'json' | undefined) ?? 'text'
+    // --json on a long-running command means JSON lines: here, the log (as --log-format json).
+    const format = f.json
+      ? 'json'
+      : (get('logFormat', f['log-format'] as 'text' | 'json' | undefined) ?? 'text')
     const workers = get('workers', f.workers) ?? 1
     // The gateway code (undici, prom-client, ioredis) loads only here, so other commands start fast.
     const { runGatewayProcess } = await import('../../gateway-process.js')

@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises'
 import { CapiscioError } from '../errors.js'
 import { fsError } from '../io.js'
 import { RemoteJwksKeySource } from '../keysource/jwks.js'
-import { keySourceFrom } from '../keysource/index.js'
+import { keySourceFrom, StaticKeySource } from '../keysource/index.js'
+import { privateKeyWarning } from '../keysource/private-warning.js'
+import { redactUrl } from '../net/redact.js'
 import type { KeySource } from '../keysource/types.js'
 import { createBadgeVerifier } from './badge-verifier.js'
 import { loadCard } from './card.js'
@@ -102,6 +104,7 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     jwksOptions: { onFetch },
   })) as KeySource
   ref.keys = keys
+  if (keys instanceof StaticKeySource && keys.heldPrivateKey) warn(privateKeyWarning(s.localKey!))
   if (keys instanceof RemoteJwksKeySource) await keys.refresh()
 
   let replay: ReplayStore | undefined
@@ -144,7 +147,7 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
   const source = s.localKey
     ? `local key ${s.localKey}`
     : s.registryUrl
-      ? `registry ${s.registryUrl}`
+      ? `registry ${redactUrl(s.registryUrl)}`
       : `trust store ${s.trustDir}`
   const replayMode = s.redis
     ? ', replay protection in Redis'
