@@ -133,7 +133,7 @@ export const ERROR_CODES = {
   },
   BADGE_EXPIRED: {
     exit: EXIT.INVALID,
-    summary: 'the badge expired (or is older than --max-age)',
+    summary: 'the badge expired (or is older than the maximum age)',
     hint: 'issue a new badge (capiscio badge keep renews automatically)',
   },
   BADGE_NOT_YET_VALID: {
