@@ -41,6 +41,7 @@ describe('badge commands as a user meets them (issue 7, items 4, 14, 15, 16, 19,
     ['404', (s: JwksServer) => void (s.status = 404)],
     ['500', (s: JwksServer) => void (s.status = 500)],
     ['not JSON', (s: JwksServer) => void (s.body = '<html>oops</html>')],
+    ['not a JWKS', (s: JwksServer) => void (s.body = '{"keys":"none"}')],
   ])(
     'verify --jwks with the registry %s is NETWORK_ERROR (exit 4) naming the URL, redacted',
     async (_, breakIt) => {

@@ -10,6 +10,7 @@ import { CapiscioError } from '../../lib/errors.js'
 import { fsError } from '../../lib/io.js'
 import { keySourceFrom, RemoteJwksKeySource, StaticKeySource } from '../../lib/keysource/index.js'
 import { privateKeyWarning } from '../../lib/keysource/private-warning.js'
+import { redactUrl } from '../../lib/net/redact.js'
 import { verifierFlags, verifyOptionsFromFlags } from '../../verify-flags.js'
 
 type Failure = { valid: false; error: ReturnType<CapiscioError['toJSON']> }
@@ -55,8 +56,14 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
     // An unreachable registry is an outage (exit 4), not an untrusted badge (exit 3): fetch first.
     if (keys instanceof RemoteJwksKeySource) {
       await keys.refresh()
-      if (!keys.ready())
-        throw keys.error ?? new CapiscioError('NETWORK_ERROR', 'the JWKS could not be fetched')
+      if (!keys.ready()) {
+        // Every message names the (redacted) URL, also "the JWKS has no keys array", which does not.
+        const url = redactUrl(keys.url)
+        const reason = keys.error?.message ?? 'the JWKS could not be fetched'
+        throw new CapiscioError('NETWORK_ERROR', reason.includes(url) ? reason : `${url}: ${reason}`, {
+          cause: keys.error,
+        })
+      }
     }
     let result: VerificationResult
     try {
