@@ -7,6 +7,7 @@ import { Chalk, type ChalkInstance } from 'chalk'
 import { loadConfig, resolveSetting, type LoadedConfig, type TopKey } from './lib/config.js'
 import { CapiscioError, EXIT } from './lib/errors.js'
 import { flagText } from './flags.js'
+import { closest } from './suggest.js'
 import { readStream, readTextFile } from './lib/io.js'
 import { KEY_FILES } from './lib/store/keydir.js'
 
@@ -214,9 +215,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       process.exitCode = 130
       return
     }
-    const error = toCapiscioError(err)
-    process.exitCode = error.exitCode
     const ctor = this.ctor as typeof BaseCommand
+    const error = withFlagSuggestion(toCapiscioError(err), err, Object.keys(ctor.flags ?? {}))
+    process.exitCode = error.exitCode
     const extra = { ...ctor.jsonFailure, ...(this.warnings.length > 0 ? { warnings: this.warnings } : {}) }
     reportError(error, this.jsonEnabled(), this.color(), extra)
     if (error.exitCode === EXIT.INTERNAL && process.env.CAPISCIO_DEBUG)
@@ -287,6 +288,17 @@ export function stdoutWriteError(err: unknown): CapiscioError | undefined {
   return new CapiscioError('WRITE_FAILED', `cannot write to standard output (${e.code})`, {
     hint: 'standard output was closed early or its disk is full',
     cause: err,
+  })
+}
+
+/** A mistyped flag (`--jwk`) gets a did-you-mean from the command's own flags. */
+function withFlagSuggestion(error: CapiscioError, err: unknown, flags: string[]): CapiscioError {
+  const unknown = (err as { flags?: unknown })?.flags
+  if (error.code !== 'USAGE' || !Array.isArray(unknown) || typeof unknown[0] !== 'string') return error
+  const guess = closest(unknown[0].replace(/^-+/, '').split('=')[0]!, [...flags, 'json', 'quiet'])
+  if (guess === undefined) return error
+  return new CapiscioError('USAGE', error.message, {
+    hint: `did you mean --${guess}? See --help for the flags`,
   })
 }
 

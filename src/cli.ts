@@ -5,6 +5,7 @@ import { Config, Errors, run } from '@oclif/core'
 
 import { reportError, stdoutWriteError, toCapiscioError } from './base-command.js'
 import { CapiscioError } from './lib/errors.js'
+import { distance, isTypo } from './suggest.js'
 
 export { COMMANDS } from './commands.js'
 
@@ -19,9 +20,11 @@ export async function execute(options: { dir: string }): Promise<void> {
   // A closed pipe (`| head -1`) or a full disk reports here, after the write call has returned.
   // oclif's own listener ignores EPIPE and rethrows the rest as an uncaught stack; this one replaces it.
   process.stdout.removeAllListeners('error')
+  let reported = false
   process.stdout.on('error', (err) => {
+    if (reported) return // one message, however many writes fail after the first
+    reported = true
     const error = stdoutWriteError(err) ?? toCapiscioError(err)
-    if (process.exitCode === error.exitCode) return
     process.exitCode = error.exitCode
     reportError(error, json)
   })
@@ -59,7 +62,22 @@ function checkCommand(config: Config, argv: string[]): void {
       hint: `run ${config.bin} --help to see the commands`,
     })
   }
-  for (let n = words.length; n > 0; n--) if (config.findCommand(words.slice(0, n).join(':'))) return
+  for (let n = words.length; n > 0; n--) {
+    const command = config.findCommand(words.slice(0, n).join(':'))
+    if (!command) continue
+    // oclif would glue a stray word onto the id of a command that takes no arguments.
+    if (n < words.length && Object.keys(command.args ?? {}).length === 0) {
+      const name = words.slice(0, n).join(' ')
+      throw new CapiscioError(
+        'USAGE',
+        `unexpected argument "${words[n]}": ${config.bin} ${name} takes none`,
+        {
+          hint: `see ${config.bin} ${name} --help`,
+        },
+      )
+    }
+    return
+  }
   if (words.length === 1 && config.findTopic(words[0]!)) return // a topic's help
   const guess = didYouMean(words, config.commandIDs)
   const typed = words.slice(0, Math.max(1, guess?.split(' ').length ?? 2)).join(' ')
@@ -70,25 +88,13 @@ function checkCommand(config: Config, argv: string[]): void {
   })
 }
 
-/** The command id closest to what was typed (edit distance), if it is close enough to be a typo. */
+/** The command closest to what was typed, each compared with as many typed words as it has. */
 function didYouMean(words: string[], ids: string[]): string | undefined {
-  let best: { id: string; d: number } | undefined
+  let best: { name: string; d: number } | undefined
   for (const id of ids) {
     const parts = id.split(':')
-    const typed = words.slice(0, parts.length).join(' ')
-    const d = distance(typed, parts.join(' '))
-    if (!best || d < best.d) best = { id: parts.join(' '), d }
+    const d = distance(words.slice(0, parts.length).join(' '), parts.join(' '))
+    if (!best || d < best.d) best = { name: parts.join(' '), d }
   }
-  return best && best.d <= Math.max(2, Math.floor(best.id.length / 4)) ? best.id : undefined
-}
-
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    prev = row
-  }
-  return prev[b.length]!
+  return best && isTypo(best.d, best.name) ? best.name : undefined
 }

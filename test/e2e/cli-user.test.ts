@@ -64,6 +64,17 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     })
   })
 
+  it('a mistyped flag gets a did-you-mean; a stray word after a command without arguments is named', async () => {
+    const flag = await runCli(['badge', 'verify', 'x', '--jwk', 'https://r.example.com/jwks.json'])
+    expect(flag.code).toBe(2)
+    expect(flag.stderr).toMatch(/^Error: Nonexistent flag: --jwk\nCode: USAGE\nHint: did you mean --jwks\?/)
+    const stray = await runCli(['trust', 'list', 'extra'], { cwd: tmpDir() })
+    expect(stray.code).toBe(2)
+    expect(stray.stderr).toMatch(
+      /^Error: unexpected argument "extra": capiscio trust list takes none\nCode: USAGE\n/,
+    )
+  })
+
   it('`help`, `help <command>` and -h show help; a bare --json is a coded usage error', async () => {
     const help = await runCli(['help'])
     expect(help.code).toBe(0)
