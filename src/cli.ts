@@ -78,7 +78,14 @@ function checkCommand(config: Config, argv: string[]): void {
     }
     return
   }
-  if (words.length === 1 && config.findTopic(words[0]!)) return // a topic's help
+  if (words.length === 1 && config.findTopic(words[0]!)) {
+    // A topic alone shows its help; a topic with flags (`badge --json`) was meant to be a command.
+    if (argv.slice(1).every((a) => HELP_OR_VERSION.has(a))) return
+    const commands = config.commandIDs.filter((id) => id.startsWith(words[0] + ':'))
+    throw new CapiscioError('USAGE', `"${words[0]}" is a topic, not a command`, {
+      hint: `name one of its commands: ${commands.map((id) => `${config.bin} ${id.replace(/:/g, ' ')}`).join(', ')}`,
+    })
+  }
   const guess = didYouMean(words, config.commandIDs)
   const typed = words.slice(0, Math.max(1, guess?.split(' ').length ?? 2)).join(' ')
   throw new CapiscioError('USAGE', `"${typed}" is not a ${config.bin} command`, {

@@ -291,7 +291,7 @@ async function configReadError(err: unknown): Promise<CapiscioError> {
       )
     }
   }
-  const detail = message.split('\n').filter(Boolean).slice(0, 2).join(': ')
+  const detail = message.split('\n').filter(Boolean).slice(0, 2).join(' ')
   return new CapiscioError('CONFIG_INVALID', `the configuration file cannot be read: ${detail}`, {
     cause: err,
   })

@@ -88,6 +88,13 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     const json = await runCli(['--json'])
     expect(json.code).toBe(2)
     expect(JSON.parse(json.stdout).error).toMatchObject({ code: 'USAGE', hint: expect.any(String) })
+    const topic = await runCli(['badge', '--json'])
+    expect(topic.code).toBe(2)
+    expect(JSON.parse(topic.stdout).error).toMatchObject({
+      code: 'USAGE',
+      hint: expect.stringContaining('capiscio badge verify'),
+    })
+    expect((await runCli(['badge'])).stdout).toContain('badge verify')
   })
 
   it('prints the registry hint for a code when the error has no specific one (text and --json)', async () => {
