@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { Command, Errors, Flags, Interfaces } from '@oclif/core'
@@ -144,15 +144,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected async readTokenArg(arg: string): Promise<string> {
     if (arg === '-' || existsSync(arg) || looksLikePath(arg)) return this.readInputFile(arg)
     return arg
-  }
-
-  /** Whether an argument names an existing regular file (so it is read rather than taken literally). */
-  protected isFile(path: string): boolean {
-    try {
-      return existsSync(path) && statSync(path).isFile()
-    } catch {
-      return false
-    }
   }
 
   protected get interactive(): boolean {
@@ -316,6 +307,7 @@ export function toCapiscioError(err: unknown): CapiscioError {
       .map((l) => l.trim())
       .filter((l) => l !== '' && !/^See more help with --help$/.test(l))
       .join(' ')
+      .replace(/\s+/g, ' ')
     return new CapiscioError('USAGE', message, { hint: 'see --help for the flags and arguments' })
   }
   return new CapiscioError('INTERNAL_ERROR', `unexpected error: ${String(e?.message ?? e)}`, {

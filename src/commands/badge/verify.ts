@@ -49,8 +49,11 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
     const trustDir =
       explicit || flags['accept-self-signed'] ? flags['trust-dir'] : await this.trustDir(undefined)
     // A trust store named outright must exist: an empty one would refuse every badge as untrusted.
-    if (flags['trust-dir'] !== undefined)
-      await stat(flags['trust-dir']).catch((e) => Promise.reject(fsError(e, flags['trust-dir']!)))
+    const dir = flags['trust-dir']
+    if (dir !== undefined)
+      await stat(dir).catch((e: unknown) => {
+        throw fsError(e, dir)
+      })
     const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir })
     if (keys instanceof StaticKeySource && keys.heldPrivateKey) this.warnLine(privateKeyWarning(flags.key!))
     // An unreachable registry is an outage (exit 4), not an untrusted badge (exit 3): fetch first.
@@ -84,7 +87,7 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
     )
     if (left < 0) {
       const skew = options.clockSkewSeconds ?? 60
-      this.warnLine(`expired ${formatSpan(Math.ceil(-left))} ago (accepted within the ${skew}s clock skew)`)
+      this.warnLine(`expired ${formatSpan(-left)} ago (accepted within the ${skew}s clock skew)`)
     }
     for (const w of result.warnings) this.warnLine(w)
     return result
