@@ -50,3 +50,23 @@ describe('fetchJson and checkFetchUrl never show credentials', () => {
     expect(() => checkFetchUrl('https//bob:s3cret@x?api_key=K-123')).toThrow(/^(?!.*(s3cret|K-123))/)
   })
 })
+
+describe('fetchJson with user-info in the URL', () => {
+  it('sends user:pass@ as HTTP Basic credentials (fetch() itself refuses such a URL)', async () => {
+    let seen: string | undefined
+    const server = createServer((req, res) => {
+      seen = req.headers.authorization
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end('{"keys":[]}')
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const port = (server.address() as AddressInfo).port
+    try {
+      const doc = await fetchJson(new URL(`http://bob:s%40cret@127.0.0.1:${port}/jwks.json`))
+      expect(doc).toEqual({ keys: [] })
+      expect(seen).toBe('Basic ' + Buffer.from('bob:s@cret').toString('base64'))
+    } finally {
+      server.close()
+    }
+  })
+})
