@@ -35,6 +35,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Fields a --json failure carries besides `error` (verify commands add `valid: false`). */
   static jsonFailure: Record<string, unknown> = {}
+  /** Long-running commands write JSON lines under --json: every object, the last included, on one line. */
+  static jsonLines = false
 
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
@@ -88,7 +90,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override logJson(json: unknown): void {
-    process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+    const { jsonLines } = this.ctor as typeof BaseCommand
+    process.stdout.write(JSON.stringify(json, null, jsonLines ? undefined : 2) + '\n')
   }
 
   /**
@@ -210,7 +213,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const error = withFlagSuggestion(toCapiscioError(err), err, Object.keys(ctor.flags ?? {}))
     process.exitCode = error.exitCode
     const extra = { ...ctor.jsonFailure, ...(this.warnings.length > 0 ? { warnings: this.warnings } : {}) }
-    reportError(error, this.jsonEnabled(), this.color(), extra)
+    reportError(error, this.jsonEnabled(), this.color(), extra, ctor.jsonLines)
     if (error.exitCode === EXIT.INTERNAL && process.env.CAPISCIO_DEBUG)
       process.stderr.write(String(err.stack) + '\n')
   }
@@ -238,10 +241,11 @@ export function reportError(
   json: boolean,
   c: ChalkInstance = new Chalk({ level: 0 }),
   extra: Record<string, unknown> = {},
+  oneLine = false,
 ): void {
   const shown = forCli(error)
   if (json) {
-    const text = JSON.stringify({ ...extra, error: shown.toJSON() }, null, 2) + '\n'
+    const text = JSON.stringify({ ...extra, error: shown.toJSON() }, null, oneLine ? undefined : 2) + '\n'
     if (stdoutBroken) process.stderr.write(text)
     else process.stdout.write(text)
     return

@@ -102,6 +102,13 @@ describe('badge commands as a user meets them (issue 7, items 4, 14, 15, 16, 19,
       expect(r.stderr).toContain('--ttl')
       expect(existsSync(join(cwd, 'k.jwt'))).toBe(false)
     }
+    // Under --json the failure is one line, like everything else a long-running command writes.
+    const json = await runCli([...args, '--ttl', '1m', '--renew-before', '1m', '--json'], {
+      cwd,
+      timeoutMs: 5000,
+    })
+    expect(json.stdout.trimEnd().split('\n')).toHaveLength(1)
+    expect(JSON.parse(json.stdout).error.code).toBe('USAGE')
   })
 
   it('keep --json writes one JSON object per line on stdout, events and the final result', async () => {
@@ -199,6 +206,12 @@ describe('key and gateway commands as a user meets them (issue 7, items 4, 19, 2
 
   it('gateway start --json logs JSON lines; a private --local-key warns; a registry URL is redacted', async () => {
     const cwd = await clientKeyDir()
+    const bad = await runCli(['gateway', 'start', '--json'], { cwd })
+    expect(bad.code).toBe(2)
+    expect(bad.stdout.trimEnd().split('\n')).toHaveLength(1)
+    expect(JSON.parse(bad.stdout).error.message).toBe(
+      'must provide either --local-key or --registry-url (or --trust-dir)',
+    )
     const gw = startCli(
       [
         'gateway',

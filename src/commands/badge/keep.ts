@@ -15,6 +15,7 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
     '<%= config.bin %> <%= command.id %> --key capiscio_keys/private.jwk --sub did:web:agent.example.com --out badge.jwt',
     '<%= config.bin %> <%= command.id %> --self-sign --ttl 10m --renew-before 2m',
   ]
+  static override jsonLines = true
   static override flags = {
     ...issueFlags,
     'check-interval': Flags.string({ description: 'how often to check the badge [default: 30s]' }),
@@ -98,10 +99,5 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
         `${logTime()} renewal failed: ${e.error.message} (${e.error.code}); retrying in ${e.retryInSeconds}s${kept}\n`,
       )
     }
-  }
-
-  /** A long-running command's output is JSON lines, so its final result is one line too. */
-  override logJson(json: unknown): void {
-    process.stdout.write(JSON.stringify(json) + '\n')
   }
 }

@@ -17,6 +17,7 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
     '<%= config.bin %> <%= command.id %> --target http://agent:3000 --registry-url https://registry.example.com/.well-known/jwks.json --redis redis://redis:6379 --log-format json',
     '<%= config.bin %> <%= command.id %> --target http://localhost:3000 --trust-dir capiscio_keys/trusted --workers 2',
   ]
+  static override jsonLines = true
   static override flags = {
     ...verifierFlags,
     'cache-size': Flags.integer({
