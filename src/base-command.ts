@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { Command, Errors, Flags, Interfaces } from '@oclif/core'
@@ -6,6 +6,8 @@ import { Chalk, type ChalkInstance } from 'chalk'
 
 import { loadConfig, resolveSetting, type LoadedConfig, type TopKey } from './lib/config.js'
 import { CapiscioError, EXIT } from './lib/errors.js'
+import { flagText } from './flags.js'
+import { closest } from './suggest.js'
 import { readStream, readTextFile } from './lib/io.js'
 import { KEY_FILES } from './lib/store/keydir.js'
 
@@ -30,6 +32,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
     }),
   }
+
+  /** Fields a --json failure carries besides `error` (verify commands add `valid: false`). */
+  static jsonFailure: Record<string, unknown> = {}
+  /** Long-running commands write JSON lines under --json: every object, the last included, on one line. */
+  static jsonLines = false
 
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
@@ -74,12 +81,30 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.info(this.color().green('✔') + ' ' + text)
   }
 
+  /** Warnings said during the run; under --json they go into the result's `warnings` (DESIGN §3). */
+  protected readonly warnings: string[] = []
+
   protected warnLine(text: string): void {
+    if (!this.warnings.includes(text)) this.warnings.push(text)
     this.info(this.color().yellow('Warning: ') + text)
   }
 
   override logJson(json: unknown): void {
-    process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+    const { jsonLines } = this.ctor as typeof BaseCommand
+    process.stdout.write(JSON.stringify(json, null, jsonLines ? undefined : 2) + '\n')
+  }
+
+  /**
+   * The --json envelope on success: the command's result object, plus `warnings` when any were said.
+   * A command that returns nothing (gateway start) prints nothing more: its output is its log.
+   */
+  protected override toSuccessJson(result: unknown): unknown {
+    if (result === undefined) return undefined
+    if (this.warnings.length === 0 || typeof result !== 'object' || result === null || Array.isArray(result))
+      return result
+    const own = (result as { warnings?: unknown }).warnings
+    const merged = [...(Array.isArray(own) ? (own as string[]) : []), ...this.warnings]
+    return { ...result, warnings: [...new Set(merged)] }
   }
 
   /** Loads the project configuration once per command. */
@@ -106,18 +131,22 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (pathOrDash === '-') {
       if (process.stdin.isTTY)
         throw new CapiscioError('USAGE', "'-' reads standard input, but nothing is piped in")
-      return readStream(process.stdin)
+      const text = await readStream(process.stdin)
+      if (text.trim() === '')
+        throw new CapiscioError('USAGE', "'-' reads standard input, but standard input is empty")
+      return text
     }
     return readTextFile(pathOrDash)
   }
 
-  /** Whether an argument names an existing regular file (so it is read rather than taken literally). */
-  protected isFile(path: string): boolean {
-    try {
-      return existsSync(path) && statSync(path).isFile()
-    } catch {
-      return false
-    }
+  /**
+   * A token argument (`badge verify`, `badge inspect`): '-' is stdin, an existing path is read, an
+   * argument that looks like a path (see looksLikePath) but names nothing is FILE_NOT_FOUND, and
+   * anything else is the token itself.
+   */
+  protected async readTokenArg(arg: string): Promise<string> {
+    if (arg === '-' || existsSync(arg) || looksLikePath(arg)) return this.readInputFile(arg)
+    return arg
   }
 
   protected get interactive(): boolean {
@@ -175,28 +204,114 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** One rendering for every failure: `Error:`/`Code:`/hint on stderr, or {"error":{…}} under --json. */
   override async catch(err: Error & { oclif?: { exit?: number }; code?: string }): Promise<void> {
     if (err instanceof Errors.ExitError) throw err
-    const error = toCapiscioError(err)
-    process.exitCode = error.exitCode
-    if (this.jsonEnabled()) {
-      this.logJson({ error: error.toJSON() })
+    // Ctrl-C at a prompt: the user chose to stop; exit as a shell does after SIGINT, without a message.
+    if (err?.name === 'ExitPromptError') {
+      process.exitCode = 130
       return
     }
-    const c = this.color()
-    let text = `${c.red('Error:')} ${error.message}\n${c.dim('Code:')} ${error.code}\n`
-    if (error.hint) text += `${c.dim('Hint:')} ${error.hint}\n`
-    if (error.exitCode === EXIT.INTERNAL && process.env.CAPISCIO_DEBUG) text += String(err.stack) + '\n'
-    process.stderr.write(text)
+    const ctor = this.ctor as typeof BaseCommand
+    const error = withFlagSuggestion(toCapiscioError(err), err, Object.keys(ctor.flags ?? {}))
+    process.exitCode = error.exitCode
+    const extra = { ...ctor.jsonFailure, ...(this.warnings.length > 0 ? { warnings: this.warnings } : {}) }
+    reportError(error, this.jsonEnabled(), this.color(), extra, ctor.jsonLines)
+    if (error.exitCode === EXIT.INTERNAL && process.env.CAPISCIO_DEBUG)
+      process.stderr.write(String(err.stack) + '\n')
   }
+}
+
+/**
+ * Whether a command-line argument that does not exist should be reported as a missing file rather
+ * than read as a token. A compact JWS is three base64url parts joined by two dots, so it never holds
+ * `/` or `\`, and a real badge is hundreds of characters long (its signature alone is 86). So an
+ * argument looks like a path when it holds a `/` or `\`, starts with `.` or `~`, or is shorter than
+ * 100 characters and ends in a file extension (`.jwt`, `.txt`, `.json`: a dot and 1–5 letters or digits).
+ */
+export function looksLikePath(arg: string): boolean {
+  if (/[/\\]/.test(arg) || /^[.~]/.test(arg)) return true
+  return arg.length < 100 && /\.[A-Za-z0-9]{1,5}$/.test(arg)
+}
+
+/**
+ * Prints an error the one way (DESIGN §3): `Error:`/`Code:`/`Hint:` on stderr, or under --json
+ * `{"error":{code,message,hint}}` on stdout. The hint is the error's own, else its code's default.
+ * When stdout cannot be written (it is what failed), the JSON goes to stderr instead.
+ */
+export function reportError(
+  error: CapiscioError,
+  json: boolean,
+  c: ChalkInstance = new Chalk({ level: 0 }),
+  extra: Record<string, unknown> = {},
+  oneLine = false,
+): void {
+  const shown = forCli(error)
+  if (json) {
+    const text = JSON.stringify({ ...extra, error: shown.toJSON() }, null, oneLine ? undefined : 2) + '\n'
+    if (stdoutBroken) process.stderr.write(text)
+    else process.stdout.write(text)
+    return
+  }
+  process.stderr.write(
+    `${c.red('Error:')} ${shown.message}\n${c.dim('Code:')} ${shown.code}\n${c.dim('Hint:')} ${shown.displayHint}\n`,
+  )
+}
+
+/** The library names its options (`sub is required`); the CLI shows them as its flags (`--sub`). */
+export function forCli(error: CapiscioError): CapiscioError {
+  if (!error.options?.length) return error
+  const swap = (text: string) =>
+    error.options!.reduce(
+      (t, o) => t.replace(new RegExp(`(?<![\\w-])${o}(?![\\w-])`, 'g'), flagText(o)),
+      text,
+    )
+  return new CapiscioError(error.code, swap(error.message), {
+    hint: error.hint === undefined ? undefined : swap(error.hint),
+    cause: error.cause,
+  })
+}
+
+/** Set once a write to stdout has failed (EPIPE, ENOSPC), so nothing more is sent there. */
+let stdoutBroken = false
+
+const WRITE_ERRNOS = new Set(['EPIPE', 'ENOSPC', 'EIO', 'EBADF', 'EDQUOT', 'ERR_STREAM_DESTROYED'])
+
+/** A failed write to standard output (a closed pipe, a full disk) as the coded error it is. */
+export function stdoutWriteError(err: unknown): CapiscioError | undefined {
+  const e = err as NodeJS.ErrnoException
+  if (!e || !WRITE_ERRNOS.has(String(e.code)) || (e.syscall !== undefined && e.syscall !== 'write'))
+    return undefined
+  stdoutBroken = true
+  return new CapiscioError('WRITE_FAILED', `cannot write to standard output (${e.code})`, {
+    hint: 'standard output was closed early or its disk is full',
+    cause: err,
+  })
+}
+
+/** A mistyped flag (`--jwk`) gets a did-you-mean from the command's own flags. */
+function withFlagSuggestion(error: CapiscioError, err: unknown, flags: string[]): CapiscioError {
+  const unknown = (err as { flags?: unknown })?.flags
+  if (error.code !== 'USAGE' || !Array.isArray(unknown) || typeof unknown[0] !== 'string') return error
+  const guess = closest(unknown[0].replace(/^-+/, '').split('=')[0]!, [...flags, 'json', 'quiet'])
+  if (guess === undefined) return error
+  return new CapiscioError('USAGE', error.message, {
+    hint: `did you mean --${guess}? See --help for the flags`,
+  })
 }
 
 /** Maps anything thrown into the error model: oclif parse errors are usage errors, the rest bugs. */
 export function toCapiscioError(err: unknown): CapiscioError {
   if (err instanceof CapiscioError) return err
+  const written = stdoutWriteError(err)
+  if (written) return written
   const e = err as Error & { oclif?: { exit?: number }; parse?: unknown }
   if (e?.parse !== undefined || e?.oclif?.exit === 2) {
+    // oclif's message runs over several lines (`Missing 1 required arg:` then the argument): keep it
+    // all, on one line, but not its own "See more help" pointer (the hint says that).
     const message = String(e.message ?? 'bad usage')
-      .split('\n')[0]!
-      .trim()
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !/^See more help with --help$/.test(l))
+      .join(' ')
+      .replace(/\s+/g, ' ')
     return new CapiscioError('USAGE', message, { hint: 'see --help for the flags and arguments' })
   }
   return new CapiscioError('INTERNAL_ERROR', `unexpected error: ${String(e?.message ?? e)}`, {

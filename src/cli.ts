@@ -1,4 +1,107 @@
 // The CLI entry that scripts/bundle.js turns into dist/cli.js: oclif and the commands in one file.
-export { execute } from '@oclif/core'
+import { fileURLToPath } from 'node:url'
+
+import { Config, Errors, run } from '@oclif/core'
+
+import { reportError, stdoutWriteError, toCapiscioError } from './base-command.js'
+import { CapiscioError } from './lib/errors.js'
+import { distance, isTypo } from './suggest.js'
+
 export { COMMANDS } from './commands.js'
-export { default as CapiscioHelp } from './help.js'
+
+/**
+ * Runs the CLI (bin/run.js calls this). Around oclif's own run it adds what a user meets before or
+ * after a command: `help …`, an unknown command with a did-you-mean, a bare `--json`, and a stdout
+ * that cannot be written, all in the one Error/Code/Hint format (DESIGN §3).
+ */
+export async function execute(options: { dir: string }): Promise<void> {
+  let argv = process.argv.slice(2)
+  const json = argv.includes('--json')
+  // A closed pipe (`| head -1`) or a full disk reports here, after the write call has returned.
+  // oclif's own listener ignores EPIPE and rethrows the rest as an uncaught stack; this one replaces it.
+  process.stdout.removeAllListeners('error')
+  let reported = false
+  process.stdout.on('error', (err) => {
+    if (reported) return // one message, however many writes fail after the first
+    reported = true
+    const error = stdoutWriteError(err) ?? toCapiscioError(err)
+    process.exitCode = error.exitCode
+    reportError(error, json)
+  })
+  try {
+    const root = options.dir.startsWith('file:') ? fileURLToPath(options.dir) : options.dir
+    const config = await Config.load(root)
+    // `capiscio help [command]` is `capiscio [command] --help` (there is no help plugin).
+    if (argv[0] === 'help') argv = [...argv.slice(1), '--help']
+    checkCommand(config, argv)
+    await run(argv, config)
+  } catch (err) {
+    if (err instanceof Errors.ExitError) {
+      process.exitCode = err.oclif.exit ?? 0
+      return
+    }
+    const error = toCapiscioError(err)
+    process.exitCode = error.exitCode
+    reportError(error, json)
+  }
+}
+
+const HELP_OR_VERSION = new Set(['--help', '-h', '--version'])
+
+/** Refuses, before oclif does in its own format, argv that names no command. */
+function checkCommand(config: Config, argv: string[]): void {
+  if (argv.length === 0) return // the root help
+  const words: string[] = []
+  for (const a of argv) {
+    if (a.startsWith('-')) break
+    words.push(a)
+  }
+  if (words.length === 0) {
+    if (argv.some((a) => HELP_OR_VERSION.has(a))) return
+    throw new CapiscioError('USAGE', `a command is needed before ${argv[0]}`, {
+      hint: `run ${config.bin} --help to see the commands`,
+    })
+  }
+  for (let n = words.length; n > 0; n--) {
+    const command = config.findCommand(words.slice(0, n).join(':'))
+    if (!command) continue
+    // oclif would glue a stray word onto the id of a command that takes no arguments.
+    if (n < words.length && Object.keys(command.args ?? {}).length === 0) {
+      const name = words.slice(0, n).join(' ')
+      throw new CapiscioError(
+        'USAGE',
+        `unexpected argument "${words[n]}": ${config.bin} ${name} takes none`,
+        {
+          hint: `see ${config.bin} ${name} --help`,
+        },
+      )
+    }
+    return
+  }
+  if (words.length === 1 && config.findTopic(words[0]!)) {
+    // A topic alone shows its help; a topic with flags (`badge --json`) was meant to be a command.
+    if (argv.slice(1).every((a) => HELP_OR_VERSION.has(a))) return
+    const commands = config.commandIDs.filter((id) => id.startsWith(words[0] + ':'))
+    throw new CapiscioError('USAGE', `"${words[0]}" is a topic, not a command`, {
+      hint: `name one of its commands: ${commands.map((id) => `${config.bin} ${id.replace(/:/g, ' ')}`).join(', ')}`,
+    })
+  }
+  const guess = didYouMean(words, config.commandIDs)
+  const typed = words.slice(0, Math.max(1, guess?.split(' ').length ?? 2)).join(' ')
+  throw new CapiscioError('USAGE', `"${typed}" is not a ${config.bin} command`, {
+    hint: guess
+      ? `did you mean "${config.bin} ${guess}"? Run ${config.bin} --help to see the commands`
+      : `run ${config.bin} --help to see the commands`,
+  })
+}
+
+/** The command closest to what was typed, each compared with as many typed words as it has. */
+function didYouMean(words: string[], ids: string[]): string | undefined {
+  let best: { name: string; d: number } | undefined
+  for (const id of ids) {
+    const parts = id.split(':')
+    const d = distance(words.slice(0, parts.length).join(' '), parts.join(' '))
+    if (!best || d < best.d) best = { name: parts.join(' '), d }
+  }
+  return best && isTypo(best.d, best.name) ? best.name : undefined
+}

@@ -2,7 +2,8 @@ import type { Cluster, Worker } from 'node:cluster'
 
 import { checkKeySourceChoice, startGateway, type GatewaySettings } from './lib/gateway/start.js'
 import { validateTarget } from './lib/gateway/server.js'
-import { formatLogLine, logTime } from './lib/gateway/log.js'
+import { formatLogLine } from './lib/gateway/log.js'
+import { logTime } from './lib/time.js'
 
 interface ProcessOptions {
   format: 'text' | 'json'

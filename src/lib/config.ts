@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 
 import { CapiscioError } from './errors.js'
@@ -125,18 +126,16 @@ export const CONFIG_SEARCH_PLACES = [
 export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedConfig> {
   // Loaded on first use: cosmiconfig pulls in YAML and TypeScript loaders that would slow every start.
   const { cosmiconfig } = await import('cosmiconfig')
-  const explorer = cosmiconfig('capiscio', { searchPlaces: CONFIG_SEARCH_PLACES, searchStrategy: 'project' })
   let result
   try {
+    // Creating the explorer already reads package.json (for cosmiconfig's own settings).
+    const explorer = cosmiconfig('capiscio', {
+      searchPlaces: CONFIG_SEARCH_PLACES,
+      searchStrategy: 'project',
+    })
     result = await explorer.search(cwd)
   } catch (err) {
-    const detail = String((err as Error)?.message ?? err)
-      .split('\n')
-      .slice(0, 2)
-      .join(': ')
-    throw new CapiscioError('CONFIG_INVALID', `the configuration file cannot be read: ${detail}`, {
-      cause: err,
-    })
+    throw await configReadError(err)
   }
   if (!result || result.isEmpty) return result ? { config: {}, filepath: result.filepath } : { config: {} }
   return { config: validateConfig(result.config, result.filepath), filepath: result.filepath }
@@ -271,4 +270,115 @@ export function resolveGatewaySetting<K extends keyof GatewayConfig>(
     return fromEnvString(GATEWAY_SCHEMA[key], fromEnv, `environment variable ${name}`) as GatewayConfig[K]
   }
   return loaded.config.gateway?.[key]
+}
+
+/**
+ * A config file cosmiconfig could not parse, as CONFIG_INVALID. For JSON (package.json,
+ * .capisciorc.json) the message names the file, line and column: Node's own JSON errors often give
+ * neither, so the file is read again and the first bad character located.
+ */
+async function configReadError(err: unknown): Promise<CapiscioError> {
+  const message = String((err as Error)?.message ?? err)
+  const file = /JSON Error in (.+?):(?:\s|$)/.exec(message)?.[1]
+  if (file) {
+    const text = await readFile(file, 'utf8').catch(() => undefined)
+    const at = text === undefined ? undefined : jsonErrorAt(text)
+    if (at) {
+      return new CapiscioError(
+        'CONFIG_INVALID',
+        `${file}: invalid JSON at line ${at.line}, column ${at.column}`,
+        { cause: err },
+      )
+    }
+  }
+  const detail = message.split('\n').filter(Boolean).slice(0, 2).join(' ')
+  return new CapiscioError('CONFIG_INVALID', `the configuration file cannot be read: ${detail}`, {
+    cause: err,
+  })
+}
+
+/** Where JSON text first goes wrong (1-based line and column), or undefined when it parses. */
+export function jsonErrorAt(text: string): { line: number; column: number } | undefined {
+  let i = 0
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++
+  }
+  // The offset of the first bad character is thrown, and turned into a line and column below.
+  const fail = (): never => {
+    throw i
+  }
+  const literal = (word: string) => {
+    for (const ch of word) {
+      if (text[i] !== ch) fail()
+      i++
+    }
+  }
+  const string = () => {
+    i++ // the opening quote
+    for (;;) {
+      const ch = text[i]
+      if (ch === undefined || ch < ' ') fail()
+      if (ch === '"') return void i++
+      if (ch === '\\') {
+        i++
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail()
+          i += 5
+        } else if ('"\\/bfnrt'.includes(text[i] ?? 'x')) i++
+        else fail()
+      } else i++
+    }
+  }
+  const value = (): void => {
+    ws()
+    const ch = text[i]
+    if (ch === '{') {
+      i++
+      ws()
+      if (text[i] === '}') return void i++
+      for (;;) {
+        ws()
+        if (text[i] !== '"') fail()
+        string()
+        ws()
+        if (text[i] !== ':') fail()
+        i++
+        value()
+        ws()
+        if (text[i] === ',') i++
+        else if (text[i] === '}') return void i++
+        else fail()
+      }
+    }
+    if (ch === '[') {
+      i++
+      ws()
+      if (text[i] === ']') return void i++
+      for (;;) {
+        value()
+        ws()
+        if (text[i] === ',') i++
+        else if (text[i] === ']') return void i++
+        else fail()
+      }
+    }
+    if (ch === '"') return string()
+    if (ch === 't') return literal('true')
+    if (ch === 'f') return literal('false')
+    if (ch === 'n') return literal('null')
+    const num = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i))
+    if (!num) fail()
+    i += num![0].length
+  }
+  try {
+    if (text.charCodeAt(0) === 0xfeff) i = 1
+    value()
+    ws()
+    if (i < text.length) fail()
+    return undefined
+  } catch (at) {
+    if (typeof at !== 'number') throw at
+    const before = text.slice(0, at).split('\n')
+    return { line: before.length, column: before.at(-1)!.length + 1 }
+  }
 }

@@ -11,87 +11,150 @@ interface CodeInfo {
   exit: ExitCode
   /** What the code means, for docs/errors.md and `--help` readers. */
   summary: string
+  /** What to do, shown when an error has no hint of its own; docs/errors.md's "what to do" column. */
+  hint: string
 }
 
 export const ERROR_CODES = {
-  INTERNAL_ERROR: { exit: EXIT.INTERNAL, summary: 'an unexpected internal error (a bug); please report it' },
-  USAGE: { exit: EXIT.USAGE, summary: 'a flag or argument is missing, unknown or has a bad value' },
+  INTERNAL_ERROR: {
+    exit: EXIT.INTERNAL,
+    summary: 'an unexpected internal error (a bug); please report it',
+    hint: 'run again with CAPISCIO_DEBUG=1 for a stack trace and report it',
+  },
+  USAGE: {
+    exit: EXIT.USAGE,
+    summary: 'a flag or argument is missing, unknown or has a bad value',
+    hint: "see the command's --help",
+  },
   CONFIG_INVALID: {
     exit: EXIT.INPUT,
     summary: 'the configuration file cannot be parsed, has an unknown key or a value of the wrong type',
+    hint: 'fix the file or variable the message names',
   },
   FILE_NOT_FOUND: {
     exit: EXIT.INPUT,
     summary: 'a file or directory named on the command line does not exist',
+    hint: 'check the path',
   },
   FILE_UNREADABLE: {
     exit: EXIT.INPUT,
     summary: 'a file exists but cannot be read (permissions, a directory, …)',
+    hint: 'check permissions',
   },
-  FILE_TOO_LARGE: { exit: EXIT.INPUT, summary: 'an input is larger than the limit for its kind' },
-  WRITE_FAILED: { exit: EXIT.INPUT, summary: 'a file could not be written; nothing partial is left behind' },
+  FILE_TOO_LARGE: {
+    exit: EXIT.INPUT,
+    summary: 'an input is larger than the limit for its kind',
+    hint: 'give the right file',
+  },
+  WRITE_FAILED: {
+    exit: EXIT.INPUT,
+    summary: 'a file could not be written; nothing partial is left behind',
+    hint: "check the directory's permissions and free space",
+  },
   KEY_INVALID: {
     exit: EXIT.INPUT,
     summary: 'the input is not a JWK, JWKS, PEM key or did:key the toolkit can read',
+    hint: 'give a public.jwk, public.pem, private.pem or did:key:z6Mk…',
   },
   KEY_UNSUPPORTED: {
     exit: EXIT.INPUT,
     summary: 'the key type, curve or size is not allowed (Ed25519, P-256 and RSA ≥ 2048 bits are)',
+    hint: 'generate a supported key with capiscio key gen',
   },
-  KEY_EXISTS: { exit: EXIT.INPUT, summary: 'a private key already exists where a new one would be written' },
-  KEY_NOT_FOUND: { exit: EXIT.INPUT, summary: 'no key file was found in the given directory' },
+  KEY_EXISTS: {
+    exit: EXIT.INPUT,
+    summary: 'a private key already exists where a new one would be written',
+    hint: 'pass --force, or choose another --out',
+  },
+  KEY_NOT_FOUND: {
+    exit: EXIT.INPUT,
+    summary: 'no key file was found in the given directory',
+    hint: 'run capiscio key gen --out DIR',
+  },
   KEY_PASSPHRASE_REQUIRED: {
     exit: EXIT.USAGE,
     summary: 'an encrypted private key needs a passphrase and none was given (non-interactive run)',
+    hint: 'pass --passphrase-file FILE or set CAPISCIO_KEY_PASSPHRASE',
   },
-  KEY_PASSPHRASE_INVALID: { exit: EXIT.INPUT, summary: 'the passphrase does not decrypt the private key' },
+  KEY_PASSPHRASE_INVALID: {
+    exit: EXIT.INPUT,
+    summary: 'the passphrase does not decrypt the private key',
+    hint: 'check the passphrase',
+  },
   TRUST_PRIVATE_KEY: {
     exit: EXIT.INPUT,
     summary: 'a private key was given to the trust store, which keeps public keys only',
+    hint: 'add public.jwk or public.pem instead',
   },
   TRUST_KID_INVALID: {
     exit: EXIT.INPUT,
     summary: 'a key id is empty, too long or contains control characters',
+    hint: 'choose another --kid',
   },
   TRUST_KID_CONFLICT: {
     exit: EXIT.INPUT,
     summary: 'two different key ids map to the same trust-store file name',
+    hint: 'add the key under another --kid',
   },
-  TRUST_KEY_NOT_FOUND: { exit: EXIT.INPUT, summary: 'no trusted key has the given key id' },
+  TRUST_KEY_NOT_FOUND: {
+    exit: EXIT.INPUT,
+    summary: 'no trusted key has the given key id',
+    hint: 'capiscio trust list shows the stored ids',
+  },
   TRUST_STORE_INVALID: {
     exit: EXIT.INPUT,
     summary: 'a trust-store file (a key, issuers.json or revoked.json) is corrupt',
+    hint: 'fix or remove the file the message names',
   },
   NETWORK_ERROR: {
     exit: EXIT.INPUT,
     summary: 'a remote resource (a JWKS URL) could not be fetched, was too large or was not valid',
+    hint: 'check the URL and the service; plain http:// is allowed only on loopback',
   },
   BADGE_MALFORMED: {
     exit: EXIT.INVALID,
     summary: 'the badge is not a compact JWS of at most 16 KiB with an allowed alg (EdDSA, ES256)',
+    hint: 'issue a new badge',
   },
   BADGE_CLAIMS_INVALID: {
     exit: EXIT.INVALID,
     summary: 'a required claim is missing or mistyped, or a self-signed badge breaks the self-signed rules',
+    hint: 'fix the issuer',
   },
   BADGE_ISSUER_UNTRUSTED: {
     exit: EXIT.INVALID,
     summary: 'the issuer is not allowed, or no trusted key for the badge was found',
+    hint: "capiscio trust add the issuer's key, or pass --key/--jwks",
   },
   BADGE_SIGNATURE_INVALID: {
     exit: EXIT.INVALID,
     summary: 'the signature does not verify with the trusted key',
+    hint: 'the badge was tampered with or signed by another key',
   },
-  BADGE_EXPIRED: { exit: EXIT.INVALID, summary: 'the badge expired (or is older than --max-age)' },
+  BADGE_EXPIRED: {
+    exit: EXIT.INVALID,
+    summary: 'the badge expired (or is older than the maximum age)',
+    hint: 'issue a new badge (capiscio badge keep renews automatically)',
+  },
   BADGE_NOT_YET_VALID: {
     exit: EXIT.INVALID,
     summary: 'the badge was issued in the future or its nbf is ahead',
+    hint: 'check both clocks',
   },
-  BADGE_AUDIENCE_MISMATCH: { exit: EXIT.INVALID, summary: "the badge's aud does not include this verifier" },
-  BADGE_REVOKED: { exit: EXIT.INVALID, summary: "the badge's jti is on the revocation list" },
+  BADGE_AUDIENCE_MISMATCH: {
+    exit: EXIT.INVALID,
+    summary: "the badge's aud does not include this verifier",
+    hint: 'issue the badge with --aud for this service',
+  },
+  BADGE_REVOKED: {
+    exit: EXIT.INVALID,
+    summary: "the badge's jti is on the revocation list",
+    hint: 'issue a new badge',
+  },
   BADGE_REPLAYED: {
     exit: EXIT.INVALID,
     summary: 'the gateway has already accepted a badge with this jti (replay protection)',
+    hint: 'issue a fresh badge for every request',
   },
 } as const satisfies Record<string, CodeInfo>
 
@@ -100,27 +163,37 @@ export type ErrorCode = keyof typeof ERROR_CODES
 export interface CapiscioErrorOptions {
   hint?: string
   cause?: unknown
+  /**
+   * The library options the message and hint name, by their API names (`sub`, `localKey`). A front
+   * end may show its own names for them (the CLI shows `--sub`, `--local-key`).
+   */
+  options?: readonly string[]
 }
 
 export class CapiscioError extends Error {
   readonly code: ErrorCode
   readonly hint?: string
+  readonly options?: readonly string[]
 
   constructor(code: ErrorCode, message: string, options: CapiscioErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'CapiscioError'
     this.code = code
     if (options.hint !== undefined) this.hint = options.hint
+    if (options.options !== undefined) this.options = options.options
+  }
+
+  /** The error's own hint, else the default for its code: every error says what to do. */
+  get displayHint(): string {
+    return this.hint ?? ERROR_CODES[this.code].hint
   }
 
   get exitCode(): ExitCode {
     return ERROR_CODES[this.code].exit
   }
 
-  toJSON(): { code: ErrorCode; message: string; hint?: string } {
-    return this.hint === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, hint: this.hint }
+  toJSON(): { code: ErrorCode; message: string; hint: string } {
+    return { code: this.code, message: this.message, hint: this.displayHint }
   }
 }
 

@@ -49,7 +49,7 @@ describe('capiscio badge (built CLI)', () => {
     expect(bad.code).toBe(3)
     expect(JSON.parse(bad.stdout)).toEqual({
       valid: false,
-      error: { code: 'BADGE_SIGNATURE_INVALID', message: expect.any(String) },
+      error: { code: 'BADGE_SIGNATURE_INVALID', message: expect.any(String), hint: expect.any(String) },
     })
   })
 

@@ -11,13 +11,6 @@ import { cleanupTmp, tmpDir } from '../helpers/tmp.js'
 afterAll(cleanupTmp)
 
 describe('capiscio (built CLI, child processes)', () => {
-  it('--help lists the six topics', async () => {
-    const r = await runCli(['--help'])
-    expect(r.code).toBe(0)
-    for (const topic of ['badge', 'card', 'gateway', 'key', 'token', 'trust'])
-      expect(r.stdout).toMatch(new RegExp(`^  ${topic} `, 'm'))
-  })
-
   it('--version prints name/version platform node', async () => {
     const r = await runCli(['--version'])
     const { version } = JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8'))

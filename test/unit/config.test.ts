@@ -3,7 +3,8 @@ import { join } from 'node:path'
 
 import { afterAll, describe, expect, it } from '@jest/globals'
 
-import { loadConfig, resolveSetting } from '../../src/lib/config.js'
+import { jsonErrorAt, loadConfig, resolveSetting } from '../../src/lib/config.js'
+import { CapiscioError } from '../../src/lib/errors.js'
 import { cleanupTmp, tmpDir } from '../helpers/tmp.js'
 
 afterAll(cleanupTmp)
@@ -78,5 +79,31 @@ describe('resolveSetting: flags > env > file > defaults', () => {
     expect(() => resolveSetting('alg', undefined, { config: {} }, { CAPISCIO_KEY_ALG: 'none' })).toThrow(
       /CAPISCIO_KEY_ALG/,
     )
+  })
+})
+
+describe('a broken JSON config (issue 7 item 18)', () => {
+  it.each([
+    ['{\n  "keyDir": "k",\n  "alg": EdDSA\n}\n', 3, 10],
+    ['{"name":"demo",\n', 2, 1],
+    ['{"a": [1, 2,]}', 1, 13],
+    ['{"a": "x\ty"}', 1, 9],
+  ])('names the line and column: %j', async (text, line, column) => {
+    expect(jsonErrorAt(text)).toEqual({ line, column })
+    expect(() => JSON.parse(text)).toThrow()
+  })
+
+  it('finds nothing wrong in valid JSON', () => {
+    for (const text of ['{}', ' [1, -2.5e3, "a\\u00e9", true, false, null, {"b": {}}] ', '"x"'])
+      expect(jsonErrorAt(text)).toBeUndefined()
+  })
+
+  it('a broken package.json is CONFIG_INVALID naming file, line and column (not an internal error)', async () => {
+    const cwd = tmpDir()
+    writeFileSync(join(cwd, 'package.json'), '{"name":"demo",\n')
+    const err = (await loadConfig(cwd).catch((e: unknown) => e)) as CapiscioError
+    expect(err).toBeInstanceOf(CapiscioError)
+    expect(err.code).toBe('CONFIG_INVALID')
+    expect(err.message).toBe(`${join(cwd, 'package.json')}: invalid JSON at line 2, column 1`)
   })
 })

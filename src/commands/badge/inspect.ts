@@ -27,7 +27,7 @@ export default class BadgeInspect extends BaseCommand<typeof BadgeInspect> {
     claims: Record<string, unknown>
   }> {
     const { token } = this.args
-    const text = token === '-' || this.isFile(token) ? await this.readInputFile(token) : token
+    const text = await this.readTokenArg(token)
     const { header, claims } = decodeBadge(text)
     this.info(this.color().yellow('NOT VERIFIED: decoded only; run `capiscio badge verify` to check it'))
     this.out('(not verified)')

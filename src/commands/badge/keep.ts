@@ -3,16 +3,19 @@ import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
 import { issueFlags, issueOptionsFromFlags } from '../../badge-flags.js'
 import { issueBadge } from '../../lib/badge/issue.js'
-import { BadgeKeeper } from '../../lib/badge/keeper.js'
-import { parseDuration } from '../../lib/duration.js'
-import { logTime } from '../../lib/gateway/log.js'
+import { BadgeKeeper, type KeeperEvent } from '../../lib/badge/keeper.js'
+import { formatSpan, parseDuration } from '../../lib/duration.js'
+import { CapiscioError } from '../../lib/errors.js'
+import { logTime } from '../../lib/time.js'
 
 export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
-  static override description = 'keep a badge file fresh: renew it before it expires, until SIGINT or SIGTERM'
+  static override description =
+    'keep a badge file fresh: renew it before it expires, until SIGINT or SIGTERM (--json: one JSON object per line)'
   static override examples = [
     '<%= config.bin %> <%= command.id %> --key capiscio_keys/private.jwk --sub did:web:agent.example.com --out badge.jwt',
     '<%= config.bin %> <%= command.id %> --self-sign --ttl 10m --renew-before 2m',
   ]
+  static override jsonLines = true
   static override flags = {
     ...issueFlags,
     'check-interval': Flags.string({ description: 'how often to check the badge [default: 30s]' }),
@@ -20,7 +23,9 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
       description: 'the badge file, written 0600 [default: badge.jwt]',
       helpValue: 'FILE',
     }),
-    'renew-before': Flags.string({ description: 'renew when less than this remains [default: 1m]' }),
+    'renew-before': Flags.string({
+      description: 'renew when less than this remains; shorter than --ttl [default: 1m]',
+    }),
   }
 
   async run(): Promise<{ out: string; stopped: string }> {
@@ -32,10 +37,17 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
       async () => (await this.setting('keyDir', undefined))!,
     )
     const renewBefore = parseDuration(flags['renew-before'] ?? '1m', '--renew-before')
-    // Validate once up front so a bad flag fails now, not at the first renewal.
+    const checkInterval = parseDuration(flags['check-interval'] ?? '30s', '--check-interval')
+    // Validate once up front so a bad flag fails now, not at the first renewal. Nothing is written yet.
     const first = await issueBadge(options)
-    if (first.claims.exp - first.claims.iat <= renewBefore) {
-      this.warnLine(`the badge lifetime is not longer than --renew-before; it will be renewed at every check`)
+    const ttl = first.claims.exp - first.claims.iat
+    if (ttl <= renewBefore) {
+      // Every badge would be due the moment it is written: the keeper would re-issue without pause.
+      throw new CapiscioError(
+        'USAGE',
+        `--renew-before (${formatSpan(renewBefore)}) must be shorter than the badge lifetime --ttl (${formatSpan(ttl)})`,
+        { hint: 'e.g. --ttl 10m --renew-before 2m' },
+      )
     }
     let pending: typeof first | undefined = first
     const keeper = new BadgeKeeper({
@@ -46,21 +58,8 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
         return badge
       },
       renewBeforeSeconds: renewBefore,
-      checkIntervalSeconds: parseDuration(flags['check-interval'] ?? '30s', '--check-interval'),
-      onEvent: (e) => {
-        if (e.type === 'renewed') {
-          this.info(
-            `${logTime()} renewed ${out} (jti ${e.jti}, expires ${new Date(e.exp * 1000).toISOString()})`,
-          )
-        } else {
-          const kept = e.keptUntil
-            ? `; keeping the current badge until ${new Date(e.keptUntil * 1000).toISOString()}`
-            : ''
-          process.stderr.write(
-            `${logTime()} renewal failed: ${e.error.message} (${e.error.code}); retrying in ${e.retryInSeconds}s${kept}\n`,
-          )
-        }
-      },
+      checkIntervalSeconds: checkInterval,
+      onEvent: (e) => this.event(out, e),
     })
     await keeper.start()
     // The keeper's timers do not hold the process open (it is a library); this command does, until a signal.
@@ -73,5 +72,32 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
     await keeper.stop()
     this.info(`${logTime()} ${signal}: stopped; ${out} stays in place`)
     return { out, stopped: signal }
+  }
+
+  /** Under --json each event is a JSON line on stdout; otherwise a log line on stderr. */
+  private event(out: string, e: KeeperEvent): void {
+    if (this.jsonEnabled()) {
+      const line =
+        e.type === 'renewed'
+          ? { time: new Date().toISOString(), event: 'renewed', out, jti: e.jti, exp: e.exp }
+          : {
+              time: new Date().toISOString(),
+              event: 'renewal_failed',
+              out,
+              error: e.error.toJSON(),
+              retryInSeconds: e.retryInSeconds,
+              ...(e.keptUntil ? { keptUntil: e.keptUntil } : {}),
+            }
+      process.stdout.write(JSON.stringify(line) + '\n')
+    } else if (e.type === 'renewed') {
+      this.info(`${logTime()} renewed ${out} (jti ${e.jti}, expires ${new Date(e.exp * 1000).toISOString()})`)
+    } else {
+      const kept = e.keptUntil
+        ? `; keeping the current badge until ${new Date(e.keptUntil * 1000).toISOString()}`
+        : ''
+      process.stderr.write(
+        `${logTime()} renewal failed: ${e.error.message} (${e.error.code}); retrying in ${e.retryInSeconds}s${kept}\n`,
+      )
+    }
   }
 }

@@ -17,6 +17,7 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
     '<%= config.bin %> <%= command.id %> --target http://agent:3000 --registry-url https://registry.example.com/.well-known/jwks.json --redis redis://redis:6379 --log-format json',
     '<%= config.bin %> <%= command.id %> --target http://localhost:3000 --trust-dir capiscio_keys/trusted --workers 2',
   ]
+  static override jsonLines = true
   static override flags = {
     ...verifierFlags,
     'cache-size': Flags.integer({
@@ -98,7 +99,10 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
       redis,
       cacheSize: get('cacheSize', f['cache-size']),
     }
-    const format = get('logFormat', f['log-format'] as 'text' | 'json' | undefined) ?? 'text'
+    // --json on a long-running command means JSON lines: here, the log (as --log-format json).
+    const format = f.json
+      ? 'json'
+      : (get('logFormat', f['log-format'] as 'text' | 'json' | undefined) ?? 'text')
     const workers = get('workers', f.workers) ?? 1
     // The gateway code (undici, prom-client, ioredis) loads only here, so other commands start fast.
     const { runGatewayProcess } = await import('../../gateway-process.js')

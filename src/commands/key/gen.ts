@@ -53,6 +53,10 @@ export default class KeyGen extends BaseCommand<typeof KeyGen> {
     this.out(`alg  ${key.alg}`)
     this.note(`wrote ${KEY_NAMES[key.alg]} key pair to ${dir}${passphrase ? ' (private key encrypted)' : ''}`)
     for (const path of Object.values(files)) this.info(`  ${path}`)
+    if (key.alg === 'RS256')
+      this.warnLine(
+        'RS256 keys sign tokens for services, not badges: badges are signed with EdDSA or ES256 keys',
+      )
 
     const result = { kid: key.kid, alg: key.alg, encrypted: passphrase !== undefined, files }
     return key.did ? { ...result, did: key.did } : result

@@ -3,6 +3,8 @@ import { Args } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
 import { passphraseFileFlag } from '../../flags.js'
 import { describeKey, type KeyDescription } from '../../lib/keys/describe.js'
+import { isDidKey } from '../../lib/keys/didkey.js'
+import { parseKey } from '../../lib/keys/parse.js'
 import { readKeyFrom } from '../../lib/store/keydir.js'
 
 export default class KeyShow extends BaseCommand<typeof KeyShow> {
@@ -12,10 +14,13 @@ export default class KeyShow extends BaseCommand<typeof KeyShow> {
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> capiscio_keys/public.jwk',
     '<%= config.bin %> <%= command.id %> partner.pem --json',
+    '<%= config.bin %> <%= command.id %> did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK',
+    'cat public.jwk | <%= config.bin %> <%= command.id %> -',
   ]
   static override args = {
     path: Args.string({
-      description: 'a key directory or any key file (JWK, JWKS, PEM, did.txt) [default: capiscio_keys]',
+      description:
+        "a key directory, any key file (JWK, JWKS, PEM, did.txt), a did:key, or '-' for standard input [default: capiscio_keys]",
     }),
   }
   static override flags = {
@@ -24,10 +29,12 @@ export default class KeyShow extends BaseCommand<typeof KeyShow> {
 
   async run(): Promise<KeyDescription> {
     const path = this.args.path ?? (await this.setting('keyDir', undefined))!
-    const key = await readKeyFrom(path, {
-      prefer: 'public',
-      passphrase: await this.passphraseSource(this.flags['passphrase-file']),
-    })
+    const passphrase = await this.passphraseSource(this.flags['passphrase-file'])
+    // Like `badge verify`: '-' reads stdin, and a did:key is the key itself.
+    const key =
+      path === '-' || isDidKey(path)
+        ? await parseKey(path === '-' ? await this.readInputFile('-') : path, { passphrase })
+        : await readKeyFrom(path, { prefer: 'public', passphrase })
     const d = await describeKey(key)
     this.out(`kid         ${d.kid}`)
     this.out(`alg         ${d.alg}`)

@@ -42,8 +42,9 @@ export interface IssuedBadge {
   claims: BadgeClaims
 }
 
-function usage(message: string): never {
-  throw new CapiscioError('USAGE', message)
+/** `option` names the IssueBadgeOptions member at fault, for a front end to show as its own flag. */
+function usage(message: string, option?: string): never {
+  throw new CapiscioError('USAGE', message, option === undefined ? {} : { options: [option] })
 }
 
 /** Builds and signs a trust badge (DESIGN §6). Every badge gets a fresh UUID v4 jti. */
@@ -58,13 +59,13 @@ export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadg
   const selfSigned = options.selfSigned ?? false
   if (selfSigned && !did) usage('a self-signed badge needs an Ed25519 key (its issuer is the key’s did:key)')
   const iss = selfSigned ? did! : (options.iss ?? did)
-  if (iss === undefined) usage(`--iss is required for ${alg} keys, which have no did:key`)
+  if (iss === undefined) usage(`iss is required for ${alg} keys, which have no did:key`, 'iss')
   if (selfSigned && options.iss !== undefined && options.iss !== did)
     usage('a self-signed badge’s issuer is its key’s did:key')
   if (!isIssuer(iss)) usage(`issuer "${iss}" must be a DID or an https URL`)
 
   const sub = selfSigned ? (options.sub ?? did!) : options.sub
-  if (sub === undefined) usage('--sub is required (the subject agent’s DID)')
+  if (sub === undefined) usage('sub is required (the subject agent’s DID)', 'sub')
   if (!isDid(sub)) usage(`subject "${sub}" is not a DID (did:<method>:<id>, e.g. did:web:agent.example.com)`)
   if (selfSigned && sub !== iss) usage('a self-signed badge’s subject is its issuer, the key’s did:key')
 

@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises'
 import { CapiscioError } from '../errors.js'
 import { fsError } from '../io.js'
 import { RemoteJwksKeySource } from '../keysource/jwks.js'
-import { keySourceFrom } from '../keysource/index.js'
+import { keySourceFrom, StaticKeySource } from '../keysource/index.js'
+import { privateKeyWarning } from '../keysource/private-warning.js'
+import { redactUrl } from '../net/redact.js'
 import type { KeySource } from '../keysource/types.js'
 import { createBadgeVerifier } from './badge-verifier.js'
 import { loadCard } from './card.js'
@@ -53,18 +55,20 @@ export interface StartHooks {
 export function checkKeySourceChoice(
   s: Pick<GatewaySettings, 'localKey' | 'registryUrl' | 'trustDir'>,
 ): void {
-  const given = [
-    s.localKey && '--local-key',
-    s.registryUrl && '--registry-url',
-    s.trustDir && '--trust-dir',
-  ].filter(Boolean)
+  const given = [s.localKey && 'localKey', s.registryUrl && 'registryUrl', s.trustDir && 'trustDir'].filter(
+    (g): g is string => Boolean(g),
+  )
+  const options = ['localKey', 'registryUrl', 'trustDir']
   if (given.length === 0) {
-    throw new CapiscioError('USAGE', 'must provide either --local-key or --registry-url (or --trust-dir)', {
-      hint: 'e.g. --local-key partner/public.jwk, --registry-url https://registry.example.com/.well-known/jwks.json, or --trust-dir capiscio_keys/trusted',
+    throw new CapiscioError('USAGE', 'must provide either localKey or registryUrl (or trustDir)', {
+      hint: 'e.g. localKey partner/public.jwk, registryUrl https://registry.example.com/.well-known/jwks.json, or trustDir capiscio_keys/trusted',
+      options,
     })
   }
   if (given.length > 1)
-    throw new CapiscioError('USAGE', `choose one key source: ${given.join(' and ')} were both given`)
+    throw new CapiscioError('USAGE', `choose one key source: ${given.join(' and ')} were both given`, {
+      options,
+    })
 }
 
 async function readPem(path: string): Promise<Buffer> {
@@ -80,7 +84,7 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
   validateTarget(s.target)
   checkKeySourceChoice(s)
   if (Boolean(s.tlsCert) !== Boolean(s.tlsKey))
-    throw new CapiscioError('USAGE', '--tls-cert and --tls-key go together')
+    throw new CapiscioError('USAGE', 'tlsCert and tlsKey go together', { options: ['tlsCert', 'tlsKey'] })
   const metrics = new GatewayMetrics()
   const warnings: string[] = []
   const warn = (m: string) => (warnings.push(m), hooks.onWarning?.(m))
@@ -102,6 +106,7 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     jwksOptions: { onFetch },
   })) as KeySource
   ref.keys = keys
+  if (keys instanceof StaticKeySource && keys.heldPrivateKey) warn(privateKeyWarning(s.localKey!))
   if (keys instanceof RemoteJwksKeySource) await keys.refresh()
 
   let replay: ReplayStore | undefined
@@ -144,7 +149,7 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
   const source = s.localKey
     ? `local key ${s.localKey}`
     : s.registryUrl
-      ? `registry ${s.registryUrl}`
+      ? `registry ${redactUrl(s.registryUrl)}`
       : `trust store ${s.trustDir}`
   const replayMode = s.redis
     ? ', replay protection in Redis'

@@ -162,9 +162,6 @@ async function decrypt(text: string, options: ParseOptions): Promise<KeyObject> 
     throw new CapiscioError(
       'KEY_PASSPHRASE_REQUIRED',
       'the private key is encrypted and no passphrase was given',
-      {
-        hint: 'pass --passphrase-file FILE or set CAPISCIO_KEY_PASSPHRASE',
-      },
     )
   }
   const passphrase = typeof options.passphrase === 'string' ? options.passphrase : await options.passphrase()

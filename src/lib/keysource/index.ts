@@ -19,10 +19,9 @@ export interface KeySourceSpec {
 export async function keySourceFrom(spec: KeySourceSpec): Promise<KeySource | undefined> {
   const given = (['key', 'jwks', 'trustDir'] as const).filter((k) => spec[k] !== undefined)
   if (given.length > 1) {
-    throw new CapiscioError(
-      'USAGE',
-      `choose one key source, not ${given.map((g) => (g === 'trustDir' ? 'trust-dir' : g)).join(' and ')}`,
-    )
+    throw new CapiscioError('USAGE', `choose one key source, not ${given.join(' and ')}`, {
+      options: [...given],
+    })
   }
   if (spec.key !== undefined) return StaticKeySource.fromFile(spec.key)
   if (spec.jwks !== undefined) return new RemoteJwksKeySource(spec.jwks, spec.jwksOptions)

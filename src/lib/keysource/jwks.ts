@@ -2,6 +2,7 @@ import { CapiscioError } from '../errors.js'
 import { keyFitsAlg } from '../badge/jws.js'
 import { parseJwk } from '../keys/parse.js'
 import { checkFetchUrl, fetchJson, type FetchLike } from '../net/fetch-json.js'
+import { redactUrl } from '../net/redact.js'
 import type { CandidateKey, KeyQuery, KeySource } from './types.js'
 
 export type JwksFetchOutcome = 'ok' | 'error'
@@ -97,7 +98,7 @@ export class RemoteJwksKeySource implements KeySource {
       const error =
         err instanceof CapiscioError
           ? err
-          : new CapiscioError('NETWORK_ERROR', `${this.url.href}: fetch failed`, { cause: err })
+          : new CapiscioError('NETWORK_ERROR', `${redactUrl(this.url)}: fetch failed`, { cause: err })
       this.lastError = error
       this.opts.onFetch?.('error', error)
     }

@@ -17,6 +17,8 @@ export class StaticKeySource implements KeySource {
   readonly kind = 'static'
   private readonly byKid = new Map<string, CandidateKey>()
   private readonly all: CandidateKey[]
+  /** Set by fromFile when the file held private material, so the caller can warn (only the public half is used). */
+  heldPrivateKey = false
 
   constructor(keys: { publicKey: KeyObject; kid?: string; issuers?: readonly string[] }[]) {
     this.all = keys.map((k) => ({ ...k }))
@@ -40,7 +42,9 @@ export class StaticKeySource implements KeySource {
     const keys = isDir
       ? [await readKeyFrom(path, { prefer: 'public' })]
       : await parseKeys(await readTextFile(path))
-    return StaticKeySource.fromParsed(keys)
+    const source = await StaticKeySource.fromParsed(keys)
+    source.heldPrivateKey = keys.some((k) => k.privateKey !== undefined)
+    return source
   }
 
   async find(query: KeyQuery): Promise<CandidateKey[]> {

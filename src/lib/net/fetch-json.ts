@@ -1,4 +1,5 @@
 import { CapiscioError } from '../errors.js'
+import { redactUrl } from './redact.js'
 
 export type FetchLike = typeof fetch
 
@@ -23,7 +24,7 @@ export function checkFetchUrl(raw: string): URL {
   try {
     url = new URL(raw)
   } catch {
-    throw new CapiscioError('USAGE', `"${raw}" is not a URL`)
+    throw new CapiscioError('USAGE', `"${redactUrl(raw)}" is not a URL`)
   }
   if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return url
   throw new CapiscioError(
@@ -40,25 +41,37 @@ export function checkFetchUrl(raw: string): URL {
 export async function fetchJson(url: URL, options: FetchJsonOptions = {}): Promise<unknown> {
   const maxBytes = options.maxBytes ?? MAX_REMOTE_BYTES
   const doFetch = options.fetch ?? fetch
+  // Messages name the URL without its credentials or query string (issue 7 item 4).
+  const shown = redactUrl(url)
   let res: Response
   try {
-    res = await doFetch(url, {
+    // fetch() refuses a URL with user-info; send `user:pass@` as HTTP Basic credentials instead.
+    const headers: Record<string, string> = { accept: 'application/json, application/jwk-set+json' }
+    let target = url
+    if (url.username !== '' || url.password !== '') {
+      const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+      headers.authorization = 'Basic ' + Buffer.from(user).toString('base64')
+      target = new URL(url.href)
+      target.username = ''
+      target.password = ''
+    }
+    res = await doFetch(target, {
       redirect: 'error',
       signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
-      headers: { accept: 'application/json, application/jwk-set+json' },
+      headers,
     })
   } catch (err) {
     const reason = (err as Error)?.name === 'TimeoutError' ? 'timed out' : 'could not connect'
-    throw new CapiscioError('NETWORK_ERROR', `${url.href}: ${reason}`, { cause: err })
+    throw new CapiscioError('NETWORK_ERROR', `${shown}: ${reason}`, { cause: err })
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => undefined)
-    throw new CapiscioError('NETWORK_ERROR', `${url.href} answered HTTP ${res.status}`)
+    throw new CapiscioError('NETWORK_ERROR', `${shown} answered HTTP ${res.status}`)
   }
   const declared = Number(res.headers.get('content-length') ?? 0)
   if (declared > maxBytes) {
     await res.body?.cancel().catch(() => undefined)
-    throw new CapiscioError('NETWORK_ERROR', `${url.href} sent ${declared} bytes; the limit is ${maxBytes}`)
+    throw new CapiscioError('NETWORK_ERROR', `${shown} sent ${declared} bytes; the limit is ${maxBytes}`)
   }
   const chunks: Uint8Array[] = []
   let size = 0
@@ -69,13 +82,13 @@ export async function fetchJson(url: URL, options: FetchJsonOptions = {}): Promi
       try {
         chunk = await reader.read()
       } catch (err) {
-        throw new CapiscioError('NETWORK_ERROR', `${url.href}: the response broke off`, { cause: err })
+        throw new CapiscioError('NETWORK_ERROR', `${shown}: the response broke off`, { cause: err })
       }
       if (chunk.done) break
       size += chunk.value.length
       if (size > maxBytes) {
         await reader.cancel().catch(() => undefined)
-        throw new CapiscioError('NETWORK_ERROR', `${url.href} sent more than ${maxBytes} bytes`)
+        throw new CapiscioError('NETWORK_ERROR', `${shown} sent more than ${maxBytes} bytes`)
       }
       chunks.push(chunk.value)
     }
@@ -83,6 +96,6 @@ export async function fetchJson(url: URL, options: FetchJsonOptions = {}): Promi
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'))
   } catch (err) {
-    throw new CapiscioError('NETWORK_ERROR', `${url.href} did not answer with JSON`, { cause: err })
+    throw new CapiscioError('NETWORK_ERROR', `${shown} did not answer with JSON`, { cause: err })
   }
 }

@@ -51,7 +51,8 @@ export async function assertNoPrivateKey(dir: string): Promise<void> {
     const path = join(dir, name)
     if (await exists(path)) {
       throw new CapiscioError('KEY_EXISTS', `${path} already exists; refusing to overwrite a private key`, {
-        hint: 'pass --force to replace it, or choose another --out directory',
+        hint: 'use force to replace it, or choose another out directory',
+        options: ['force', 'out'],
       })
     }
   }
@@ -291,9 +292,7 @@ export async function readKeyDir(dir: string, options: ReadKeyOptions = {}): Pro
     const text = await readKeyFile(dir, name, pending)
     if (text !== undefined) return parseKey(text, options)
   }
-  throw new CapiscioError('KEY_NOT_FOUND', `${dir} holds no key file`, {
-    hint: 'run `capiscio key gen --out ' + dir + '` to create one',
-  })
+  throw new CapiscioError('KEY_NOT_FOUND', `${dir} holds no key file`)
 }
 
 /** Reads a key from a file or a key directory, by content. */

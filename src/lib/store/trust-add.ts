@@ -31,7 +31,9 @@ export async function addTrustedKeys(
     throw new CapiscioError('TRUST_PRIVATE_KEY', 'the input holds a private key', { hint: PRIVATE_HINT })
   }
   if (options.kid !== undefined && keys.length > 1) {
-    throw new CapiscioError('USAGE', `--kid names one key but the input holds ${keys.length}`)
+    throw new CapiscioError('USAGE', `kid names one key but the input holds ${keys.length}`, {
+      options: ['kid'],
+    })
   }
   const results: AddResult[] = []
   for (const key of keys) {

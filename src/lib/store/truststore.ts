@@ -124,9 +124,6 @@ export class TrustStore {
       throw new CapiscioError(
         'TRUST_KID_CONFLICT',
         `key id "${kid}" would share the file ${stem}.jwk with "${owner}"`,
-        {
-          hint: 'give the key another id with --kid',
-        },
       )
     }
     await writeFilesAtomic([

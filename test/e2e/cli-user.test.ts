@@ -1,0 +1,154 @@
+import { spawn } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+import { afterAll, describe, expect, it } from '@jest/globals'
+
+import { ERROR_CODES } from '../../src/lib/errors.js'
+import { runCli } from '../helpers/cli.js'
+import { BIN } from '../helpers/paths.js'
+import { cleanupTmp, tmpDir } from '../helpers/tmp.js'
+
+afterAll(cleanupTmp)
+
+/** Runs the CLI with stdout on a given file descriptor or a pipe whose reader is already gone. */
+function runWithBrokenStdout(
+  args: string[],
+  cwd: string,
+  stdout: 'full' | 'epipe',
+): Promise<{ code: number | null; stderr: string }> {
+  const fd = stdout === 'full' ? openSync('/dev/full', 'w') : 'pipe'
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', fd, 'pipe'],
+  })
+  if (typeof fd === 'number') closeSync(fd)
+  // The reader goes away before the CLI has even started, so its first write meets EPIPE.
+  else child.stdout!.destroy()
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })))
+}
+
+describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
+  it('--help lists only topics that have commands (no card, no token)', async () => {
+    const r = await runCli(['--help'])
+    expect(r.code).toBe(0)
+    const topics = [...r.stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1])
+    expect(topics).toEqual(['badge', 'gateway', 'key', 'trust'])
+    // Nor does the description above them promise tokens or cards yet.
+    expect(r.stdout).not.toMatch(/\btokens?\b|\bcards?\b/i)
+  })
+
+  it("keeps oclif's whole parse message: the missing argument is named", async () => {
+    const r = await runCli(['badge', 'verify'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/^Error: Missing 1 required arg:\s+token\b/)
+    expect(r.stderr).toContain('Code: USAGE')
+    expect(r.stderr).toMatch(/Hint: .+/)
+  })
+
+  it('an unknown command is a coded usage error with a did-you-mean, also under --json', async () => {
+    const r = await runCli(['badge', 'verfy', 'x'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/^Error: .*badge verfy.*\nCode: USAGE\nHint: .*capiscio badge verify/)
+    const json = await runCli(['kye', 'gen', '--json'])
+    expect(json.code).toBe(2)
+    expect(JSON.parse(json.stdout)).toEqual({
+      error: {
+        code: 'USAGE',
+        message: expect.stringContaining('kye'),
+        hint: expect.stringContaining('key gen'),
+      },
+    })
+  })
+
+  it('a mistyped flag gets a did-you-mean; a stray word after a command without arguments is named', async () => {
+    const flag = await runCli(['badge', 'verify', 'x', '--jwk', 'https://r.example.com/jwks.json'])
+    expect(flag.code).toBe(2)
+    expect(flag.stderr).toMatch(/^Error: Nonexistent flag: --jwk\nCode: USAGE\nHint: did you mean --jwks\?/)
+    const stray = await runCli(['trust', 'list', 'extra'], { cwd: tmpDir() })
+    expect(stray.code).toBe(2)
+    expect(stray.stderr).toMatch(
+      /^Error: unexpected argument "extra": capiscio trust list takes none\nCode: USAGE\n/,
+    )
+  })
+
+  it('`help`, `help <command>` and -h show help; a bare --json is a coded usage error', async () => {
+    const help = await runCli(['help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('TOPICS')
+    const verifyHelp = await runCli(['help', 'badge', 'verify'])
+    expect(verifyHelp.code).toBe(0)
+    expect(verifyHelp.stdout).toContain('$ capiscio badge verify TOKEN')
+    const h = await runCli(['key', 'gen', '-h'])
+    expect(h.code).toBe(0)
+    expect(h.stdout).toContain('$ capiscio key gen')
+    const json = await runCli(['--json'])
+    expect(json.code).toBe(2)
+    expect(JSON.parse(json.stdout).error).toMatchObject({ code: 'USAGE', hint: expect.any(String) })
+    const topic = await runCli(['badge', '--json'])
+    expect(topic.code).toBe(2)
+    expect(JSON.parse(topic.stdout).error).toMatchObject({
+      code: 'USAGE',
+      hint: expect.stringContaining('capiscio badge verify'),
+    })
+    expect((await runCli(['badge'])).stdout).toContain('badge verify')
+  })
+
+  it('prints the registry hint for a code when the error has no specific one (text and --json)', async () => {
+    const cwd = tmpDir()
+    const r = await runCli(['key', 'show', 'nothere.jwk'], { cwd })
+    expect(r.code).toBe(4)
+    expect(r.stderr).toBe(
+      `Error: nothere.jwk does not exist\nCode: FILE_NOT_FOUND\nHint: ${ERROR_CODES.FILE_NOT_FOUND.hint}\n`,
+    )
+    const json = await runCli(['key', 'show', 'nothere.jwk', '--json'], { cwd })
+    expect(JSON.parse(json.stdout).error.hint).toBe(ERROR_CODES.FILE_NOT_FOUND.hint)
+  })
+
+  it('a broken JSON config names the file, line and column', async () => {
+    const cwd = tmpDir()
+    writeFileSync(join(cwd, 'package.json'), '{"name":"demo"}')
+    writeFileSync(join(cwd, '.capisciorc.json'), '{\n  "keyDir": "k",\n  "alg": EdDSA\n}\n')
+    const r = await runCli(['key', 'gen', '--json'], { cwd })
+    expect(r.code).toBe(4)
+    const { error } = JSON.parse(r.stdout)
+    expect(error.code).toBe('CONFIG_INVALID')
+    expect(error.message).toContain('.capisciorc.json')
+    expect(error.message).toMatch(/line 3, column 10/)
+  })
+
+  it.each(['full', 'epipe'] as const)(
+    'a failed stdout write (%s) is WRITE_FAILED, exit 4, without a stack',
+    async (kind) => {
+      const cwd = tmpDir()
+      expect((await runCli(['key', 'gen', '--out', 'k', '-q'], { cwd })).code).toBe(0)
+      const r = await runWithBrokenStdout(['key', 'show', 'k'], cwd, kind)
+      expect(r.code).toBe(4)
+      expect(r.stderr).toMatch(/^Error: .*standard output.*\nCode: WRITE_FAILED\n/)
+      expect(r.stderr.length).toBeLessThan(500)
+      expect(r.stderr).not.toMatch(/\bat .+:\d+/)
+    },
+  )
+
+  it('Ctrl-C at a passphrase prompt exits 130 quietly (a real pseudo-terminal through script(1))', async () => {
+    const cwd = tmpDir()
+    mkdirSync(join(cwd, 'k'))
+    const cmd = `${process.execPath} ${BIN} key gen --encrypt --out ${join(cwd, 'k')}`
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], {
+      cwd,
+      env: { ...process.env, NODE_ENV: 'production', TERM: 'dumb' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    const exit = new Promise<number | null>((resolve) => child.on('close', resolve))
+    for (let i = 0; i < 200 && !out.includes('Passphrase'); i++) await new Promise((r) => setTimeout(r, 50))
+    expect(out).toContain('Passphrase for the new private key')
+    child.stdin.write('\x03')
+    expect(await exit).toBe(130)
+    expect(out).not.toMatch(/unexpected error|please report|INTERNAL_ERROR/)
+  })
+})
