@@ -115,7 +115,7 @@ async function readKeySwitch(dir: string): Promise<KeySwitch | undefined> {
   }
   if (!isKeySwitch(value)) {
     throw new CapiscioError('KEY_INVALID', `${path} (an unfinished key switch) is corrupt`, {
-      hint: 'remove it, and run `capiscio key gen --force` if the key files do not match',
+      hint: 'remove it, and generate the key set again (forcing the overwrite) if the key files do not match',
     })
   }
   return value
