@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
 
 import { CapiscioError } from '../errors.js'
 import { fsError } from '../io.js'
@@ -30,6 +31,9 @@ export interface GatewaySettings {
   maxBodyBytes?: number
   upstreamTimeoutMs?: number
   drainTimeoutMs?: number
+  /** Whole-request time limit, body included (0 = none). */
+  requestTimeoutMs?: number
+  maxConnections?: number
   tlsCert?: string
   tlsKey?: string
   replayProtection?: boolean
@@ -67,6 +71,37 @@ export function checkKeySourceChoice(
     throw new CapiscioError('USAGE', `choose one key source: ${given.join(' and ')} were both given`)
 }
 
+/**
+ * Checks settings that need no network before anything starts (the `--workers` primary runs it
+ * once rather than each worker failing): target, key source, TLS pair, the trust directory, and
+ * in-memory replay protection with several workers (each would keep its own memory, admitting a
+ * badge once per worker, and forgetting on restart).
+ */
+export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Promise<void> {
+  validateTarget(s.target)
+  checkKeySourceChoice(s)
+  if (Boolean(s.tlsCert) !== Boolean(s.tlsKey))
+    throw new CapiscioError('USAGE', '--tls-cert and --tls-key go together')
+  if (workers > 1 && s.replayProtection && !s.redis) {
+    throw new CapiscioError(
+      'USAGE',
+      `--replay-protection with --workers ${workers} would keep a separate memory in each worker and accept a badge once per worker`,
+      { hint: 'add --redis URL to share it between workers, or run --workers 1' },
+    )
+  }
+  if (s.trustDir !== undefined) {
+    // A missing trust directory would start a gateway that is "ready" and refuses everyone.
+    const info = await stat(s.trustDir).catch((err: unknown) => {
+      throw fsError(err, s.trustDir!)
+    })
+    if (!info.isDirectory())
+      throw new CapiscioError(
+        'FILE_NOT_FOUND',
+        `${s.trustDir} is not a directory (--trust-dir needs the trust store directory)`,
+      )
+  }
+}
+
 async function readPem(path: string): Promise<Buffer> {
   try {
     return await readFile(path)
@@ -77,10 +112,7 @@ async function readPem(path: string): Promise<Buffer> {
 
 /** Builds and starts the gateway from settings: key source, verifier, replay store, card, TLS. */
 export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): Promise<StartedGateway> {
-  validateTarget(s.target)
-  checkKeySourceChoice(s)
-  if (Boolean(s.tlsCert) !== Boolean(s.tlsKey))
-    throw new CapiscioError('USAGE', '--tls-cert and --tls-key go together')
+  await checkGatewaySettings(s)
   const metrics = new GatewayMetrics()
   const warnings: string[] = []
   const warn = (m: string) => (warnings.push(m), hooks.onWarning?.(m))
@@ -137,6 +169,8 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     maxBodyBytes: s.maxBodyBytes,
     upstreamTimeoutMs: s.upstreamTimeoutMs,
     drainTimeoutMs: s.drainTimeoutMs,
+    requestTimeoutMs: s.requestTimeoutMs,
+    maxConnections: s.maxConnections,
     tls: s.tlsCert && s.tlsKey ? { cert: await readPem(s.tlsCert), key: await readPem(s.tlsKey) } : undefined,
     metrics,
     onLog: hooks.onLog,
@@ -151,7 +185,12 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     : s.replayProtection
       ? ', replay protection in memory'
       : ''
-  const port = new URL(gateway.url).port
-  const listen = `${s.tlsCert ? 'https' : 'http'}://${s.host.includes(':') ? `[${s.host}]` : s.host}:${port}`
+  const { port } = gateway.server.address() as AddressInfo
+  const listen = listenAddress(s.tlsCert ? 'https' : 'http', s.host, port)
   return { ...gateway, summary: `listening on ${listen} → ${s.target} (${source}${replayMode})`, warnings }
+}
+
+/** Where the gateway listens, for the start-up line: always with its port, `:80` and `:443` included. */
+export function listenAddress(proto: 'http' | 'https', host: string, port: number): string {
+  return `${proto}://${host.includes(':') ? `[${host}]` : host}:${port}`
 }
