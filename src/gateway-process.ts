@@ -1,7 +1,6 @@
 import type { Cluster, Worker } from 'node:cluster'
 
-import { checkKeySourceChoice, startGateway, type GatewaySettings } from './lib/gateway/start.js'
-import { validateTarget } from './lib/gateway/server.js'
+import { checkGatewaySettings, startGateway, type GatewaySettings } from './lib/gateway/start.js'
 import { formatLogLine } from './lib/gateway/log.js'
 import { logTime } from './lib/time.js'
 
@@ -57,7 +56,11 @@ function signal(): Promise<NodeJS.Signals> {
  * servers on one port, restarts any that die, and passes SIGTERM on for a graceful drain.
  */
 export async function runGatewayProcess(settings: GatewaySettings, o: ProcessOptions): Promise<void> {
-  if (o.workers > 1 && o.cluster.isPrimary) return runPrimary(settings, o)
+  if (o.workers > 1 && o.cluster.isPrimary) {
+    // Fail on settings errors in the primary, rather than in N workers at once.
+    await checkGatewaySettings(settings, o.workers)
+    return runPrimary(o)
+  }
   const log = batchedWriter(process.stderr)
   const gateway = await startGateway(settings, {
     onLog: (entry) => log.write(formatLogLine(entry, o.format) + '\n'),
@@ -77,17 +80,7 @@ export async function runGatewayProcess(settings: GatewaySettings, o: ProcessOpt
   o.cluster.worker?.disconnect()
 }
 
-async function runPrimary(settings: GatewaySettings, o: ProcessOptions): Promise<void> {
-  // Fail in the primary on settings errors, rather than in N workers at once.
-  validateTarget(settings.target)
-  checkKeySourceChoice(settings)
-  if (settings.replayProtection && !settings.redis) {
-    note(
-      o.format,
-      'warn',
-      'replay protection in memory is per worker; use --redis to share it across workers',
-    )
-  }
+async function runPrimary(o: ProcessOptions): Promise<void> {
   let stopping = false
   const exits = new Map<Worker, Promise<void>>()
   const fork = () => {

@@ -39,6 +39,8 @@ export interface GatewayConfig {
   maxBody?: string
   upstreamTimeout?: string
   drainTimeout?: string
+  requestTimeout?: string
+  maxConnections?: number
   logFormat?: 'text' | 'json'
   workers?: number
   tlsCert?: string
@@ -87,6 +89,8 @@ export const GATEWAY_SCHEMA: Record<keyof GatewayConfig, Rule> = {
   maxBody: { type: 'string' },
   upstreamTimeout: { type: 'string' },
   drainTimeout: { type: 'string' },
+  requestTimeout: { type: 'string' },
+  maxConnections: { type: 'integer', min: 1, max: 1_000_000 },
   logFormat: { type: 'enum', values: ['text', 'json'] },
   workers: { type: 'integer', min: 1, max: 64 },
   tlsCert: { type: 'string', path: true },

@@ -42,13 +42,24 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
       options: ['text', 'json'],
     }),
     'max-body': Flags.string({ description: 'largest request body, e.g. 10mb [default: 10mb]' }),
+    'max-connections': Flags.integer({
+      description: 'most client connections open at once, per worker [default: 1024]',
+      min: 1,
+      max: 1_000_000,
+    }),
     port: Flags.integer({ description: 'port to listen on [default: 8080]', min: 0, max: 65535 }),
     redis: Flags.string({
       description: 'share replay protection across replicas through Redis (implies --replay-protection)',
       helpValue: 'URL',
     }),
+    'request-timeout': Flags.string({
+      description:
+        'how long a client may take to send a whole request, body included; 0 for none [default: 5m]',
+    }),
     'registry-url': Flags.string({ description: 'trusted keys from a JWKS endpoint', helpValue: 'URL' }),
-    'replay-protection': Flags.boolean({ description: 'accept each badge jti once' }),
+    'replay-protection': Flags.boolean({
+      description: 'accept each badge jti once (with --workers 2 or more, also give --redis)',
+    }),
     target: Flags.string({
       description: 'the agent to protect [default: http://localhost:3000]',
       helpValue: 'URL',
@@ -56,7 +67,8 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
     'tls-cert': Flags.string({ description: 'serve HTTPS with this certificate (PEM)', helpValue: 'FILE' }),
     'tls-key': Flags.string({ description: 'the private key for --tls-cert (PEM)', helpValue: 'FILE' }),
     'trust-forwarded': Flags.boolean({
-      description: 'keep X-Forwarded-Proto/Host set by a proxy in front (only when clients cannot bypass it)',
+      description:
+        'keep the X-Forwarded-*, Forwarded and X-Real-IP headers a proxy in front sets (only when clients cannot bypass it)',
     }),
     'trust-dir': Flags.string({ description: 'trusted keys from a trust store directory', helpValue: 'DIR' }),
     'upstream-timeout': Flags.string({
@@ -93,6 +105,9 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
       upstreamTimeoutMs:
         parseDuration(get('upstreamTimeout', f['upstream-timeout']) ?? '30s', 'upstream timeout') * 1000,
       drainTimeoutMs: parseDuration(get('drainTimeout', f['drain-timeout']) ?? '30s', 'drain timeout') * 1000,
+      requestTimeoutMs:
+        parseDuration(get('requestTimeout', f['request-timeout']) ?? '5m', 'request timeout') * 1000,
+      maxConnections: get('maxConnections', f['max-connections']),
       tlsCert: get('tlsCert', f['tls-cert']),
       tlsKey: get('tlsKey', f['tls-key']),
       replayProtection: get('replayProtection', bool(f['replay-protection'])) || redis !== undefined,

@@ -38,25 +38,51 @@ export interface UpstreamHeaderOptions {
   clientIp: string
   proto: 'http' | 'https'
   /**
-   * Keep the X-Forwarded-Proto/Host a proxy in front of the gateway set (behind a TLS-terminating
-   * nginx, the agent should see https). Only for gateways that clients cannot reach directly.
+   * Keep the X-Forwarded-*, Forwarded and X-Real-IP headers a proxy in front of the gateway set
+   * (behind a TLS-terminating nginx, the agent should see https). Only for gateways that clients
+   * cannot reach directly.
    */
   trustForwarded?: boolean
 }
 
 /**
- * The headers sent to the target: the client's, less hop-by-hop headers, every X-Capiscio-* header
- * the client sent (so none can be forged) and the credential (unless forwarded on purpose); plus the
- * verified identity and X-Forwarded-For/Proto/Host.
+ * Whether a header name (lower case, `_` already read as `-`) is one the gateway itself sets or
+ * vouches for: the identity headers, the forwarding headers.
+ */
+function gatewayOwned(name: string): boolean {
+  return (
+    name.startsWith('x-capiscio-') ||
+    name.startsWith('x-forwarded-') ||
+    name === 'forwarded' ||
+    name === 'x-real-ip'
+  )
+}
+
+/**
+ * The headers sent to the target: the client's, less hop-by-hop headers, every header the gateway
+ * sets (X-Capiscio-*, X-Forwarded-*, Forwarded, X-Real-IP; so none can be forged) and the
+ * credential (unless forwarded on purpose); plus the verified identity and X-Forwarded-For/Proto/Host
+ * and X-Real-IP. A name is compared with `_` read as `-`: CGI/WSGI agents see `X_Capiscio_Subject`
+ * and `X-Capiscio-Subject` as the same HTTP_X_CAPISCIO_SUBJECT, so the underscore spelling is
+ * dropped always, even from a trusted proxy.
  */
 export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeaderOptions): OutgoingHeaders {
   const drop = connectionListed(incoming)
   const out: OutgoingHeaders = {}
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name]
     if (value === undefined || HOP_BY_HOP.has(name) || drop.has(name) || name === 'host') continue
-    if (name.startsWith('x-capiscio-') && !(o.forwardCredential && name === 'x-capiscio-badge')) continue
     if (name === 'authorization' && !o.forwardCredential) continue
-    if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue
+    const underscored = name.includes('_')
+    if (gatewayOwned(underscored ? name.replace(/_/g, '-') : name)) {
+      // Kept only under its real name: the credential when forwarded on purpose, and the
+      // forwarding headers of a trusted proxy (For/Proto/Host are handled below).
+      const keep =
+        !underscored &&
+        ((o.forwardCredential && name === 'x-capiscio-badge') ||
+          (o.trustForwarded === true && !name.startsWith('x-capiscio-')))
+      if (!keep) continue
+    }
     out[name] = value
   }
   const prior = incoming['x-forwarded-for']
@@ -67,6 +93,8 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
   out['x-forwarded-proto'] = o.trustForwarded && typeof fwdProto === 'string' ? fwdProto : o.proto
   const host = o.trustForwarded && typeof fwdHost === 'string' ? fwdHost : incoming.host
   if (host) out['x-forwarded-host'] = host
+  else delete out['x-forwarded-host']
+  if (!(o.trustForwarded && typeof incoming['x-real-ip'] === 'string')) out['x-real-ip'] = o.clientIp
   if (o.identity) {
     out[IDENTITY_HEADERS.subject] = o.identity.subject
     out[IDENTITY_HEADERS.issuer] = o.identity.issuer
@@ -105,4 +133,31 @@ export function extractCredential(headers: IncomingHttpHeaders): { credential?: 
   if (badge && bearer && badge !== bearer) return { conflict: true }
   const credential = badge || bearer
   return credential ? { credential } : {}
+}
+
+/** Separators a target may decode before routing: `/`, `\\` and their percent-encodings. */
+const SEGMENT_SEPARATOR = /\/|\\|%2f|%5c/i
+/** A dot-dot segment, plain or percent-encoded (`..`, `.%2e`, `%2E%2e`, …). */
+const DOT_DOT = /^(?:\.|%2e){2}$/i
+/** Cheap pre-check: only a target with two dots (plain or encoded) in a row can climb. */
+const MAY_CLIMB = /(?:\.|%2e)(?:\.|%2e)/i
+
+/**
+ * Whether a request target may be forwarded: origin-form only (`/path?query`; no absolute-form
+ * `http://host/…` that would name another host, no `*` or authority-form), and no dot-segments,
+ * plain or percent-encoded, that climb above its root, where the target would resolve them out of
+ * the gateway's path prefix. Dot-segments that stay inside (`/a/../b`) are forwarded as sent.
+ */
+export function checkRequestTarget(target: string): boolean {
+  if (target.charCodeAt(0) !== 47 /* / */) return false
+  if (!MAY_CLIMB.test(target)) return true // the common case: one scan, no allocation
+  const q = target.indexOf('?')
+  const path = q < 0 ? target : target.slice(0, q)
+  let depth = 0
+  for (const segment of path.split(SEGMENT_SEPARATOR)) {
+    if (DOT_DOT.test(segment)) {
+      if (--depth < 0) return false
+    } else if (segment !== '' && segment !== '.' && !/^%2e$/i.test(segment)) depth++
+  }
+  return true
 }

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Redis, ReplyError } from 'ioredis'
 
 import { CapiscioError } from '../errors.js'
 import type { ReplayStore } from './types.js'
@@ -8,6 +8,12 @@ import type { ReplayStore } from './types.js'
  * its badge expires, atomically, so two replicas never both accept it. There is no offline queue:
  * when Redis is unreachable a claim fails at once and the gateway fails closed (503).
  */
+/** The last second Redis EXAT takes on every platform we run on: 9999-12-31T23:59:59Z. */
+const MAX_EXAT = 253_402_300_799
+
+const outOfRange = () =>
+  new CapiscioError('BADGE_CLAIMS_INVALID', 'the badge expiry is too far in the future to remember its jti')
+
 export class RedisReplayStore implements ReplayStore {
   private readonly redis: Redis
   private lastError?: string
@@ -29,16 +35,15 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   async claim(jti: string, exp: number): Promise<boolean> {
+    // A far-future exp is the badge's fault (403), not an outage: Redis would refuse the EXAT.
+    const until = Math.ceil(exp + this.skewSeconds)
+    if (!Number.isSafeInteger(until) || until > MAX_EXAT) throw outOfRange()
     try {
-      const res = await this.redis.set(
-        this.prefix + jti,
-        '1',
-        'EXAT',
-        Math.ceil(exp + this.skewSeconds),
-        'NX',
-      )
+      const res = await this.redis.set(this.prefix + jti, '1', 'EXAT', until, 'NX')
       return res === 'OK'
     } catch (err) {
+      // Redis answered, but refused the expiry: still the badge's fault, not an outage.
+      if (err instanceof ReplyError && /expire/i.test((err as Error).message)) throw outOfRange()
       this.lastError = (err as Error).message
       throw new CapiscioError('NETWORK_ERROR', 'the replay store (Redis) is unreachable', { cause: err })
     }

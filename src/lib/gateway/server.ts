@@ -5,14 +5,14 @@ import {
   type ServerResponse,
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net'
 import { Transform, pipeline } from 'node:stream'
 
 import { Pool } from 'undici'
 
 import { CapiscioError } from '../errors.js'
 import { CARD_PATHS, type ServedCard } from './card.js'
-import { extractCredential, upstreamHeaders } from './headers.js'
+import { checkRequestTarget, extractCredential, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
 import { BodyTooLarge, forward } from './proxy.js'
 import { publicReason } from './reasons.js'
@@ -36,6 +36,17 @@ export interface GatewayOptions {
   connectTimeoutMs?: number
   /** How long close() waits for in-flight requests (default 30 s). */
   drainTimeoutMs?: number
+  /** On close(), how long a connection idle at the signal may still bring a request (default 1 s). */
+  drainGraceMs?: number
+  /** How long a client may take to send a request's headers (default 10 s), else 408 and closed. */
+  headersTimeoutMs?: number
+  /**
+   * How long a client may take to send a whole request, body included (default 5 min; 0 = no
+   * limit, for uploads that stream longer). Responses, such as event streams, are not limited.
+   */
+  requestTimeoutMs?: number
+  /** Most connections open at once (default 1024); further ones are closed at once. */
+  maxConnections?: number
   tls?: { cert: string | Buffer; key: string | Buffer }
   metrics?: GatewayMetrics
   onLog?: (entry: RequestLogEntry) => void
@@ -55,7 +66,25 @@ interface Ctx {
   subject?: string
   reason?: string
   code?: string
+  /** Set when the gateway itself cut the response short: the status and reason to log. */
+  cut?: { status: number; reason: string }
 }
+
+/** A client connection: how many requests it has open, and how many bytes had arrived when it went idle. */
+interface Conn {
+  busy: number
+  bytesAtIdle: number
+  /** The gateway has sent FIN (drain or keep-alive timeout): a request arriving now cannot be answered. */
+  ended: boolean
+  /** The latest request's context and response, for a client error in its body. */
+  ctx?: Ctx
+  res?: ServerResponse
+}
+
+/** Largest request head (request line and headers): room for a 16 KiB badge sent twice (X-Capiscio-Badge and Authorization). */
+export const MAX_HEADER_BYTES = 64 * 1024
+/** A request that got no full answer because the client went away (nginx's convention). */
+const CLIENT_CLOSED = 499
 
 const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
   const text = JSON.stringify(body)
@@ -95,23 +124,58 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     pipelining: 1,
   })
   const proto = options.tls ? 'https' : 'http'
-  let inFlight = 0
-  let idle: (() => void) | undefined
+  const graceMs = options.drainGraceMs ?? 1000
+  /** Responses not yet closed, with their context: drain turns keep-alive off and may cut them. */
+  const live = new Map<ServerResponse, Ctx>()
+  /** Client connections (the TLS socket for HTTPS), so that drain can close each one cleanly. */
+  const conns = new Map<Socket, Conn>()
+  let draining = false
 
   function finish(req: IncomingMessage, res: ServerResponse, ctx: Ctx, path: string): void {
     const durationMs = Number(process.hrtime.bigint() - ctx.start) / 1e6
     const method = req.method ?? 'GET'
-    metrics.requests.inc({ code: String(res.statusCode), method })
+    let status = res.statusCode
+    let reason = ctx.reason
+    if (!res.writableFinished) {
+      // The client did not get the whole answer: log and count what happened, not the status
+      // line it may have seen.
+      status = ctx.cut?.status ?? CLIENT_CLOSED
+      reason = ctx.cut?.reason ?? 'client closed the connection'
+    }
+    metrics.requests.inc({ code: String(status), method })
     metrics.duration.observe({ method }, durationMs / 1000)
     metrics.inFlight.dec()
-    inFlight--
-    if (inFlight === 0) idle?.()
-    const entry: RequestLogEntry = { time: new Date(), status: res.statusCode, method, path, durationMs }
+    live.delete(res)
+    const socket = req.socket
+    const conn = conns.get(socket)
+    if (conn && --conn.busy === 0) {
+      conn.bytesAtIdle = socket.bytesRead
+      if (draining && socket.writable) setTimeout(closeIdle, graceMs, socket, conn).unref()
+    }
+    const entry: RequestLogEntry = { time: new Date(), status, method, path, durationMs }
     if (ctx.upstreamMs !== undefined) entry.upstreamMs = ctx.upstreamMs
     if (ctx.subject) entry.subject = ctx.subject
-    if (ctx.reason) entry.reason = ctx.reason
+    if (reason) entry.reason = reason
     if (ctx.code) entry.code = ctx.code
     options.onLog?.(entry)
+  }
+
+  /**
+   * Closes an idle connection without a reset: FIN first (the client sees a clean close, and may
+   * safely retry a request it had just sent), reading on until the client closes its side. A
+   * connection that has received bytes since its last answer has a request arriving, which is
+   * answered first (with `Connection: close` while draining).
+   */
+  function closeIdle(socket: Socket, conn: Conn): void {
+    if (conn.ended || conn.busy > 0 || !socket.writable) return
+    if (socket.bytesRead !== conn.bytesAtIdle) {
+      // Partial request headers: they are answered, or closed by the header timeout.
+      if (draining) setTimeout(closeIdle, graceMs, socket, conn).unref()
+      return
+    }
+    conn.ended = true
+    socket.end()
+    setTimeout(() => socket.destroy(), 2000).unref()
   }
 
   function deny(
@@ -128,30 +192,38 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     json(res, status, code ? { error: reason, code } : { error: reason }, headers)
   }
 
-  function readiness(): string | undefined {
-    return (
-      options.verifier.notReadyReason?.() ??
-      (options.verifier.ready?.() === false ? 'key source not loaded' : undefined) ??
-      options.replay?.notReadyReason?.()
-    )
+  /** Why the gateway cannot admit anyone now: a short public reason, and the detail for the log. */
+  function readiness(): { reason: string; detail: string } | undefined {
+    const keys = options.verifier.notReadyReason?.()
+    if (keys !== undefined || options.verifier.ready?.() === false)
+      return { reason: 'key source not loaded', detail: keys ?? 'key source not loaded' }
+    const replay = options.replay?.notReadyReason?.()
+    if (replay !== undefined) return { reason: 'replay store unavailable', detail: replay }
+    return undefined
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const ctx: Ctx = { start: process.hrtime.bigint() }
+  async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx, conn?: Conn): Promise<void> {
     const rawUrl = req.url ?? '/'
     const q = rawUrl.indexOf('?')
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q)
-    inFlight++
-    metrics.inFlight.inc()
     res.once('close', () => finish(req, res, ctx, path))
+    if (conn?.ended) {
+      // Sent after the gateway closed the connection (a keep-alive race): the client sees a clean
+      // close without an answer and may retry; it is not forwarded.
+      ctx.cut = { status: 503, reason: 'arrived on a connection the gateway had closed; not forwarded' }
+      req.resume()
+      return
+    }
     const method = req.method ?? 'GET'
+    if (!checkRequestTarget(rawUrl)) return deny(res, ctx, 400, 'bad request target')
     const isRead = method === 'GET' || method === 'HEAD'
 
     if (isRead && path === '/health') return json(res, 200, { status: 'ok' })
     if (isRead && path === '/ready') {
-      const reason = readiness()
-      if (reason) ctx.reason = `not ready: ${reason}`
-      return reason ? json(res, 503, { status: 'not ready', reason }) : json(res, 200, { status: 'ready' })
+      const notReady = readiness()
+      if (!notReady) return json(res, 200, { status: 'ready' })
+      ctx.reason = `not ready: ${notReady.detail}`
+      return json(res, 503, { status: 'not ready', reason: notReady.reason })
     }
     if (isRead && path === '/metrics') {
       const text = await metrics.text()
@@ -189,7 +261,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         options.verifier.ready?.() === false
       ) {
         // No keys at all (the registry has never answered): fail closed, but say it is us, not the badge.
-        ctx.reason = `not ready: ${readiness() ?? 'key source not loaded'}`
+        ctx.reason = `not ready: ${readiness()?.detail ?? 'key source not loaded'}`
         return json(res, 503, { error: 'credential verification unavailable' })
       }
       if (err instanceof CapiscioError && err.exitCode === 3)
@@ -203,6 +275,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       try {
         first = await options.replay.claim(identity.jti, identity.exp)
       } catch (err) {
+        // A badge the store cannot keep (an exp beyond what it can represent) is the badge's fault.
+        if (err instanceof CapiscioError && err.exitCode === 3)
+          return deny(res, ctx, 403, publicReason(err.code), err.code)
         ctx.reason = `replay protection unavailable: ${(err as Error).message}`
         return json(res, 503, { error: 'replay protection unavailable' })
       }
@@ -246,7 +321,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       path: basePath + (req.url ?? '/'),
       headers,
       body: body ?? null,
-      onBrokenResponse: (detail) => (ctx.reason = detail),
+      onBrokenResponse: (detail) => (ctx.cut ??= { status: 502, reason: detail }),
     })
     if ('status' in outcome) {
       ctx.upstreamMs = outcome.upstreamMs
@@ -262,25 +337,77 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res).catch(() => {
+    const ctx: Ctx = { start: process.hrtime.bigint() }
+    const conn = conns.get(req.socket)
+    if (conn) {
+      conn.busy++
+      conn.ctx = ctx
+      conn.res = res
+    }
+    live.set(res, ctx)
+    metrics.inFlight.inc()
+    // Draining: this answer is the connection's last, and says so.
+    if (draining) res.shouldKeepAlive = false
+    handle(req, res, ctx, conn).catch(() => {
       if (!res.headersSent) json(res, 500, { error: 'internal error' })
       else res.destroy()
     })
   }
+  const limits = {
+    maxHeaderSize: MAX_HEADER_BYTES,
+    ...serverTimeouts(options.headersTimeoutMs ?? 10_000, options.requestTimeoutMs ?? 300_000),
+  }
   const server: Server = options.tls
-    ? (createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) as unknown as Server)
-    : createHttpServer(handler)
-  server.on('connection', (socket) => socket.setNoDelay(true))
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) {
+    ? (createHttpsServer(
+        { ...limits, cert: options.tls.cert, key: options.tls.key },
+        handler,
+      ) as unknown as Server)
+    : createHttpServer(limits, handler)
+  server.maxConnections = options.maxConnections ?? 1024
+  /** Every TCP connection (for HTTPS also those still in the TLS handshake), for the drain deadline. */
+  const raw = new Set<Socket>()
+  server.on('connection', (socket: Socket) => {
+    socket.setNoDelay(true)
+    raw.add(socket)
+    socket.once('close', () => raw.delete(socket))
+  })
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    const conn: Conn = { busy: 0, bytesAtIdle: socket.bytesRead, ended: false }
+    conns.set(socket, conn)
+    socket.once('close', () => conns.delete(socket))
+    if (draining) setTimeout(closeIdle, graceMs, socket, conn).unref()
+  })
+  // Keep-alive timeout: Node would destroy the socket, resetting a request that is just arriving.
+  server.on('timeout', (socket: Socket) => {
+    const conn = conns.get(socket)
+    if (conn && conn.busy === 0) closeIdle(socket, conn)
+    else if (!conn) socket.destroy()
+  })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const conn = conns.get(socket)
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    // A request whose body broke mid-way (a bad chunk) or came too slowly: its log line says so.
+    if (conn && conn.busy > 0 && conn.ctx) {
+      conn.ctx.cut ??= timedOut
+        ? { status: 408, reason: 'request body too slow (request timeout)' }
+        : { status: 400, reason: `request body broken (${err.code ?? 'parse error'})` }
+    }
+    if (!socket.writable || conn?.res?.headersSent) {
       socket.destroy()
       return
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
-    const text = JSON.stringify({ error: status === 431 ? 'request headers too large' : 'bad request' })
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timedOut ? 408 : 400
+    const text = JSON.stringify({
+      error:
+        status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'bad request',
+    })
+    const phrase =
+      status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
     socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`,
+      `HTTP/1.1 ${status} ${phrase}\r\ncontent-type: application/json\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`,
     )
+    // The client may not read the answer (a slowloris never does): do not wait for it.
+    setTimeout(() => socket.destroy(), 1000).unref()
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -296,6 +423,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     })
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
       server.removeAllListeners('error')
+      // Accept errors (EMFILE at the descriptor limit) must not crash a listening gateway.
+      server.on('error', () => undefined)
       resolve()
     })
   })
@@ -304,18 +433,34 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const url = `${proto}://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${addr.port}`
 
   let closing: Promise<void> | undefined
+  /**
+   * The drain (DESIGN §9): stop listening; every answer from now on says `Connection: close` and
+   * ends its connection; a connection idle now may still bring a request for `drainGraceMs`, then is
+   * closed with a FIN (never a reset); whatever is left at `drainTimeoutMs` is cut.
+   */
   async function close(): Promise<void> {
     closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      server.closeIdleConnections()
-      if (inFlight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (idle = resolve)),
-          new Promise<void>((resolve) => setTimeout(resolve, options.drainTimeoutMs ?? 30_000).unref()),
-        ])
+      draining = true
+      // net.Server#close stops listening and waits for the connections; http.Server#close would
+      // also destroy idle keep-alive connections at once, resetting requests already on their way.
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()))
+      for (const res of live.keys()) if (!res.headersSent) res.shouldKeepAlive = false
+      for (const [socket, conn] of conns)
+        if (conn.busy === 0) setTimeout(closeIdle, graceMs, socket, conn).unref()
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<'deadline'>(
+        (resolve) => (timer = setTimeout(resolve, options.drainTimeoutMs ?? 30_000, 'deadline')),
+      )
+      if ((await Promise.race([closed, deadline])) === 'deadline') {
+        for (const ctx of live.values()) ctx.cut ??= { status: 503, reason: 'cut at the drain deadline' }
+        for (const socket of raw) socket.destroy()
+        for (const socket of conns.keys()) socket.destroy()
+        await closed
       }
-      server.closeAllConnections()
-      await closed
+      clearTimeout(timer)
+      // Clears Node's connection-checking timer (the listener is already closed).
+      server.close(() => undefined)
+      // Only now: the upstream pool serves the requests drained above.
       await pool.close().catch(() => undefined)
       await options.replay?.close?.()
     })()
@@ -323,4 +468,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   return { url, server, metrics, close }
+}
+
+/**
+ * Node's header and request timeouts, and how often it checks them (its default, 30 s, would let a
+ * 10 s header timeout run to 40 s). The header timeout may not exceed the request timeout.
+ */
+function serverTimeouts(headersTimeout: number, requestTimeout: number) {
+  const headers = requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout
+  const shortest = headers > 0 ? headers : requestTimeout > 0 ? requestTimeout : 4000
+  return {
+    headersTimeout: headers,
+    requestTimeout,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(shortest / 4))),
+  }
 }

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
 
 import { CapiscioError } from '../errors.js'
 import { fsError } from '../io.js'
@@ -32,6 +33,9 @@ export interface GatewaySettings {
   maxBodyBytes?: number
   upstreamTimeoutMs?: number
   drainTimeoutMs?: number
+  /** Whole-request time limit, body included (0 = none). */
+  requestTimeoutMs?: number
+  maxConnections?: number
   tlsCert?: string
   tlsKey?: string
   replayProtection?: boolean
@@ -71,6 +75,41 @@ export function checkKeySourceChoice(
     })
 }
 
+/**
+ * Checks settings that need no network before anything starts (the `--workers` primary runs it
+ * once rather than each worker failing): target, key source, TLS pair, the trust directory, and
+ * in-memory replay protection with several workers (each would keep its own memory, admitting a
+ * badge once per worker, and forgetting on restart).
+ */
+export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Promise<void> {
+  validateTarget(s.target)
+  checkKeySourceChoice(s)
+  if (Boolean(s.tlsCert) !== Boolean(s.tlsKey))
+    throw new CapiscioError('USAGE', 'tlsCert and tlsKey go together', { options: ['tlsCert', 'tlsKey'] })
+  if (workers > 1 && s.replayProtection && !s.redis) {
+    throw new CapiscioError(
+      'USAGE',
+      `replayProtection with workers ${workers} would keep a separate memory in each worker and accept a badge once per worker`,
+      {
+        hint: 'add redis URL to share it between workers, or run workers 1',
+        options: ['replayProtection', 'workers', 'redis'],
+      },
+    )
+  }
+  if (s.trustDir !== undefined) {
+    // A missing trust directory would start a gateway that is "ready" and refuses everyone.
+    const info = await stat(s.trustDir).catch((err: unknown) => {
+      throw fsError(err, s.trustDir!)
+    })
+    if (!info.isDirectory())
+      throw new CapiscioError(
+        'FILE_NOT_FOUND',
+        `${s.trustDir} is not a directory (trustDir needs the trust store directory)`,
+        { options: ['trustDir'] },
+      )
+  }
+}
+
 async function readPem(path: string): Promise<Buffer> {
   try {
     return await readFile(path)
@@ -81,10 +120,7 @@ async function readPem(path: string): Promise<Buffer> {
 
 /** Builds and starts the gateway from settings: key source, verifier, replay store, card, TLS. */
 export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): Promise<StartedGateway> {
-  validateTarget(s.target)
-  checkKeySourceChoice(s)
-  if (Boolean(s.tlsCert) !== Boolean(s.tlsKey))
-    throw new CapiscioError('USAGE', 'tlsCert and tlsKey go together', { options: ['tlsCert', 'tlsKey'] })
+  await checkGatewaySettings(s)
   const metrics = new GatewayMetrics()
   const warnings: string[] = []
   const warn = (m: string) => (warnings.push(m), hooks.onWarning?.(m))
@@ -142,6 +178,8 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     maxBodyBytes: s.maxBodyBytes,
     upstreamTimeoutMs: s.upstreamTimeoutMs,
     drainTimeoutMs: s.drainTimeoutMs,
+    requestTimeoutMs: s.requestTimeoutMs,
+    maxConnections: s.maxConnections,
     tls: s.tlsCert && s.tlsKey ? { cert: await readPem(s.tlsCert), key: await readPem(s.tlsKey) } : undefined,
     metrics,
     onLog: hooks.onLog,
@@ -156,7 +194,12 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     : s.replayProtection
       ? ', replay protection in memory'
       : ''
-  const port = new URL(gateway.url).port
-  const listen = `${s.tlsCert ? 'https' : 'http'}://${s.host.includes(':') ? `[${s.host}]` : s.host}:${port}`
+  const { port } = gateway.server.address() as AddressInfo
+  const listen = listenAddress(s.tlsCert ? 'https' : 'http', s.host, port)
   return { ...gateway, summary: `listening on ${listen} → ${s.target} (${source}${replayMode})`, warnings }
+}
+
+/** Where the gateway listens, for the start-up line: always with its port, `:80` and `:443` included. */
+export function listenAddress(proto: 'http' | 'https', host: string, port: number): string {
+  return `${proto}://${host.includes(':') ? `[${host}]` : host}:${port}`
 }

@@ -52,6 +52,8 @@ async function setup(
     target: up.url,
     verifier: createBadgeVerifier({ keys }),
     onLog: (e) => logs.push(e),
+    // Idle keep-alive connections get no grace on close(): these tests do not drain under load.
+    drainGraceMs: 0,
     ...overrides,
   })
   open.push(gw, up)

@@ -1,0 +1,97 @@
+import { describe, expect, it } from '@jest/globals'
+
+import { checkRequestTarget, upstreamHeaders } from '../../../src/lib/gateway/headers.js'
+
+const identity = {
+  subject: 'did:capiscio:agent:client',
+  issuer: 'did:key:z6Mk',
+  trustLevel: '1',
+  jti: 'j-1',
+  exp: 0,
+}
+const base = { identity, forwardCredential: false, clientIp: '192.0.2.1', proto: 'http' as const }
+
+describe('upstreamHeaders: headers the gateway sets cannot be forged', () => {
+  // Node lower-cases names; a CGI/WSGI agent reads `x_capiscio_subject` as HTTP_X_CAPISCIO_SUBJECT.
+  const forged = {
+    host: 'gw.example.com',
+    x_capiscio_subject: 'did:web:admin.example.com',
+    x_capiscio_trust_level: '4',
+    'x-capiscio-issuer': 'did:web:evil.example.com',
+    x_capiscio_badge: 'forged.badge.token',
+    x_forwarded_for: '203.0.113.9',
+    x_forwarded_proto: 'https',
+    'x-forwarded-port': '443',
+    forwarded: 'for=203.0.113.9;proto=https',
+    'x-real-ip': '203.0.113.9',
+    x_real_ip: '203.0.113.9',
+    'x-keep': 'yes',
+    x_custom_header: 'kept',
+  }
+
+  it('drops every client header that, with _ read as -, is one the gateway sets', () => {
+    const out = upstreamHeaders(forged, { ...base, trustForwarded: false })
+    expect(out).toEqual({
+      'x-keep': 'yes',
+      x_custom_header: 'kept',
+      'x-forwarded-for': '192.0.2.1',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'gw.example.com',
+      'x-real-ip': '192.0.2.1',
+      'x-capiscio-subject': identity.subject,
+      'x-capiscio-issuer': identity.issuer,
+      'x-capiscio-trust-level': '1',
+      'x-capiscio-badge-jti': 'j-1',
+    })
+  })
+
+  it('keeps Forwarded, X-Real-IP and X-Forwarded-* from a trusted proxy, but never the underscore spellings', () => {
+    const out = upstreamHeaders(forged, { ...base, trustForwarded: true })
+    expect(out).toMatchObject({
+      forwarded: 'for=203.0.113.9;proto=https',
+      'x-real-ip': '203.0.113.9',
+      'x-forwarded-port': '443',
+      'x-forwarded-for': '192.0.2.1',
+      'x-capiscio-subject': identity.subject,
+    })
+    for (const name of Object.keys(out)) expect(name).not.toContain('_capiscio_')
+    expect(out).not.toHaveProperty('x_forwarded_for')
+    expect(out).not.toHaveProperty('x_real_ip')
+    expect(out).not.toHaveProperty('x_capiscio_badge')
+  })
+
+  it('forwards the credential header only under its real name, and only with forwardCredential', () => {
+    const out = upstreamHeaders(
+      { 'x-capiscio-badge': 'real.badge.token', x_capiscio_badge: 'forged' },
+      { ...base, forwardCredential: true },
+    )
+    expect(out['x-capiscio-badge']).toBe('real.badge.token')
+    expect(out).not.toHaveProperty('x_capiscio_badge')
+  })
+})
+
+describe('checkRequestTarget: only origin-form targets that stay under the prefix', () => {
+  it.each([
+    ['/', true],
+    ['/api/task?x=1', true],
+    ['/a/../b', true],
+    ['/a/./b/', true],
+    ['/a/b..c/..d', true],
+    ['/..', false],
+    ['/../admin', false],
+    ['/a/../../admin', false],
+    ['/%2e%2e/admin', false],
+    ['/%2E%2e/admin', false],
+    ['/a/.%2e/%2e./admin', false],
+    ['/..%2fadmin', false],
+    ['/..%5cadmin', false],
+    ['/..\\admin', false],
+    ['/ok?next=/../../x', true],
+    ['http://evil.example.com/admin', false],
+    ['HTTP://evil.example.com/', false],
+    ['*', false],
+    ['evil.example.com:443', false],
+  ])('%s → %s', (target, ok) => {
+    expect(checkRequestTarget(target)).toBe(ok)
+  })
+})

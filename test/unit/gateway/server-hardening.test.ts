@@ -1,0 +1,344 @@
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { connect, type Socket } from 'node:net'
+
+import { afterEach, describe, expect, it } from '@jest/globals'
+
+import { issueBadge } from '../../../src/lib/badge/issue.js'
+import { CapiscioError } from '../../../src/lib/errors.js'
+import { createBadgeVerifier } from '../../../src/lib/gateway/badge-verifier.js'
+import { RedisReplayStore } from '../../../src/lib/gateway/replay-redis.js'
+import { createGateway, type Gateway, type GatewayOptions } from '../../../src/lib/gateway/server.js'
+import { listenAddress } from '../../../src/lib/gateway/start.js'
+import type { GatewayVerifier, RequestLogEntry } from '../../../src/lib/gateway/types.js'
+import { StaticKeySource } from '../../../src/lib/keysource/static.js'
+import { edKey } from '../../helpers/badges.js'
+import { startProgram, stopAll } from '../../helpers/processes.js'
+import { echoAgent, freePort, startUpstream, type Upstream } from '../../helpers/servers.js'
+
+const client = edKey()
+const keys = new StaticKeySource([{ publicKey: client.publicKey, kid: client.did }])
+const SUB = 'did:capiscio:agent:client'
+const badge = async () =>
+  (await issueBadge({ privateKey: client.privateKey, sub: SUB, domain: 'client.example.com' })).token
+const bearer = (t: string) => ({ authorization: `Bearer ${t}` })
+
+const open: { close(): Promise<void> }[] = []
+const sockets: Socket[] = []
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy()
+  await Promise.all(open.splice(0).map((s) => s.close()))
+  await stopAll()
+})
+
+async function setup(
+  overrides: Partial<GatewayOptions> = {},
+  handler = echoAgent,
+): Promise<{ gw: Gateway; up: Upstream; logs: RequestLogEntry[] }> {
+  const up = await startUpstream(handler)
+  const logs: RequestLogEntry[] = []
+  const gw = await createGateway({
+    target: up.url,
+    verifier: createBadgeVerifier({ keys }),
+    onLog: (e) => logs.push(e),
+    ...overrides,
+  })
+  open.push(gw, up)
+  return { gw, up, logs }
+}
+
+/** Sends raw bytes and collects everything the gateway answers until it closes the connection. */
+function raw(url: string, text: string): Promise<string> {
+  const { port } = new URL(url)
+  return new Promise((resolve) => {
+    let data = ''
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(text))
+    sockets.push(socket)
+    socket.on('data', (d) => (data += d))
+    socket.on('error', () => undefined)
+    socket.on('close', () => resolve(data))
+  })
+}
+
+/** Resolves when `n` log entries have arrived (a response's log line is written when it closes). */
+async function logged(logs: RequestLogEntry[], n: number): Promise<RequestLogEntry[]> {
+  while (logs.length < n) await new Promise((r) => setImmediate(r))
+  return logs
+}
+
+/** A verifier that admits every credential as the given identity (for replay-store tests). */
+const admitAll = (exp: number): GatewayVerifier => ({
+  verify: async () => ({ subject: SUB, issuer: 'did:web:i.example.com', trustLevel: '1', jti: 'j-far', exp }),
+})
+
+describe('gateway: request targets (item 6)', () => {
+  it.each([
+    'GET http://evil.example.com/admin HTTP/1.1',
+    'GET /../admin HTTP/1.1',
+    'GET /%2e%2e/admin HTTP/1.1',
+    'GET /a/%2E%2e/..%2F../admin HTTP/1.1',
+  ])('refuses %s with 400 and forwards nothing', async (line) => {
+    const { gw, up, logs } = await setup()
+    const answer = await raw(
+      gw.url,
+      `${line}\r\nHost: x\r\nAuthorization: Bearer ${await badge()}\r\nConnection: close\r\n\r\n`,
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /)
+    expect(answer).toContain('{"error":"bad request target"}')
+    expect(up.seen).toHaveLength(0)
+    expect((await logged(logs, 1))[0]).toMatchObject({ status: 400, reason: 'bad request target' })
+  })
+
+  it('refuses dot-segments that climb out of the target path prefix, and forwards ones that stay inside', async () => {
+    const { gw, up } = await setup({}, echoAgent)
+    await gw.close()
+    open.length = 0
+    open.push(up)
+    const prefixed = await createGateway({
+      target: `${up.url}/agent`,
+      verifier: createBadgeVerifier({ keys }),
+    })
+    open.push(prefixed)
+    const token = await badge()
+    const escape = await raw(
+      prefixed.url,
+      `GET /x/../../admin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+    )
+    expect(escape).toMatch(/^HTTP\/1\.1 400 /)
+    expect(up.seen).toHaveLength(0)
+    const inside = await raw(
+      prefixed.url,
+      `GET /x/../y HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+    )
+    expect(inside).toMatch(/^HTTP\/1\.1 200 /)
+    expect(inside).toContain('"path":"/agent/x/../y"')
+  })
+})
+
+describe('gateway: /ready says little (item 4)', () => {
+  it('gives a short reason without internals; the detail goes to the log', async () => {
+    const verifier: GatewayVerifier = {
+      verify: async () => {
+        throw new CapiscioError('BADGE_ISSUER_UNTRUSTED', 'no keys')
+      },
+      ready: () => false,
+      notReadyReason: () => 'registry https://user:pass@registry.example.com/jwks?api_key=k1: ECONNREFUSED',
+    }
+    const { gw, logs } = await setup({ verifier })
+    const res = await fetch(`${gw.url}/ready`)
+    expect([res.status, await res.json()]).toEqual([
+      503,
+      { status: 'not ready', reason: 'key source not loaded' },
+    ])
+    expect((await logged(logs, 1))[0]!.reason).toContain('ECONNREFUSED')
+  })
+
+  it('does not show the Redis client text', async () => {
+    const replay = {
+      claim: async () => true,
+      ready: () => false,
+      notReadyReason: () => 'redis connecting: connect ECONNREFUSED 10.0.0.7:6379',
+    }
+    const { gw } = await setup({ replay })
+    const res = await fetch(`${gw.url}/ready`)
+    expect([res.status, await res.json()]).toEqual([
+      503,
+      { status: 'not ready', reason: 'replay store unavailable' },
+    ])
+  })
+})
+
+describe('gateway: server limits (item 12)', () => {
+  it('lets a 16,000-character badge through the header limit (403 for a bogus one, never 431)', async () => {
+    const { gw } = await setup()
+    const big = 'a'.repeat(7990) + '.' + 'b'.repeat(8009)
+    expect(big).toHaveLength(16_000)
+    const res = await fetch(`${gw.url}/x`, { headers: { 'x-capiscio-badge': big, ...bearer(big) } })
+    expect(res.status).toBe(403)
+  })
+
+  it('closes slowloris connections that never finish their headers within headersTimeout', async () => {
+    const { gw, up } = await setup({ headersTimeoutMs: 300 })
+    const { port } = new URL(gw.url)
+    const closed: Promise<void>[] = []
+    const timers: NodeJS.Timeout[] = []
+    for (let i = 0; i < 50; i++) {
+      const socket = connect(Number(port), '127.0.0.1')
+      sockets.push(socket)
+      socket.on('error', () => undefined)
+      closed.push(new Promise((resolve) => socket.on('close', () => resolve())))
+      socket.write('GET /x HTTP/1.1\r\nHost: x\r\n')
+      // One header line every 100 ms, forever: each keeps the connection busy but never completes.
+      let n = 0
+      timers.push(setInterval(() => socket.writable && socket.write(`X-Slow-${n++}: 1\r\n`), 100))
+    }
+    let count = 0
+    for (const c of closed) void c.then(() => count++)
+    // 50 connections closed by the gateway; without a header timeout they stay open for a minute.
+    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 5000))])
+    for (const t of timers) clearInterval(t)
+    expect(count).toBe(50)
+    expect(up.seen).toHaveLength(0)
+    expect((await fetch(`${gw.url}/health`)).status).toBe(200)
+  })
+
+  it('caps the number of connections', async () => {
+    const { gw } = await setup({ maxConnections: 3 })
+    const { port } = new URL(gw.url)
+    const agent = new Agent({ keepAlive: true, maxSockets: 3 })
+    // Three keep-alive connections, each answered and left open.
+    await Promise.all(
+      [0, 1, 2].map(
+        () =>
+          new Promise<void>((resolve, reject) =>
+            httpRequest(`${gw.url}/health`, { agent }, (res) => res.resume().on('end', resolve))
+              .on('error', reject)
+              .end(),
+          ),
+      ),
+    )
+    // The fourth is closed without an answer.
+    const fourth = await raw(`http://127.0.0.1:${port}`, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')
+    expect(fourth).toBe('')
+    agent.destroy()
+    expect(gw.server.maxConnections).toBe(3)
+  })
+
+  it('answers a badge whose exp overflows Redis EXAT with 403 BADGE_CLAIMS_INVALID, not "Redis unreachable"', async () => {
+    const port = await freePort()
+    const redis = startProgram('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', ''])
+    const store = new RedisReplayStore(`redis://127.0.0.1:${port}`)
+    await store.waitReady(5000).catch(async () => {
+      await new Promise((r) => setTimeout(r, 500))
+      await store.waitReady(5000)
+    })
+    await expect(store.claim('j-far', 1e16)).rejects.toMatchObject({ code: 'BADGE_CLAIMS_INVALID' })
+    const { gw } = await setup({ verifier: admitAll(1e16), replay: store })
+    const res = await fetch(`${gw.url}/x`, { headers: bearer('anything') })
+    expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([403, 'BADGE_CLAIMS_INVALID'])
+    expect(store.ready()).toBe(true)
+    await redis.stop()
+  })
+})
+
+describe('gateway: honest status for requests that got no full answer (item 9)', () => {
+  it('logs and counts 499 when the client goes away before the answer', async () => {
+    let arrived!: () => void
+    const atAgent = new Promise<void>((r) => (arrived = r))
+    const { gw, logs } = await setup({}, () => arrived())
+    const req = httpRequest(`${gw.url}/slow`, { headers: bearer(await badge()) })
+    req.on('error', () => undefined).end()
+    await atAgent
+    req.destroy()
+    const [entry] = await logged(logs, 1)
+    expect(entry).toMatchObject({ status: 499, reason: 'client closed the connection' })
+    expect(await gw.metrics.text()).toContain('capiscio_gateway_requests_total{code="499",method="GET"} 1')
+    expect(await gw.metrics.text()).not.toContain('code="200"')
+  })
+
+  it('logs 499 when the client goes away mid-response', async () => {
+    const { gw, logs } = await setup({}, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('first part')
+    })
+    const token = await badge()
+    const streaming = await new Promise<IncomingMessage>((resolve, reject) =>
+      httpRequest(`${gw.url}/stream`, { headers: bearer(token) }, resolve)
+        .on('error', reject)
+        .end(),
+    )
+    await new Promise((r) => streaming.once('data', r))
+    streaming.destroy()
+    const [entry] = await logged(logs, 1)
+    expect(entry).toMatchObject({ status: 499, reason: 'client closed the connection' })
+  })
+
+  it('logs 400 when a chunked request body breaks mid-way', async () => {
+    let arrived!: () => void
+    const atAgent = new Promise<void>((r) => (arrived = r))
+    const { gw, logs } = await setup({}, (req) => {
+      arrived()
+      req.resume()
+    })
+    const { port } = new URL(gw.url)
+    const socket = connect(Number(port), '127.0.0.1')
+    sockets.push(socket)
+    socket.on('error', () => undefined)
+    socket.write(
+      `POST /up HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${await badge()}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`,
+    )
+    await atAgent
+    socket.write('zz-not-a-chunk-size\r\n')
+    const [entry] = await logged(logs, 1)
+    expect(entry!.status).toBe(400)
+    expect(entry!.reason).toMatch(/request body/)
+  })
+})
+
+describe('gateway: drain (item 8)', () => {
+  it('answers a request arriving on an idle keep-alive connection during the grace period, with Connection: close', async () => {
+    const { gw, logs } = await setup({ drainGraceMs: 1000 })
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const get = () =>
+      new Promise<IncomingMessage>((resolve, reject) =>
+        httpRequest(`${gw.url}/health`, { agent }, (res) => {
+          res.resume()
+          res.on('end', () => resolve(res))
+        })
+          .on('error', reject)
+          .end(),
+      )
+    const first = await get()
+    expect(first.headers.connection).toBe('keep-alive')
+    const closing = gw.close()
+    await new Promise((r) => setTimeout(r, 100))
+    const second = await get()
+    expect([second.statusCode, second.headers.connection]).toEqual([200, 'close'])
+    await closing
+    expect(logs.map((l) => l.status)).toEqual([200, 200])
+    agent.destroy()
+  })
+
+  it('sends Connection: close on a response in flight at the signal, and waits for it', async () => {
+    let release!: () => void
+    const { gw } = await setup({}, (_req, res) => {
+      release = () => res.end('done')
+    })
+    const agent = new Agent({ keepAlive: true })
+    const token = await badge()
+    const inFlight = new Promise<[IncomingMessage, string]>((resolve, reject) =>
+      httpRequest(`${gw.url}/slow`, { agent, headers: bearer(token) }, (res) => {
+        let text = ''
+        res.on('data', (d) => (text += d)).on('end', () => resolve([res, text]))
+      })
+        .on('error', reject)
+        .end(),
+    )
+    while (!release) await new Promise((r) => setTimeout(r, 10))
+    const closing = gw.close()
+    release()
+    const [res, text] = await inFlight
+    expect([res.statusCode, res.headers.connection, text]).toEqual([200, 'close', 'done'])
+    await closing
+    agent.destroy()
+  })
+
+  it('cuts what is left at the drain deadline and logs it as 503, not 200', async () => {
+    const { gw, logs } = await setup({ drainTimeoutMs: 200 }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write('data: one\n\n')
+    })
+    const res = await fetch(`${gw.url}/events`, { headers: bearer(await badge()) })
+    expect(res.status).toBe(200)
+    await gw.close()
+    await expect(res.text()).rejects.toThrow()
+    const [entry] = await logged(logs, 1)
+    expect(entry).toMatchObject({ status: 503, reason: 'cut at the drain deadline' })
+  })
+})
+
+describe('gateway start: the start-up line (item 18)', () => {
+  it('keeps :80 and :443', () => {
+    expect(listenAddress('http', '0.0.0.0', 80)).toBe('http://0.0.0.0:80')
+    expect(listenAddress('https', '::', 443)).toBe('https://[::]:443')
+  })
+})
