@@ -15,6 +15,7 @@ import { CARD_PATHS, type ServedCard } from './card.js'
 import { checkRequestTarget, extractCredential, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
 import { BodyTooLarge, forward } from './proxy.js'
+import { clientErrorAnswer, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
 import { publicReason } from './reasons.js'
 import type { GatewayIdentity, GatewayVerifier, ReplayStore, RequestLogEntry } from './types.js'
 
@@ -81,8 +82,6 @@ interface Conn {
   res?: ServerResponse
 }
 
-/** Largest request head (request line and headers): room for a 16 KiB badge sent twice (X-Capiscio-Badge and Authorization). */
-export const MAX_HEADER_BYTES = 64 * 1024
 /** A request that got no full answer because the client went away (nginx's convention). */
 const CLIENT_CLOSED = 499
 
@@ -396,16 +395,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       socket.destroy()
       return
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timedOut ? 408 : 400
-    const text = JSON.stringify({
-      error:
-        status === 431 ? 'request headers too large' : status === 408 ? 'request timeout' : 'bad request',
-    })
-    const phrase =
-      status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
-    socket.end(
-      `HTTP/1.1 ${status} ${phrase}\r\ncontent-type: application/json\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`,
-    )
+    socket.end(clientErrorAnswer(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timedOut ? 408 : 400))
     // The client may not read the answer (a slowloris never does): do not wait for it.
     setTimeout(() => socket.destroy(), 1000).unref()
   })
@@ -468,18 +458,4 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   return { url, server, metrics, close }
-}
-
-/**
- * Node's header and request timeouts, and how often it checks them (its default, 30 s, would let a
- * 10 s header timeout run to 40 s). The header timeout may not exceed the request timeout.
- */
-function serverTimeouts(headersTimeout: number, requestTimeout: number) {
-  const headers = requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout
-  const shortest = headers > 0 ? headers : requestTimeout > 0 ? requestTimeout : 4000
-  return {
-    headersTimeout: headers,
-    requestTimeout,
-    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(shortest / 4))),
-  }
 }

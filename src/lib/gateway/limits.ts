@@ -1,0 +1,34 @@
+/** The gateway's limits on what clients send, and the raw answers for requests Node cannot parse. */
+
+/** Largest request head (request line and headers): room for a 16 KiB badge sent twice (X-Capiscio-Badge and Authorization). */
+export const MAX_HEADER_BYTES = 64 * 1024
+
+/**
+ * Node's header and request timeouts, and how often it checks them (its default, 30 s, would let a
+ * 10 s header timeout run to 40 s). The header timeout may not exceed the request timeout.
+ */
+export function serverTimeouts(headersTimeout: number, requestTimeout: number) {
+  const headers = requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout
+  const shortest = headers > 0 ? headers : requestTimeout > 0 ? requestTimeout : 4000
+  return {
+    headersTimeout: headers,
+    requestTimeout,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(shortest / 4))),
+  }
+}
+
+const CLIENT_ERRORS: Record<400 | 408 | 431, { phrase: string; error: string }> = {
+  400: { phrase: 'Bad Request', error: 'bad request' },
+  408: { phrase: 'Request Timeout', error: 'request timeout' },
+  431: { phrase: 'Request Header Fields Too Large', error: 'request headers too large' },
+}
+
+/**
+ * The whole HTTP answer for a request Node refused before the handler saw it (a bad request line,
+ * headers too large or too slow): written straight to the socket, then the connection closes.
+ */
+export function clientErrorAnswer(status: 400 | 408 | 431): string {
+  const { phrase, error } = CLIENT_ERRORS[status]
+  const text = JSON.stringify({ error })
+  return `HTTP/1.1 ${status} ${phrase}\r\ncontent-type: application/json\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`
+}
