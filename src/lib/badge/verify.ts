@@ -3,7 +3,8 @@ import { didKeyOf } from '../keys/didkey.js'
 import { DidKeySource } from '../keysource/didkey.js'
 import type { CandidateKey, KeySource } from '../keysource/types.js'
 import { validateClaims, type BadgeClaims, type TrustLevel } from './claims.js'
-import { decodeJws, isBadgeAlg, verifySignature } from './jws.js'
+import { isBadgeAlg } from '../keys/alg.js'
+import { decodeJws, verifySignature } from './jws.js'
 
 export interface VerifyBadgeOptions {
   /** Where trusted keys come from. Optional only when acceptSelfSigned is the sole way in. */

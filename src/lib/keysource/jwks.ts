@@ -1,5 +1,5 @@
 import { CapiscioError } from '../errors.js'
-import { keyFitsAlg } from '../badge/jws.js'
+import { keyFitsAlg } from '../keys/alg.js'
 import { parseJwk } from '../keys/parse.js'
 import { checkFetchUrl, fetchJson, type FetchLike } from '../net/fetch-json.js'
 import type { CandidateKey, KeyQuery, KeySource } from './types.js'

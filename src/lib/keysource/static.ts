@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 
-import { keyFitsAlg } from '../badge/jws.js'
+import { keyFitsAlg } from '../keys/alg.js'
 import { defaultKidOf } from '../keys/key.js'
 import { parseKeys, type ParsedKey } from '../keys/parse.js'
 import { readTextFile } from '../io.js'

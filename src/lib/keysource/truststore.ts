@@ -1,5 +1,5 @@
 import type { TrustedKey, TrustStore } from '../store/truststore.js'
-import { keyFitsAlg } from '../badge/jws.js'
+import { keyFitsAlg } from '../keys/alg.js'
 import type { CandidateKey, KeyQuery, KeySource } from './types.js'
 
 export interface TrustStoreSourceOptions {

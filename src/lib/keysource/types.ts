@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto'
 
-import type { BadgeAlg } from '../badge/jws.js'
+import type { BadgeAlg } from '../keys/alg.js'
 
 /** What a verifier asks for: the key named by a token's header and claims. */
 export interface KeyQuery {
