@@ -42,7 +42,7 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
     // With no key source named, the default trust store is used, unless only self-signed badges are wanted.
     const trustDir =
       explicit || flags['accept-self-signed'] ? flags['trust-dir'] : await this.trustDir(undefined)
-    const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir })
+    const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir, issuers: options.issuers })
     let result: VerificationResult
     try {
       result = await verifyBadge(token, { ...options, keys })

@@ -1,9 +1,11 @@
+import type { KeyObject } from 'node:crypto'
+
 import { CapiscioError } from '../errors.js'
 import { didKeyOf } from '../keys/didkey.js'
 import { DidKeySource } from '../keysource/didkey.js'
-import type { CandidateKey, KeySource } from '../keysource/types.js'
+import type { CandidateKey, KeyQuery, KeySource } from '../keysource/types.js'
 import { validateClaims, type BadgeClaims, type TrustLevel } from './claims.js'
-import { isBadgeAlg } from '../keys/alg.js'
+import { isBadgeAlg, type BadgeAlg } from '../keys/alg.js'
 import { decodeJws, verifySignature } from './jws.js'
 
 export interface VerifyBadgeOptions {
@@ -34,6 +36,11 @@ export interface VerificationResult {
   trustLevel: TrustLevel
   selfSigned: boolean
   warnings: string[]
+  /**
+   * The key that verified the signature, so that a cache of results can ask whether it is still
+   * trusted (see stillTrusted). Not enumerable: never part of JSON output.
+   */
+  readonly signingKey: KeyObject
 }
 
 const didKeys = new DidKeySource()
@@ -78,15 +85,7 @@ export async function verifyBadge(
   }
 
   // 4. Key.
-  const query = { kid, iss: claims.iss, alg }
-  let candidates = (options.keys ? await options.keys.find(query) : []).filter((c) =>
-    keyMaySignFor(c, claims.iss),
-  )
-  let viaDidKey = false
-  if (candidates.length === 0 && options.acceptSelfSigned) {
-    candidates = await didKeys.find(query)
-    viaDidKey = candidates.length > 0
-  }
+  const { candidates, viaDidKey } = await findKeys({ kid, iss: claims.iss, alg }, options)
   if (candidates.length === 0) {
     fail(
       'BADGE_ISSUER_UNTRUSTED',
@@ -137,7 +136,43 @@ export async function verifyBadge(
   if (kid === undefined) warnings.push('the header has no kid; the key was found by issuer')
   if (selfSigned) warnings.push('self-signed badge (level 0): identity is not vouched for by any issuer')
   if (claims.ial === '') warnings.push('ial is empty')
-  const result: VerificationResult = { valid: true, claims, header, trustLevel: level, selfSigned, warnings }
+  const result = {
+    valid: true,
+    claims,
+    header,
+    trustLevel: level,
+    selfSigned,
+    warnings,
+  } as VerificationResult
   if (signer.kid !== undefined) result.kid = signer.kid
+  Object.defineProperty(result, 'signingKey', { value: signer.publicKey, enumerable: false })
   return result
+}
+
+/** Step 4: the keys that may have signed a badge, each allowed to sign for its issuer. */
+async function findKeys(
+  query: KeyQuery,
+  options: VerifyBadgeOptions,
+): Promise<{ candidates: CandidateKey[]; viaDidKey: boolean }> {
+  const candidates = (options.keys ? await options.keys.find(query) : []).filter((c) =>
+    keyMaySignFor(c, query.iss),
+  )
+  if (candidates.length > 0 || !options.acceptSelfSigned) return { candidates, viaDidKey: false }
+  const own = await didKeys.find(query)
+  return { candidates: own, viaDidKey: own.length > 0 }
+}
+
+/**
+ * Whether the key that verified a result would still be found for it now (DESIGN §5: a cached
+ * result never outlives its key). Asks the key source again, whose lookups are cached in memory, so
+ * a removed, replaced or rotated-out key, or a dropped issuer binding, ends the result's use.
+ */
+export async function stillTrusted(
+  result: VerificationResult,
+  options: VerifyBadgeOptions,
+): Promise<boolean> {
+  const query: KeyQuery = { iss: result.claims.iss, alg: result.header.alg as BadgeAlg }
+  if (typeof result.header.kid === 'string') query.kid = result.header.kid
+  const { candidates } = await findKeys(query, options)
+  return candidates.some((c) => c.publicKey === result.signingKey || c.publicKey.equals(result.signingKey))
 }

@@ -15,8 +15,9 @@ export interface CandidateKey {
   publicKey: KeyObject
   kid?: string
   /**
-   * Issuers this key may sign for. When set, a badge whose iss is not listed is refused even if the
-   * signature verifies, so one trusted partner cannot speak for another.
+   * Issuers this key may sign for (DESIGN §5). When set, a badge whose iss is not listed is refused
+   * even if the signature verifies, so one trusted partner cannot speak for another. Unset only for
+   * keys the operator named directly (`--key`), which the issuer allow-list binds.
    */
   issuers?: readonly string[]
 }
@@ -34,4 +35,8 @@ export interface KeySource {
   isRevoked?(jti: string): Promise<boolean>
   /** Whether the source has what it needs to answer (a gateway's /ready). */
   ready?(): boolean
+  /** Loads what the source needs before the first request (a gateway's start-up); never throws. */
+  warmUp?(): Promise<void>
+  /** Why the source is not ready, short and without secrets, for /ready and logs. */
+  notReadyReason?(): string | undefined
 }
