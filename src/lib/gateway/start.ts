@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises'
 
 import { CapiscioError } from '../errors.js'
 import { fsError } from '../io.js'
-import { RemoteJwksKeySource } from '../keysource/jwks.js'
 import { keySourceFrom } from '../keysource/index.js'
 import type { KeySource } from '../keysource/types.js'
 import { createBadgeVerifier } from './badge-verifier.js'
@@ -100,9 +99,10 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     jwks: s.registryUrl,
     trustDir: s.trustDir,
     jwksOptions: { onFetch },
+    issuers: s.issuers,
   })) as KeySource
   ref.keys = keys
-  if (keys instanceof RemoteJwksKeySource) await keys.refresh()
+  await keys.warmUp?.()
 
   let replay: ReplayStore | undefined
   if (s.redis) {
