@@ -168,14 +168,13 @@ export class TrustStore {
       )
     }
     const issuers = await this.issuers()
-    const before = JSON.stringify([...issuers])
-    bindKid(issuers, kid, wanted)
+    const rebound = bindKid(issuers, kid, wanted)
     const files: FileToWrite[] = [
       { path: jwk, data: JSON.stringify(publicJwkOf(publicKey, kid), null, 2) + '\n', mode: 0o644 },
       { path: pem, data: publicKey.export({ type: 'spki', format: 'pem' }) as string, mode: 0o644 },
     ]
-    // Renamed last: a crash between the renames leaves the new key with its old binding or none.
-    if (JSON.stringify([...issuers]) !== before) files.push(this.issuersFile(issuers))
+    // Renamed last: a crash between the renames leaves the kid with its previous binding (none if new).
+    if (rebound) files.push(this.issuersFile(issuers))
     await writeFilesAtomic(files)
     return { kid, replaced: owner === kid, issuers: wanted, files: { jwk, pem } }
   }
