@@ -31,6 +31,11 @@ export default class TrustAdd extends BaseCommand<typeof TrustAdd> {
         'an issuer (DID or https origin) the keys may sign for; repeatable. Without it a key signs only as its own did:key or kid [default for a URL: the URL minus /.well-known/jwks.json]',
       multiple: true,
     }),
+    'max-level': Flags.integer({
+      description: 'the highest badge level (0-4) these keys may vouch for; a badge above it is refused',
+      min: 0,
+      max: 4,
+    }),
     kid: Flags.string({
       description: "store the key under this id [default: the key's kid, its did:key, or thumbprint]",
     }),
@@ -50,13 +55,19 @@ export default class TrustAdd extends BaseCommand<typeof TrustAdd> {
       text = source === '-' || !isDidKey(source) ? await this.readInputFile(source) : source
     }
     const trustDir = await this.trustDir(this.flags['trust-dir'])
-    const added = await addTrustedKeys(new TrustStore(trustDir), text, { kid: this.flags.kid, issuers })
+    const added = await addTrustedKeys(new TrustStore(trustDir), text, {
+      kid: this.flags.kid,
+      issuers,
+      maxLevel: this.flags['max-level'],
+    })
     for (const a of added) {
       this.out(a.kid)
       this.note(a.replaced ? `replaced the trusted key ${a.kid} (same kid)` : `trusted ${a.kid}`)
     }
-    if (issuers.length) this.info(`  may sign for ${issuers.join(', ')}`)
-    else this.info('  may sign only as its own did:key or kid; add --issuer to let it sign for an issuer')
+    const upTo = this.flags['max-level'] === undefined ? '' : ` up to level ${this.flags['max-level']}`
+    if (issuers.length) this.info(`  may sign for ${issuers.join(', ')}${upTo}`)
+    else
+      this.info(`  may sign only as its own did:key or kid${upTo}; add --issuer to let it sign for an issuer`)
     return { trustDir, added }
   }
 }

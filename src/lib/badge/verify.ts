@@ -49,9 +49,13 @@ function fail(code: ConstructorParameters<typeof CapiscioError>[0], message: str
   throw new CapiscioError(code, message)
 }
 
-/** Whether a key may sign for the badge's issuer: a did:key issuer is its own key. */
-function keyMaySignFor(candidate: CandidateKey, iss: string): boolean {
+/**
+ * Whether a key may sign this badge: for its issuer (a did:key issuer is its own key) and at its
+ * level (a key added with a maximum level vouches for no more).
+ */
+function keyMaySignFor(candidate: CandidateKey, iss: string, level: TrustLevel): boolean {
   if (candidate.issuers && !candidate.issuers.includes(iss)) return false
+  if (candidate.maxLevel !== undefined && Number(level) > candidate.maxLevel) return false
   if (iss.startsWith('did:key:')) return didKeyOf(candidate.publicKey) === iss
   return true
 }
@@ -85,7 +89,8 @@ export async function verifyBadge(
   }
 
   // 4. Key.
-  const { candidates, viaDidKey } = await findKeys({ kid, iss: claims.iss, alg }, options)
+  const level = claims.vc.credentialSubject.level
+  const { candidates, viaDidKey } = await findKeys({ kid, iss: claims.iss, alg }, level, options)
   if (candidates.length === 0) {
     fail(
       'BADGE_ISSUER_UNTRUSTED',
@@ -109,7 +114,6 @@ export async function verifyBadge(
   }
 
   // 7. Self-signed rules.
-  const level = claims.vc.credentialSubject.level
   const selfSigned = viaDidKey || (claims.iss === claims.sub && claims.iss.startsWith('did:key:'))
   if (selfSigned) {
     if (level !== '0') fail('BADGE_CLAIMS_INVALID', `a self-signed badge must have level "0", not "${level}"`)
@@ -152,10 +156,11 @@ export async function verifyBadge(
 /** Step 4: the keys that may have signed a badge, each allowed to sign for its issuer. */
 async function findKeys(
   query: KeyQuery,
+  level: TrustLevel,
   options: VerifyBadgeOptions,
 ): Promise<{ candidates: CandidateKey[]; viaDidKey: boolean }> {
   const candidates = (options.keys ? await options.keys.find(query) : []).filter((c) =>
-    keyMaySignFor(c, query.iss),
+    keyMaySignFor(c, query.iss, level),
   )
   if (candidates.length > 0 || !options.acceptSelfSigned) return { candidates, viaDidKey: false }
   const own = await didKeys.find(query)
@@ -173,6 +178,6 @@ export async function stillTrusted(
 ): Promise<boolean> {
   const query: KeyQuery = { iss: result.claims.iss, alg: result.header.alg as BadgeAlg }
   if (typeof result.header.kid === 'string') query.kid = result.header.kid
-  const { candidates } = await findKeys(query, options)
+  const { candidates } = await findKeys(query, result.trustLevel, options)
   return candidates.some((c) => c.publicKey === result.signingKey || c.publicKey.equals(result.signingKey))
 }

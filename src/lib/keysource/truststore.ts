@@ -93,7 +93,10 @@ export class TrustStoreKeySource implements KeySource {
       if (did !== undefined && !issuers.includes(did)) issuers.push(did)
       if (!byIssuer.has(kid) && !issuers.includes(kid)) issuers.push(kid)
       // Never hand out a key for an issuer it is not bound to.
-      if (issuers.includes(query.iss)) out.push({ publicKey: key.publicKey, kid, issuers })
+      if (!issuers.includes(query.iss)) continue
+      const candidate: CandidateKey = { publicKey: key.publicKey, kid, issuers }
+      if (key.maxLevel !== undefined) candidate.maxLevel = key.maxLevel
+      out.push(candidate)
     }
     return out
   }

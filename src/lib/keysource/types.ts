@@ -20,6 +20,8 @@ export interface CandidateKey {
    * keys the operator named directly (`--key`), which the issuer allow-list binds.
    */
   issuers?: readonly string[]
+  /** The highest badge level (0–4) this key may vouch for; a badge above it finds no key. */
+  maxLevel?: number
 }
 
 /**

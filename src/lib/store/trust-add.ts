@@ -11,6 +11,8 @@ export interface TrustAddOptions {
    * own identity (its did:key, or its kid when no other key is bound to that name).
    */
   issuers?: readonly string[]
+  /** The highest badge level (0–4) the added keys may vouch for; a badge above it is refused. */
+  maxLevel?: number
 }
 
 const PRIVATE_HINT =
@@ -40,7 +42,9 @@ export async function addTrustedKeys(
   const results: AddResult[] = []
   for (const key of keys) {
     const kid = options.kid ?? key.kid ?? (await defaultKidOf(key.publicKey))
-    results.push(await store.add(key.publicKey, kid, { issuers: options.issuers ?? [] }))
+    results.push(
+      await store.add(key.publicKey, kid, { issuers: options.issuers ?? [], maxLevel: options.maxLevel }),
+    )
   }
   return results
 }

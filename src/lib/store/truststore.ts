@@ -12,6 +12,9 @@ import { ensureDir, writeFilesAtomic, type FileToWrite } from './atomic.js'
 
 export const ISSUERS_FILE = 'issuers.json'
 export const REVOKED_FILE = 'revoked.json'
+/** The .jwk member holding the highest badge level a key may vouch for (the Python SDK reads .pem only). */
+export const MAX_LEVEL_MEMBER = 'capiscio_max_level'
+const LEVELS = ['0', '1', '2', '3', '4']
 const MAX_KID_LENGTH = 1024
 const SAFE_STEM = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -19,6 +22,8 @@ export interface TrustedKey {
   kid: string
   publicKey: KeyObject
   alg: KeyAlg
+  /** The highest badge level the key may vouch for; unset means any. */
+  maxLevel?: number
 }
 
 export interface TrustedKeyInfo {
@@ -27,6 +32,7 @@ export interface TrustedKeyInfo {
   thumbprint: string
   did?: string
   issuers: string[]
+  maxLevel?: number
   files: { jwk?: string; pem: string }
 }
 
@@ -147,7 +153,7 @@ export class TrustStore {
   async add(
     publicKey: KeyObject,
     kid: string,
-    options: { issuers?: readonly string[] } = {},
+    options: { issuers?: readonly string[]; maxLevel?: number } = {},
   ): Promise<AddResult> {
     assertValidKid(kid)
     if (publicKey.type !== 'public') {
@@ -155,6 +161,9 @@ export class TrustStore {
     }
     const wanted = [...new Set(options.issuers ?? [])]
     for (const iss of wanted) assertValidIssuer(iss)
+    const { maxLevel } = options
+    if (maxLevel !== undefined && !LEVELS.includes(String(maxLevel)))
+      throw new CapiscioError('USAGE', 'the maximum level must be 0, 1, 2, 3 or 4')
     const { stem, jwk, pem } = this.paths(kid)
     await ensureDir(this.dir)
     const owner = await this.ownerOf(stem)
@@ -170,7 +179,19 @@ export class TrustStore {
     const issuers = await this.issuers()
     const rebound = bindKid(issuers, kid, wanted)
     const files: FileToWrite[] = [
-      { path: jwk, data: JSON.stringify(publicJwkOf(publicKey, kid), null, 2) + '\n', mode: 0o644 },
+      {
+        path: jwk,
+        data:
+          JSON.stringify(
+            {
+              ...publicJwkOf(publicKey, kid),
+              ...(maxLevel === undefined ? {} : { [MAX_LEVEL_MEMBER]: String(maxLevel) }),
+            },
+            null,
+            2,
+          ) + '\n',
+        mode: 0o644,
+      },
       { path: pem, data: publicKey.export({ type: 'spki', format: 'pem' }) as string, mode: 0o644 },
     ]
     // Renamed last: a crash between the renames leaves the kid with its previous binding (none if new).
@@ -204,7 +225,14 @@ export class TrustStore {
       const parsed = parseJwk(doc, jwk)
       if (parsed.privateKey)
         throw new CapiscioError('TRUST_STORE_INVALID', `${jwk} holds private key material`)
-      return { kid, publicKey: parsed.publicKey, alg: parsed.alg }
+      const found: TrustedKey = { kid, publicKey: parsed.publicKey, alg: parsed.alg }
+      const maxLevel = (doc as Record<string, unknown>)[MAX_LEVEL_MEMBER]
+      if (maxLevel !== undefined) {
+        if (typeof maxLevel !== 'string' || !LEVELS.includes(maxLevel))
+          throw new CapiscioError('TRUST_STORE_INVALID', `${jwk}: ${MAX_LEVEL_MEMBER} must be "0" to "4"`)
+        found.maxLevel = Number(maxLevel)
+      }
+      return found
     }
     // A lone PEM named exactly for the kid, as the Python SimpleGuard's trust store keeps them.
     if (stem !== kid) return undefined
@@ -249,6 +277,7 @@ export class TrustStore {
       }
       const did = didKeyOf(key.publicKey)
       if (did) info.did = did
+      if (key.maxLevel !== undefined) info.maxLevel = key.maxLevel
       if (names.includes(`${stem}.jwk`)) info.files.jwk = join(this.dir, `${stem}.jwk`)
       out.push(info)
     }

@@ -4,10 +4,14 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from '@jest/globals'
 
 import { verifyBadge } from '../../../src/lib/badge/verify.js'
+import { createBadgeVerifier } from '../../../src/lib/gateway/badge-verifier.js'
 import { publicJwkOf } from '../../../src/lib/keys/key.js'
 import { keySourceFrom } from '../../../src/lib/keysource/index.js'
+import { TrustStoreKeySource } from '../../../src/lib/keysource/truststore.js'
 import type { CandidateKey, KeyQuery, KeySource } from '../../../src/lib/keysource/types.js'
-import { claims, clock, edKey, signRaw } from '../../helpers/badges.js'
+import { addTrustedKeys } from '../../../src/lib/store/trust-add.js'
+import { TrustStore } from '../../../src/lib/store/truststore.js'
+import { claims, clock, edKey, NOW, signRaw } from '../../helpers/badges.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
 
 afterAll(cleanupTmp)
@@ -59,9 +63,6 @@ describe('StaticKeySource: the cost of junk kids', () => {
 
 describe('TrustStoreKeySource: bindings fail closed', () => {
   it('lets an unbound key sign only as its own did:key or kid, never as a name bound to another key', async () => {
-    const { TrustStore } = await import('../../../src/lib/store/truststore.js')
-    const { TrustStoreKeySource } = await import('../../../src/lib/keysource/truststore.js')
-    const { addTrustedKeys } = await import('../../../src/lib/store/trust-add.js')
     const store = new TrustStore(tmpDir())
     const a = edKey()
     const partner = edKey()
@@ -85,5 +86,39 @@ describe('TrustStoreKeySource: bindings fail closed', () => {
       'did:web:b.example.com',
     ])
     expect(await kids({ kid: 'a-1', iss: 'did:web:b.example.com' })).toEqual([])
+  })
+})
+
+describe('trust add --max-level', () => {
+  it('refuses a badge above the level a key may vouch for, stored in the key, also on a cache hit', async () => {
+    const dir = tmpDir()
+    const store = new TrustStore(dir)
+    const partner = edKey()
+    const jwk = JSON.stringify(publicJwkOf(partner.publicKey, 'p-1'))
+    const iss = 'https://partner.example.com'
+    await addTrustedKeys(store, jwk, { issuers: [iss], maxLevel: 2 })
+    expect((await store.list())[0]).toMatchObject({ kid: 'p-1', maxLevel: 2 })
+    let now = NOW
+    const keys = new TrustStoreKeySource(store, { now: () => now, cacheMs: 1000 })
+    const at = (level: string) =>
+      signRaw(
+        { alg: 'EdDSA', kid: 'p-1' },
+        claims({
+          iss,
+          vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level } },
+        }),
+        partner.privateKey,
+      )
+    const verifier = createBadgeVerifier({ keys, now: () => now })
+    const two = at('2')
+    expect((await verifier.verify(two)).trustLevel).toBe('2')
+    await expect(verifier.verify(at('3'))).rejects.toMatchObject({ code: 'BADGE_ISSUER_UNTRUSTED' })
+    // Lowering the limit (trust add again) ends a cached level-2 badge too.
+    await addTrustedKeys(store, jwk, { issuers: [iss], maxLevel: 1 })
+    now += 1000
+    await expect(verifier.verify(two)).rejects.toMatchObject({ code: 'BADGE_ISSUER_UNTRUSTED' })
+    await expect(addTrustedKeys(store, jwk, { maxLevel: 5 })).rejects.toMatchObject({ code: 'USAGE' })
+    writeFileSync(join(dir, 'p-1.jwk'), JSON.stringify({ ...JSON.parse(jwk), capiscio_max_level: 'x' }))
+    await expect(store.get('p-1')).rejects.toMatchObject({ code: 'TRUST_STORE_INVALID' })
   })
 })
