@@ -19,6 +19,7 @@ const OPTION_FLAGS: Record<string, string> = {
   passphrase: '--passphrase-file',
   ttlSeconds: '--ttl',
   clockSkewSeconds: '--clock-skew',
+  issuers: '--issuer',
 }
 
 /** `localKey` → `--local-key`, unless the table above names another flag. */

@@ -48,7 +48,7 @@ export { verifyBadge, type VerifyBadgeOptions, type VerificationResult } from '.
 export { decodeBadge, type DecodedBadge } from './lib/badge/decode.js'
 export { BadgeKeeper, type BadgeKeeperOptions, type KeeperEvent } from './lib/badge/keeper.js'
 export { validateClaims, isDid, TRUST_LEVELS, type BadgeClaims, type TrustLevel } from './lib/badge/claims.js'
-export { BADGE_ALGS, type BadgeAlg } from './lib/badge/jws.js'
+export { BADGE_ALGS, type BadgeAlg } from './lib/keys/alg.js'
 export type { KeySource, KeyQuery, CandidateKey } from './lib/keysource/types.js'
 export { StaticKeySource } from './lib/keysource/static.js'
 export { TrustStoreKeySource, type TrustStoreSourceOptions } from './lib/keysource/truststore.js'

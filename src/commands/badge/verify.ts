@@ -54,7 +54,7 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
       await stat(dir).catch((e: unknown) => {
         throw fsError(e, dir)
       })
-    const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir })
+    const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir, issuers: options.issuers })
     if (keys instanceof StaticKeySource && keys.heldPrivateKey) this.warnLine(privateKeyWarning(flags.key!))
     // An unreachable registry is an outage (exit 4), not an untrusted badge (exit 3): fetch first.
     if (keys instanceof RemoteJwksKeySource) {

@@ -6,7 +6,8 @@ import { CapiscioError } from '../errors.js'
 import { didKeyOf } from '../keys/didkey.js'
 import { algOf, publicJwkOf, type PublicJwk } from '../keys/key.js'
 import { isDid, isIssuer, TRUST_LEVELS, validateClaims, type BadgeClaims, type TrustLevel } from './claims.js'
-import { isBadgeAlg, toLowS, type BadgeAlg } from './jws.js'
+import { toLowS } from './jws.js'
+import { isBadgeAlg, type BadgeAlg } from '../keys/alg.js'
 
 export const DEFAULT_BADGE_TTL_SECONDS = 300
 /** Badges are short-lived credentials; a day is the longest the toolkit will sign (use `badge keep`). */

@@ -2,10 +2,8 @@ import { verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { createRequire } from 'node:module'
 
 import { CapiscioError, type ErrorCode } from '../errors.js'
+import { keyFitsAlg, type BadgeAlg } from '../keys/alg.js'
 
-/** The only algorithms a badge may use: never `none`, never HMAC (DESIGN §6). */
-export const BADGE_ALGS = ['EdDSA', 'ES256'] as const
-export type BadgeAlg = (typeof BADGE_ALGS)[number]
 export const MAX_BADGE_LENGTH = 16 * 1024
 
 const B64URL = /^[A-Za-z0-9_-]+$/
@@ -121,17 +119,6 @@ function parseSegment(segment: string, what: string, code: ErrorCode): Record<st
     throw new CapiscioError(code, `the ${what} is not a JSON object`)
   }
   return value as Record<string, unknown>
-}
-
-export function isBadgeAlg(alg: unknown): alg is BadgeAlg {
-  return alg === 'EdDSA' || alg === 'ES256'
-}
-
-/** Whether a key can verify an algorithm: Ed25519 for EdDSA, P-256 for ES256. */
-export function keyFitsAlg(key: KeyObject, alg: BadgeAlg): boolean {
-  if (alg === 'EdDSA') return key.asymmetricKeyType === 'ed25519'
-  const curve = key.asymmetricKeyDetails?.namedCurve
-  return key.asymmetricKeyType === 'ec' && (curve === 'prime256v1' || curve === 'P-256')
 }
 
 type Sodium = { crypto_sign_verify_detached(sig: Buffer, msg: Buffer, publicKey: Buffer): boolean }

@@ -1,9 +1,12 @@
+import type { KeyObject } from 'node:crypto'
+
 import { CapiscioError } from '../errors.js'
 import { didKeyOf } from '../keys/didkey.js'
 import { DidKeySource } from '../keysource/didkey.js'
-import type { CandidateKey, KeySource } from '../keysource/types.js'
+import type { CandidateKey, KeyQuery, KeySource } from '../keysource/types.js'
 import { validateClaims, type BadgeClaims, type TrustLevel } from './claims.js'
-import { decodeJws, isBadgeAlg, verifySignature } from './jws.js'
+import { isBadgeAlg, type BadgeAlg } from '../keys/alg.js'
+import { decodeJws, verifySignature } from './jws.js'
 
 export interface VerifyBadgeOptions {
   /** Where trusted keys come from. Optional only when acceptSelfSigned is the sole way in. */
@@ -33,6 +36,11 @@ export interface VerificationResult {
   trustLevel: TrustLevel
   selfSigned: boolean
   warnings: string[]
+  /**
+   * The key that verified the signature, so that a cache of results can ask whether it is still
+   * trusted (see stillTrusted). Not enumerable: never part of JSON output.
+   */
+  readonly signingKey: KeyObject
 }
 
 const didKeys = new DidKeySource()
@@ -41,9 +49,13 @@ function fail(code: ConstructorParameters<typeof CapiscioError>[0], message: str
   throw new CapiscioError(code, message)
 }
 
-/** Whether a key may sign for the badge's issuer: a did:key issuer is its own key. */
-function keyMaySignFor(candidate: CandidateKey, iss: string): boolean {
+/**
+ * Whether a key may sign this badge: for its issuer (a did:key issuer is its own key) and at its
+ * level (a key added with a maximum level vouches for no more).
+ */
+function keyMaySignFor(candidate: CandidateKey, iss: string, level: TrustLevel): boolean {
   if (candidate.issuers && !candidate.issuers.includes(iss)) return false
+  if (candidate.maxLevel !== undefined && Number(level) > candidate.maxLevel) return false
   if (iss.startsWith('did:key:')) return didKeyOf(candidate.publicKey) === iss
   return true
 }
@@ -77,15 +89,8 @@ export async function verifyBadge(
   }
 
   // 4. Key.
-  const query = { kid, iss: claims.iss, alg }
-  let candidates = (options.keys ? await options.keys.find(query) : []).filter((c) =>
-    keyMaySignFor(c, claims.iss),
-  )
-  let viaDidKey = false
-  if (candidates.length === 0 && options.acceptSelfSigned) {
-    candidates = await didKeys.find(query)
-    viaDidKey = candidates.length > 0
-  }
+  const level = claims.vc.credentialSubject.level
+  const { candidates, viaDidKey } = await findKeys({ kid, iss: claims.iss, alg }, level, options)
   if (candidates.length === 0) {
     fail(
       'BADGE_ISSUER_UNTRUSTED',
@@ -109,7 +114,6 @@ export async function verifyBadge(
   }
 
   // 7. Self-signed rules.
-  const level = claims.vc.credentialSubject.level
   const selfSigned = viaDidKey || (claims.iss === claims.sub && claims.iss.startsWith('did:key:'))
   if (selfSigned) {
     if (level !== '0') fail('BADGE_CLAIMS_INVALID', `a self-signed badge must have level "0", not "${level}"`)
@@ -136,7 +140,44 @@ export async function verifyBadge(
   if (kid === undefined) warnings.push('the header has no kid; the key was found by issuer')
   if (selfSigned) warnings.push('self-signed badge (level 0): identity is not vouched for by any issuer')
   if (claims.ial === '') warnings.push('ial is empty')
-  const result: VerificationResult = { valid: true, claims, header, trustLevel: level, selfSigned, warnings }
+  const result = {
+    valid: true,
+    claims,
+    header,
+    trustLevel: level,
+    selfSigned,
+    warnings,
+  } as VerificationResult
   if (signer.kid !== undefined) result.kid = signer.kid
+  Object.defineProperty(result, 'signingKey', { value: signer.publicKey, enumerable: false })
   return result
+}
+
+/** Step 4: the keys that may have signed a badge, each allowed to sign for its issuer. */
+async function findKeys(
+  query: KeyQuery,
+  level: TrustLevel,
+  options: VerifyBadgeOptions,
+): Promise<{ candidates: CandidateKey[]; viaDidKey: boolean }> {
+  const candidates = (options.keys ? await options.keys.find(query) : []).filter((c) =>
+    keyMaySignFor(c, query.iss, level),
+  )
+  if (candidates.length > 0 || !options.acceptSelfSigned) return { candidates, viaDidKey: false }
+  const own = await didKeys.find(query)
+  return { candidates: own, viaDidKey: own.length > 0 }
+}
+
+/**
+ * Whether the key that verified a result would still be found for it now (DESIGN §5: a cached
+ * result never outlives its key). Asks the key source again, whose lookups are cached in memory, so
+ * a removed, replaced or rotated-out key, or a dropped issuer binding, ends the result's use.
+ */
+export async function stillTrusted(
+  result: VerificationResult,
+  options: VerifyBadgeOptions,
+): Promise<boolean> {
+  const query: KeyQuery = { iss: result.claims.iss, alg: result.header.alg as BadgeAlg }
+  if (typeof result.header.kid === 'string') query.kid = result.header.kid
+  const { candidates } = await findKeys(query, result.trustLevel, options)
+  return candidates.some((c) => c.publicKey === result.signingKey || c.publicKey.equals(result.signingKey))
 }

@@ -1,4 +1,9 @@
-import { verifyBadge, type VerifyBadgeOptions } from '../badge/verify.js'
+import {
+  stillTrusted,
+  verifyBadge,
+  type VerificationResult,
+  type VerifyBadgeOptions,
+} from '../badge/verify.js'
 import { CapiscioError } from '../errors.js'
 import type { GatewayIdentity, GatewayVerifier } from './types.js'
 import { VerifyCache } from './verify-cache.js'
@@ -9,14 +14,21 @@ export interface BadgeVerifierOptions extends VerifyBadgeOptions {
   onCache?: (result: 'hit' | 'miss') => void
 }
 
+interface Entry {
+  /** How long the entry may be used: the badge's expiry, or sooner under maxAge. */
+  exp: number
+  identity: GatewayIdentity
+  result: VerificationResult
+}
+
 /**
  * The gateway's badge verifier: verifyBadge with a cache of verified badges in front. A cached badge
- * is still checked against the revocation list on every use, and is never used past its expiry.
+ * is still checked against the revocation list and its signing key's trust on every use, and is
+ * never used past its expiry.
  */
 export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerifier {
   const now = options.now ?? Date.now
-  // `exp` here is how long the entry may be used: the badge's expiry, or sooner under maxAge.
-  const cache = new VerifyCache<{ exp: number; identity: GatewayIdentity }>(options.cacheSize ?? 10_000, now)
+  const cache = new VerifyCache<Entry>(options.cacheSize ?? 10_000, now)
   const revoked = async (jti: string) =>
     (await options.keys?.isRevoked?.(jti)) || (await options.isRevoked?.(jti))
   return {
@@ -25,12 +37,21 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
       const hit = cache.get(key)
       if (hit) {
         options.onCache?.('hit')
+        // The key that verified the badge may have been removed, replaced or unbound since.
+        if (!(await stillTrusted(hit.result, options))) {
+          cache.delete(key)
+          throw new CapiscioError(
+            'BADGE_ISSUER_UNTRUSTED',
+            'the key that signed the badge is no longer trusted',
+          )
+        }
         if (await revoked(hit.identity.jti))
           throw new CapiscioError('BADGE_REVOKED', 'the badge has been revoked')
         return hit.identity
       }
       options.onCache?.('miss')
-      const { claims, trustLevel } = await verifyBadge(token, options)
+      const result = await verifyBadge(token, options)
+      const { claims, trustLevel } = result
       const identity: GatewayIdentity = {
         subject: claims.sub,
         issuer: claims.iss,
@@ -42,14 +63,13 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
         options.maxAgeSeconds === undefined
           ? claims.exp
           : Math.min(claims.exp, claims.iat + options.maxAgeSeconds)
-      cache.set(key, { exp: until, identity })
+      cache.set(key, { exp: until, identity, result })
       return identity
     },
     ready: () => options.keys?.ready?.() ?? true,
     notReadyReason() {
       if (this.ready!()) return undefined
-      const error = (options.keys as { error?: CapiscioError } | undefined)?.error
-      return `key source not loaded${error ? `: ${error.message}` : ''}`
+      return options.keys?.notReadyReason?.() ?? 'key source not loaded'
     },
   }
 }

@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net'
 
 import { CapiscioError } from '../errors.js'
 import { fsError } from '../io.js'
-import { RemoteJwksKeySource } from '../keysource/jwks.js'
 import { keySourceFrom, StaticKeySource } from '../keysource/index.js'
 import { privateKeyWarning } from '../keysource/private-warning.js'
 import { redactUrl } from '../net/redact.js'
@@ -140,10 +139,11 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     jwks: s.registryUrl,
     trustDir: s.trustDir,
     jwksOptions: { onFetch },
+    issuers: s.issuers,
   })) as KeySource
   ref.keys = keys
+  await keys.warmUp?.()
   if (keys instanceof StaticKeySource && keys.heldPrivateKey) warn(privateKeyWarning(s.localKey!))
-  if (keys instanceof RemoteJwksKeySource) await keys.refresh()
 
   let replay: ReplayStore | undefined
   if (s.redis) {

@@ -1,42 +1,65 @@
 import { createHash } from 'node:crypto'
 
 /**
- * A bounded LRU of verified credentials, keyed by the SHA-256 of the token (the token itself is
+ * A bounded cache of verified credentials, keyed by the SHA-256 of the token (the token itself is
  * never kept as a key). An entry is never used past the credential's expiry.
+ *
+ * Two generations approximate LRU at O(1) with no per-hit reordering: new entries go into the
+ * current map; when it holds half the capacity it becomes the previous one and the old previous is
+ * dropped whole. A hit in the previous generation moves the entry forward, so entries in use
+ * survive and idle ones age out, and at most `maxEntries` are held.
  */
 export class VerifyCache<T extends { exp: number }> {
-  private readonly map = new Map<string, T>()
+  private current = new Map<string, T>()
+  private previous = new Map<string, T>()
+  private readonly generation: number
 
   constructor(
-    private readonly maxEntries: number,
+    maxEntries: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.generation = Math.max(0, Math.ceil(maxEntries / 2))
+  }
 
   static keyOf(token: string): string {
     return createHash('sha256').update(token).digest('base64url')
   }
 
   get(key: string): T | undefined {
-    const hit = this.map.get(key)
-    if (hit === undefined) return undefined
+    let hit = this.current.get(key)
+    if (hit === undefined) {
+      hit = this.previous.get(key)
+      if (hit === undefined) return undefined
+      this.previous.delete(key)
+      if (hit.exp * 1000 > this.now()) this.put(key, hit)
+    }
     if (hit.exp * 1000 <= this.now()) {
-      this.map.delete(key)
+      this.current.delete(key)
       return undefined
     }
-    // Refresh recency: a Map iterates in insertion order, so re-inserting moves it to the end.
-    this.map.delete(key)
-    this.map.set(key, hit)
     return hit
   }
 
   set(key: string, value: T): void {
-    if (this.maxEntries <= 0) return
-    this.map.delete(key)
-    this.map.set(key, value)
-    if (this.map.size > this.maxEntries) this.map.delete(this.map.keys().next().value!)
+    if (this.generation === 0) return
+    this.previous.delete(key)
+    this.put(key, value)
+  }
+
+  delete(key: string): void {
+    this.current.delete(key)
+    this.previous.delete(key)
+  }
+
+  private put(key: string, value: T): void {
+    if (!this.current.has(key) && this.current.size >= this.generation) {
+      this.previous = this.current
+      this.current = new Map()
+    }
+    this.current.set(key, value)
   }
 
   get size(): number {
-    return this.map.size
+    return this.current.size + this.previous.size
   }
 }

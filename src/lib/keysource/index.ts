@@ -13,6 +13,11 @@ export interface KeySourceSpec {
   /** A trust store directory. */
   trustDir?: string
   jwksOptions?: RemoteJwksOptions
+  /**
+   * The verifier's issuer allow-list. A remote JWKS's keys are bound to it when given (else to the
+   * registry's own issuer); static keys need no binding, since the allow-list is checked first.
+   */
+  issuers?: readonly string[]
 }
 
 /** Builds the one key source a verifier uses from the CLI/config choice; two at once is an error. */
@@ -24,7 +29,11 @@ export async function keySourceFrom(spec: KeySourceSpec): Promise<KeySource | un
     })
   }
   if (spec.key !== undefined) return StaticKeySource.fromFile(spec.key)
-  if (spec.jwks !== undefined) return new RemoteJwksKeySource(spec.jwks, spec.jwksOptions)
+  if (spec.jwks !== undefined) {
+    const options = { ...spec.jwksOptions }
+    if (spec.issuers?.length) options.issuers = spec.issuers
+    return new RemoteJwksKeySource(spec.jwks, options)
+  }
   if (spec.trustDir !== undefined) return new TrustStoreKeySource(new TrustStore(spec.trustDir))
   return undefined
 }

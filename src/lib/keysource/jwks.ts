@@ -1,5 +1,5 @@
 import { CapiscioError } from '../errors.js'
-import { keyFitsAlg } from '../badge/jws.js'
+import { keyFitsAlg } from '../keys/alg.js'
 import { parseJwk } from '../keys/parse.js'
 import { checkFetchUrl, fetchJson, type FetchLike } from '../net/fetch-json.js'
 import { redactUrl } from '../net/redact.js'
@@ -8,8 +8,11 @@ import type { CandidateKey, KeyQuery, KeySource } from './types.js'
 export type JwksFetchOutcome = 'ok' | 'error'
 
 export interface RemoteJwksOptions {
-  /** Keys from this JWKS may sign only for this issuer (set by `trust add <url>`). */
-  issuer?: string
+  /**
+   * The issuers this JWKS's keys may sign for. Default: the registry's own issuer, the URL minus
+   * `/.well-known/jwks.json`; a URL of another shape must name them (the keys are never unbound).
+   */
+  issuers?: readonly string[]
   /** How long a fetched set is used before it is fetched again (default 10 min). */
   cacheMs?: number
   /** The least time between two fetches caused by unknown kids (default 30 s). */
@@ -27,11 +30,19 @@ interface KeySet {
   all: CandidateKey[]
 }
 
+/** The issuer a registry's JWKS URL speaks for: the URL minus `/.well-known/jwks.json`. */
+export function issuerOfJwksUrl(url: URL): string | undefined {
+  const suffix = '/.well-known/jwks.json'
+  // The query (an API key, say) and user-info are how the set is fetched, not whose keys these are.
+  if (!url.pathname.endsWith(suffix)) return undefined
+  return url.origin + url.pathname.slice(0, -suffix.length)
+}
+
 /**
  * Parses a JWKS leniently: keys the toolkit cannot use (encryption keys, other curves, symmetric
  * or private members) are skipped rather than failing the set, as a registry may publish them.
  */
-export function parseJwks(doc: unknown, issuer?: string): KeySet {
+export function parseJwks(doc: unknown, issuers?: readonly string[]): KeySet {
   const keys = (doc as { keys?: unknown })?.keys
   if (!Array.isArray(keys)) throw new CapiscioError('NETWORK_ERROR', 'the JWKS has no "keys" array')
   const set: KeySet = { byKid: new Map(), all: [] }
@@ -42,7 +53,7 @@ export function parseJwks(doc: unknown, issuer?: string): KeySet {
       if (parsed.privateKey) continue
       const candidate: CandidateKey = { publicKey: parsed.publicKey }
       if (parsed.kid !== undefined) candidate.kid = parsed.kid
-      if (issuer !== undefined) candidate.issuers = [issuer]
+      if (issuers !== undefined) candidate.issuers = issuers
       set.all.push(candidate)
       if (parsed.kid !== undefined) set.byKid.set(parsed.kid, candidate)
     } catch {
@@ -69,9 +80,23 @@ export class RemoteJwksKeySource implements KeySource {
   private attemptedAt = -Infinity
   private inflight?: Promise<void>
   private lastError?: CapiscioError
+  /** The issuers every key of this set is bound to. */
+  readonly issuers: readonly string[]
 
   constructor(url: string, options: RemoteJwksOptions = {}) {
     this.url = checkFetchUrl(url)
+    const own = issuerOfJwksUrl(this.url)
+    if (options.issuers?.length) this.issuers = [...options.issuers]
+    else if (own !== undefined) this.issuers = [own]
+    else
+      throw new CapiscioError(
+        'USAGE',
+        `the JWKS at ${this.url.origin}${this.url.pathname} does not say which issuer its keys sign for; name the issuers`,
+        {
+          options: ['issuers'],
+          hint: 'pass issuers (whom its keys may sign for), or a URL ending in /.well-known/jwks.json',
+        },
+      )
     this.opts = { cacheMs: 10 * 60_000, minRefetchMs: 30_000, ...options }
     this.now = options.now ?? Date.now
   }
@@ -90,7 +115,7 @@ export class RemoteJwksKeySource implements KeySource {
         maxBytes: this.opts.maxBytes,
         timeoutMs: this.opts.timeoutMs,
       })
-      this.keys = parseJwks(doc, this.opts.issuer)
+      this.keys = parseJwks(doc, this.issuers)
       this.fetchedAt = this.now()
       this.lastError = undefined
       this.opts.onFetch?.('ok')
@@ -122,6 +147,16 @@ export class RemoteJwksKeySource implements KeySource {
     if (exact) return keyFitsAlg(exact.publicKey, query.alg) ? [exact] : []
     // A kid the set does not hold matches nothing; only kid-less tokens try every key.
     return query.kid === undefined ? set.all.filter((k) => keyFitsAlg(k.publicKey, query.alg)) : []
+  }
+
+  /** Loads the key set before the first request (a gateway's start-up); failures are kept, not thrown. */
+  warmUp(): Promise<void> {
+    return this.refresh()
+  }
+
+  notReadyReason(): string | undefined {
+    if (this.ready()) return undefined
+    return `key source not loaded${this.lastError ? `: ${this.lastError.message}` : ''}`
   }
 
   /** Ready once a key set has been loaded (and kept, even if later fetches fail). */

@@ -1,34 +1,54 @@
 import type { KeyObject } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 
-import { keyFitsAlg } from '../badge/jws.js'
+import { keyFitsAlg } from '../keys/alg.js'
 import { defaultKidOf } from '../keys/key.js'
 import { parseKeys, type ParsedKey } from '../keys/parse.js'
 import { readTextFile } from '../io.js'
 import { readKeyFrom } from '../store/keydir.js'
 import type { CandidateKey, KeyQuery, KeySource } from './types.js'
 
+export interface StaticKey {
+  publicKey: KeyObject
+  kid?: string
+  issuers?: readonly string[]
+  /** The kid was computed (a PEM has none of its own), so a token may name the key by any kid. */
+  kidDerived?: boolean
+}
+
 /**
  * Keys the operator named directly (`--key FILE`: a JWK, JWKS or PEM). A token's kid picks its key;
- * a token without a kid, or with one the file does not name, is tried against every key of its
- * algorithm, since the operator said outright that these keys are trusted.
+ * a kid no key carries matches only keys without a kid of their own (a PEM), so junk kids cost no
+ * signature checks; a kid-less token (the Go core's) is tried against every key of its algorithm.
+ * The operator vouched for these keys outright: they are bound by the verifier's issuer allow-list,
+ * and a did:key issuer only ever by its own key (verifyBadge).
  */
 export class StaticKeySource implements KeySource {
   readonly kind = 'static'
   private readonly byKid = new Map<string, CandidateKey>()
-  private readonly all: CandidateKey[]
+  private readonly all: CandidateKey[] = []
+  /** Keys without a kid of their own: the only ones a token with an unknown kid may try. */
+  private readonly anyKid: CandidateKey[] = []
   /** Set by fromFile when the file held private material, so the caller can warn (only the public half is used). */
   heldPrivateKey = false
 
-  constructor(keys: { publicKey: KeyObject; kid?: string; issuers?: readonly string[] }[]) {
-    this.all = keys.map((k) => ({ ...k }))
-    for (const k of this.all) if (k.kid !== undefined) this.byKid.set(k.kid, k)
+  constructor(keys: StaticKey[]) {
+    for (const { kidDerived, ...k } of keys) {
+      const candidate: CandidateKey = { ...k }
+      this.all.push(candidate)
+      if (k.kid !== undefined) this.byKid.set(k.kid, candidate)
+      if (k.kid === undefined || kidDerived) this.anyKid.push(candidate)
+    }
   }
 
   static async fromParsed(keys: ParsedKey[]): Promise<StaticKeySource> {
     return new StaticKeySource(
       await Promise.all(
-        keys.map(async (k) => ({ publicKey: k.publicKey, kid: k.kid ?? (await defaultKidOf(k.publicKey)) })),
+        keys.map(async (k) => ({
+          publicKey: k.publicKey,
+          kid: k.kid ?? (await defaultKidOf(k.publicKey)),
+          kidDerived: k.kid === undefined,
+        })),
       ),
     )
   }
@@ -48,9 +68,11 @@ export class StaticKeySource implements KeySource {
   }
 
   async find(query: KeyQuery): Promise<CandidateKey[]> {
-    const exact = query.kid === undefined ? undefined : this.byKid.get(query.kid)
-    if (exact && keyFitsAlg(exact.publicKey, query.alg)) return [exact]
-    return this.all.filter((k) => keyFitsAlg(k.publicKey, query.alg))
+    const fits = (k: CandidateKey) => keyFitsAlg(k.publicKey, query.alg)
+    if (query.kid === undefined) return this.all.filter(fits)
+    const exact = this.byKid.get(query.kid)
+    if (exact) return fits(exact) ? [exact] : []
+    return this.anyKid.filter(fits)
   }
 
   ready(): boolean {

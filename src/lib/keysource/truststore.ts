@@ -1,5 +1,6 @@
 import type { TrustedKey, TrustStore } from '../store/truststore.js'
-import { keyFitsAlg } from '../badge/jws.js'
+import { keyFitsAlg } from '../keys/alg.js'
+import { didKeyOf } from '../keys/didkey.js'
 import type { CandidateKey, KeyQuery, KeySource } from './types.js'
 
 export interface TrustStoreSourceOptions {
@@ -10,17 +11,34 @@ export interface TrustStoreSourceOptions {
 
 const MAX_CACHED_KIDS = 4096
 
+interface Bindings {
+  at: number
+  /** issuer → the kids bound to it (issuers.json). */
+  byIssuer: Map<string, string[]>
+  /** kid → the issuers it is bound to. */
+  byKid: Map<string, string[]>
+}
+
+interface CachedKey {
+  at: number
+  key: TrustedKey | undefined
+  did: string | undefined
+}
+
 /**
- * The trust store as a key source (`--trust-dir`): a key by kid, else the kids issuers.json maps to
- * the issuer, else a key stored under the issuer itself (a did:key added with `trust add did:key:…`).
- * Reads are cached briefly, misses included, so a flood of unknown kids costs no disk reads.
+ * The trust store as a key source (`--trust-dir`). Every key is bound to the issuers it may sign
+ * for (DESIGN §5), failing closed: the issuers issuers.json binds it to, its own did:key, and its
+ * kid as a name when no other key is bound to that name. A token with a kid gets that key only; a
+ * kid-less token (the Go core's) gets the keys bound to its issuer and a key stored under the
+ * issuer itself (a did:key added with `trust add did:key:…`). Reads are cached briefly, misses
+ * included, so a flood of unknown kids costs no disk reads.
  */
 export class TrustStoreKeySource implements KeySource {
   readonly kind = 'trust-store'
   private readonly cacheMs: number
   private readonly now: () => number
-  private keys = new Map<string, { at: number; key: TrustedKey | undefined }>()
-  private issuers?: { at: number; map: Record<string, string[]>; byKid: Map<string, string[]> }
+  private keys = new Map<string, CachedKey>()
+  private bindings?: Bindings
   private revoked?: { at: number; set: Set<string> }
 
   constructor(
@@ -35,38 +53,49 @@ export class TrustStoreKeySource implements KeySource {
     return this.now() - at < this.cacheMs
   }
 
-  private async key(kid: string): Promise<TrustedKey | undefined> {
+  private async key(kid: string): Promise<CachedKey> {
     const hit = this.keys.get(kid)
-    if (hit && this.fresh(hit.at)) return hit.key
+    if (hit && this.fresh(hit.at)) return hit
     const key = await this.store.get(kid)
     if (this.keys.size >= MAX_CACHED_KIDS) this.keys.clear()
-    this.keys.set(kid, { at: this.now(), key })
-    return key
+    const entry = { at: this.now(), key, did: key && didKeyOf(key.publicKey) }
+    this.keys.set(kid, entry)
+    return entry
   }
 
-  private async issuerMap(): Promise<{ map: Record<string, string[]>; byKid: Map<string, string[]> }> {
-    if (this.issuers && this.fresh(this.issuers.at)) return this.issuers
-    const map = await this.store.issuers()
+  private async loadBindings(): Promise<Bindings> {
+    if (this.bindings && this.fresh(this.bindings.at)) return this.bindings
+    const byIssuer = await this.store.issuers()
     const byKid = new Map<string, string[]>()
-    for (const [iss, kids] of Object.entries(map))
+    for (const [iss, kids] of byIssuer)
       for (const kid of kids) byKid.set(kid, [...(byKid.get(kid) ?? []), iss])
-    this.issuers = { at: this.now(), map, byKid }
-    return this.issuers
+    this.bindings = { at: this.now(), byIssuer, byKid }
+    return this.bindings
   }
 
   async find(query: KeyQuery): Promise<CandidateKey[]> {
-    const { map, byKid } = await this.issuerMap()
+    const { byIssuer, byKid } = await this.loadBindings()
     const kids: string[] = []
-    if (query.kid !== undefined) kids.push(query.kid)
-    for (const kid of map[query.iss] ?? []) if (!kids.includes(kid)) kids.push(kid)
-    if (!kids.includes(query.iss)) kids.push(query.iss)
+    if (query.kid !== undefined) {
+      kids.push(query.kid)
+      // A did:key's kid may carry a fragment (did:key:z…#z…); the key is stored under the DID.
+      if (query.kid.startsWith(`${query.iss}#`)) kids.push(query.iss)
+    } else {
+      kids.push(...(byIssuer.get(query.iss) ?? []))
+      if (!kids.includes(query.iss)) kids.push(query.iss)
+    }
     const out: CandidateKey[] = []
     for (const kid of kids) {
-      const key = await this.key(kid)
+      const { key, did } = await this.key(kid)
       if (!key || !keyFitsAlg(key.publicKey, query.alg)) continue
-      const candidate: CandidateKey = { publicKey: key.publicKey, kid }
-      const mapped = byKid.get(kid)
-      if (mapped) candidate.issuers = mapped
+      const issuers = [...(byKid.get(kid) ?? [])]
+      // Its own names: the did:key always (the key is that identity); the kid unless other keys hold it.
+      if (did !== undefined && !issuers.includes(did)) issuers.push(did)
+      if (!byIssuer.has(kid) && !issuers.includes(kid)) issuers.push(kid)
+      // Never hand out a key for an issuer it is not bound to.
+      if (!issuers.includes(query.iss)) continue
+      const candidate: CandidateKey = { publicKey: key.publicKey, kid, issuers }
+      if (key.maxLevel !== undefined) candidate.maxLevel = key.maxLevel
       out.push(candidate)
     }
     return out

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto'
 
-import type { BadgeAlg } from '../badge/jws.js'
+import type { BadgeAlg } from '../keys/alg.js'
 
 /** What a verifier asks for: the key named by a token's header and claims. */
 export interface KeyQuery {
@@ -15,10 +15,13 @@ export interface CandidateKey {
   publicKey: KeyObject
   kid?: string
   /**
-   * Issuers this key may sign for. When set, a badge whose iss is not listed is refused even if the
-   * signature verifies, so one trusted partner cannot speak for another.
+   * Issuers this key may sign for (DESIGN §5). When set, a badge whose iss is not listed is refused
+   * even if the signature verifies, so one trusted partner cannot speak for another. Unset only for
+   * keys the operator named directly (`--key`), which the issuer allow-list binds.
    */
   issuers?: readonly string[]
+  /** The highest badge level (0–4) this key may vouch for; a badge above it finds no key. */
+  maxLevel?: number
 }
 
 /**
@@ -34,4 +37,8 @@ export interface KeySource {
   isRevoked?(jti: string): Promise<boolean>
   /** Whether the source has what it needs to answer (a gateway's /ready). */
   ready?(): boolean
+  /** Loads what the source needs before the first request (a gateway's start-up); never throws. */
+  warmUp?(): Promise<void>
+  /** Why the source is not ready, short and without secrets, for /ready and logs. */
+  notReadyReason?(): string | undefined
 }

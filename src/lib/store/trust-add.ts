@@ -1,13 +1,18 @@
 import { CapiscioError } from '../errors.js'
 import { defaultKidOf } from '../keys/key.js'
 import { isEncryptedPem, parseKeys } from '../keys/parse.js'
-import type { AddResult, TrustStore } from './truststore.js'
+import { assertValidIssuer, type AddResult, type TrustStore } from './truststore.js'
 
 export interface TrustAddOptions {
   /** Overrides the key's own kid; only for input holding one key. */
   kid?: string
-  /** Maps this issuer to the added kids in issuers.json. */
-  issuer?: string
+  /**
+   * The issuers the added keys may sign for (issuers.json). None: each key may sign only as its
+   * own identity (its did:key, or its kid when no other key is bound to that name).
+   */
+  issuers?: readonly string[]
+  /** The highest badge level (0–4) the added keys may vouch for; a badge above it is refused. */
+  maxLevel?: number
 }
 
 const PRIVATE_HINT =
@@ -35,19 +40,13 @@ export async function addTrustedKeys(
       options: ['kid'],
     })
   }
+  for (const iss of options.issuers ?? []) assertValidIssuer(iss)
   const results: AddResult[] = []
   for (const key of keys) {
     const kid = options.kid ?? key.kid ?? (await defaultKidOf(key.publicKey))
     results.push(
-      await store.add(key.publicKey, kid, options.issuer === undefined ? {} : { issuer: options.issuer }),
+      await store.add(key.publicKey, kid, { issuers: options.issuers ?? [], maxLevel: options.maxLevel }),
     )
   }
   return results
-}
-
-/** The issuer a registry's JWKS URL speaks for: the URL minus `/.well-known/jwks.json`. */
-export function issuerOfJwksUrl(url: URL): string | undefined {
-  const suffix = '/.well-known/jwks.json'
-  if (!url.pathname.endsWith(suffix) || url.search !== '') return undefined
-  return url.origin + url.pathname.slice(0, -suffix.length)
 }

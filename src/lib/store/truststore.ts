@@ -7,10 +7,14 @@ import { MAX_KEY_FILE_BYTES, readTextFile } from '../io.js'
 import { didKeyOf } from '../keys/didkey.js'
 import { publicJwkOf, thumbprintOf, type KeyAlg } from '../keys/key.js'
 import { parseJwk, parseKey } from '../keys/parse.js'
-import { ensureDir, writeFileAtomic, writeFilesAtomic } from './atomic.js'
+import { isIssuer } from '../badge/claims.js'
+import { ensureDir, writeFilesAtomic, type FileToWrite } from './atomic.js'
 
 export const ISSUERS_FILE = 'issuers.json'
 export const REVOKED_FILE = 'revoked.json'
+/** The .jwk member holding the highest badge level a key may vouch for (the Python SDK reads .pem only). */
+export const MAX_LEVEL_MEMBER = 'capiscio_max_level'
+const LEVELS = ['0', '1', '2', '3', '4']
 const MAX_KID_LENGTH = 1024
 const SAFE_STEM = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -18,6 +22,8 @@ export interface TrustedKey {
   kid: string
   publicKey: KeyObject
   alg: KeyAlg
+  /** The highest badge level the key may vouch for; unset means any. */
+  maxLevel?: number
 }
 
 export interface TrustedKeyInfo {
@@ -26,12 +32,15 @@ export interface TrustedKeyInfo {
   thumbprint: string
   did?: string
   issuers: string[]
+  maxLevel?: number
   files: { jwk?: string; pem: string }
 }
 
 export interface AddResult {
   kid: string
   replaced: boolean
+  /** The issuers the key is bound to; empty means its own identity only. */
+  issuers: string[]
   files: { jwk: string; pem: string }
 }
 
@@ -65,6 +74,31 @@ export function stemForKid(kid: string, platform: NodeJS.Platform = process.plat
   if (stem.length > 128)
     stem = stem.slice(0, 111) + '_' + createHash('sha256').update(kid).digest('hex').slice(0, 16)
   return stem
+}
+
+/** An issuer a key may be bound to: a DID or an https origin/URL, as a badge's iss must be. */
+export function assertValidIssuer(issuer: string): void {
+  if (!isIssuer(issuer))
+    throw new CapiscioError('USAGE', `the issuer ${JSON.stringify(issuer)} is not a DID or an https URL`)
+}
+
+/** Makes `issuers` bind `kid` to exactly `bound`; says whether anything changed. */
+function bindKid(issuers: Map<string, string[]>, kid: string, bound: readonly string[]): boolean {
+  let changed = false
+  for (const [iss, kids] of issuers) {
+    if (!kids.includes(kid) || bound.includes(iss)) continue
+    changed = true
+    const rest = kids.filter((k) => k !== kid)
+    if (rest.length) issuers.set(iss, rest)
+    else issuers.delete(iss)
+  }
+  for (const iss of bound) {
+    const kids = issuers.get(iss) ?? []
+    if (kids.includes(kid)) continue
+    issuers.set(iss, [...kids, kid])
+    changed = true
+  }
+  return changed
 }
 
 function isMissing(err: unknown): boolean {
@@ -111,12 +145,25 @@ export class TrustStore {
     throw new CapiscioError('TRUST_STORE_INVALID', `${jwkPath} is not a JWK with a kid`)
   }
 
-  /** Adds (or replaces) a public key under a kid; an issuer, if given, is mapped to the kid. */
-  async add(publicKey: KeyObject, kid: string, options: { issuer?: string } = {}): Promise<AddResult> {
+  /**
+   * Adds (or replaces) a public key under a kid, bound to exactly the given issuers (DESIGN §5): with
+   * none, the key may sign only as its own identity. The key's files and issuers.json are written in
+   * one atomic step, so a failure never leaves the key trusted with a binding it was not given.
+   */
+  async add(
+    publicKey: KeyObject,
+    kid: string,
+    options: { issuers?: readonly string[]; maxLevel?: number } = {},
+  ): Promise<AddResult> {
     assertValidKid(kid)
     if (publicKey.type !== 'public') {
       throw new CapiscioError('TRUST_PRIVATE_KEY', 'the trust store keeps public keys only')
     }
+    const wanted = [...new Set(options.issuers ?? [])]
+    for (const iss of wanted) assertValidIssuer(iss)
+    const { maxLevel } = options
+    if (maxLevel !== undefined && !LEVELS.includes(String(maxLevel)))
+      throw new CapiscioError('USAGE', 'the maximum level must be 0, 1, 2, 3 or 4')
     const { stem, jwk, pem } = this.paths(kid)
     await ensureDir(this.dir)
     const owner = await this.ownerOf(stem)
@@ -126,12 +173,28 @@ export class TrustStore {
         `key id "${kid}" would share the file ${stem}.jwk with "${owner}"`,
       )
     }
-    await writeFilesAtomic([
-      { path: jwk, data: JSON.stringify(publicJwkOf(publicKey, kid), null, 2) + '\n', mode: 0o644 },
+    const issuers = await this.issuers()
+    const rebound = bindKid(issuers, kid, wanted)
+    const files: FileToWrite[] = [
+      {
+        path: jwk,
+        data:
+          JSON.stringify(
+            {
+              ...publicJwkOf(publicKey, kid),
+              ...(maxLevel === undefined ? {} : { [MAX_LEVEL_MEMBER]: String(maxLevel) }),
+            },
+            null,
+            2,
+          ) + '\n',
+        mode: 0o644,
+      },
       { path: pem, data: publicKey.export({ type: 'spki', format: 'pem' }) as string, mode: 0o644 },
-    ])
-    if (options.issuer !== undefined) await this.mapIssuer(options.issuer, kid)
-    return { kid, replaced: owner === kid, files: { jwk, pem } }
+    ]
+    // Renamed last: a crash between the renames leaves the kid with its previous binding (none if new).
+    if (rebound) files.push(this.issuersFile(issuers))
+    await writeFilesAtomic(files)
+    return { kid, replaced: owner === kid, issuers: wanted, files: { jwk, pem } }
   }
 
   /** The trusted key with this kid, or undefined. A kid that could never be stored is simply not found. */
@@ -159,7 +222,14 @@ export class TrustStore {
       const parsed = parseJwk(doc, jwk)
       if (parsed.privateKey)
         throw new CapiscioError('TRUST_STORE_INVALID', `${jwk} holds private key material`)
-      return { kid, publicKey: parsed.publicKey, alg: parsed.alg }
+      const found: TrustedKey = { kid, publicKey: parsed.publicKey, alg: parsed.alg }
+      const maxLevel = (doc as Record<string, unknown>)[MAX_LEVEL_MEMBER]
+      if (maxLevel !== undefined) {
+        if (typeof maxLevel !== 'string' || !LEVELS.includes(maxLevel))
+          throw new CapiscioError('TRUST_STORE_INVALID', `${jwk}: ${MAX_LEVEL_MEMBER} must be "0" to "4"`)
+        found.maxLevel = Number(maxLevel)
+      }
+      return found
     }
     // A lone PEM named exactly for the kid, as the Python SimpleGuard's trust store keeps them.
     if (stem !== kid) return undefined
@@ -199,11 +269,12 @@ export class TrustStore {
         kid,
         alg: key.alg,
         thumbprint: await thumbprintOf(key.publicKey),
-        issuers: Object.keys(issuers).filter((iss) => issuers[iss]!.includes(kid)),
+        issuers: [...issuers].filter(([, kids]) => kids.includes(kid)).map(([iss]) => iss),
         files: { pem: join(this.dir, `${stem}.pem`) },
       }
       const did = didKeyOf(key.publicKey)
       if (did) info.did = did
+      if (key.maxLevel !== undefined) info.maxLevel = key.maxLevel
       if (names.includes(`${stem}.jwk`)) info.files.jwk = join(this.dir, `${stem}.jwk`)
       out.push(info)
     }
@@ -229,22 +300,17 @@ export class TrustStore {
       }
     }
     const issuers = await this.issuers()
-    let changed = false
-    for (const [iss, kids] of Object.entries(issuers)) {
-      if (!kids.includes(kid)) continue
-      changed = true
-      const rest = kids.filter((k) => k !== kid)
-      if (rest.length) issuers[iss] = rest
-      else delete issuers[iss]
-    }
-    if (changed) await this.writeIssuers(issuers)
+    if (bindKid(issuers, kid, [])) await writeFilesAtomic([this.issuersFile(issuers)])
     return { kid, files: removed }
   }
 
-  /** issuers.json: issuer → kids. Missing means empty. */
-  async issuers(): Promise<Record<string, string[]>> {
+  /**
+   * issuers.json: issuer → the kids bound to it. Missing means empty. A Map, so that issuer names
+   * such as `__proto__` or `constructor` are plain keys.
+   */
+  async issuers(): Promise<Map<string, string[]>> {
     const doc = await this.readJson(ISSUERS_FILE)
-    if (doc === undefined) return {}
+    if (doc === undefined) return new Map()
     const ok =
       typeof doc === 'object' &&
       doc !== null &&
@@ -255,20 +321,12 @@ export class TrustStore {
         'TRUST_STORE_INVALID',
         `${join(this.dir, ISSUERS_FILE)} must map issuers to arrays of key ids`,
       )
-    return doc as Record<string, string[]>
+    // JSON.parse makes every member an own property (`__proto__` included); entries reads only those.
+    return new Map(Object.entries(doc as Record<string, string[]>))
   }
 
   async kidsForIssuer(issuer: string): Promise<string[]> {
-    return (await this.issuers())[issuer] ?? []
-  }
-
-  async mapIssuer(issuer: string, kid: string): Promise<void> {
-    if (issuer.length === 0 || issuer.length > 2048)
-      throw new CapiscioError('USAGE', 'the issuer must be 1–2048 characters')
-    const issuers = await this.issuers()
-    const kids = issuers[issuer] ?? []
-    if (!kids.includes(kid)) issuers[issuer] = [...kids, kid]
-    await this.writeIssuers(issuers)
+    return (await this.issuers()).get(issuer) ?? []
   }
 
   /** revoked.json: an array of revoked badge jtis. Missing means none. */
@@ -284,9 +342,10 @@ export class TrustStore {
     return new Set(doc)
   }
 
-  private async writeIssuers(issuers: Record<string, string[]>): Promise<void> {
-    await ensureDir(this.dir)
-    await writeFileAtomic(join(this.dir, ISSUERS_FILE), JSON.stringify(issuers, null, 2) + '\n', 0o644)
+  private issuersFile(issuers: Map<string, string[]>): FileToWrite {
+    // Object.fromEntries defines own properties, so `__proto__` stays an ordinary member.
+    const data = JSON.stringify(Object.fromEntries(issuers), null, 2) + '\n'
+    return { path: join(this.dir, ISSUERS_FILE), data, mode: 0o644 }
   }
 
   private async readJson(name: string): Promise<unknown> {

@@ -58,6 +58,29 @@ describe('trust add / list / remove', () => {
     expect(list.keys[0]).toMatchObject({ kid: did, did, alg: 'EdDSA', issuers: ['https://partner.example'] })
   })
 
+  it('binds a key to every --issuer given, says what it may sign for, and refuses an issuer that is not a DID or URL', async () => {
+    const store = tmpDir()
+    const partner = await keys()
+    const jwk = join(partner.dir, 'public.jwk')
+    const bound = await runCommand(TrustAdd, [
+      jwk,
+      '--trust-dir',
+      store,
+      '--issuer',
+      'https://partner.example',
+      '--issuer',
+      'did:web:partner.example',
+    ])
+    expect(bound.stderr).toContain('may sign for https://partner.example, did:web:partner.example')
+    const list = JSON.parse((await runCommand(TrustList, ['--trust-dir', store, '--json'])).stdout)
+    expect(list.keys[0].issuers.sort()).toEqual(['did:web:partner.example', 'https://partner.example'])
+    const unbound = await runCommand(TrustAdd, [jwk, '--trust-dir', store])
+    expect(unbound.stderr).toContain('may sign only as its own did:key or kid')
+    const bad = await runCommand(TrustAdd, [jwk, '--trust-dir', tmpDir(), '--issuer', 'partner'])
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stderr).toContain('Code: USAGE')
+  })
+
   it('says so when a second add replaces the same kid', async () => {
     const partner = await keys('ES256')
     const store = tmpDir()

@@ -155,7 +155,7 @@ describe('gateway: credentials', () => {
       [signHmac({ alg: 'HS256', kid: client.did }, payload, pem), 'BADGE_MALFORMED'],
       [
         signRaw({ alg: 'EdDSA', kid: '../../../../etc/passwd' }, payload, edKey().privateKey),
-        'BADGE_SIGNATURE_INVALID',
+        'BADGE_ISSUER_UNTRUSTED',
       ],
       [
         signRaw(
@@ -477,7 +477,8 @@ describe('gateway: operations endpoints', () => {
       res.end(JSON.stringify({ keys: [publicJwkOf(client.publicKey, client.did)] })),
     )
     open.push(jwks)
-    const source = new RemoteJwksKeySource(`${jwks.url}/.well-known/jwks.json`)
+    // Bound to the badge's issuer explicitly: by default a registry's keys sign only for its own URL.
+    const source = new RemoteJwksKeySource(`${jwks.url}/.well-known/jwks.json`, { issuers: [client.did] })
     const { gw } = await setup({ verifier: createBadgeVerifier({ keys: source }) })
     // The first badge loads the key set (no fetch happened before it).
     expect(source.ready()).toBe(false)

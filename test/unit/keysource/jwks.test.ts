@@ -10,6 +10,8 @@ import { JwksServer } from '../../helpers/jwks-server.js'
 let server: JwksServer
 afterEach(async () => server?.stop())
 
+const ISS = 'https://registry.example.com'
+
 /** A clock the test moves by hand. */
 function manualClock(start = NOW) {
   let t = start
@@ -20,7 +22,7 @@ function manualClock(start = NOW) {
 const badge = (key: ReturnType<typeof edKey>, kid: string, jti = 'j', atMs = NOW) =>
   signRaw(
     { alg: 'EdDSA', kid },
-    claims({ jti, iss: 'https://registry.example.com', iat: atMs / 1000, exp: atMs / 1000 + 300 }),
+    claims({ jti, iss: ISS, iat: atMs / 1000, exp: atMs / 1000 + 300 }),
     key.privateKey,
   )
 
@@ -31,7 +33,7 @@ describe('RemoteJwksKeySource against a local registry', () => {
     server = await new JwksServer().start()
     server.setKeys([publicJwkOf(k1.publicKey, 'k1')])
     const clock = manualClock()
-    const source = new RemoteJwksKeySource(server.url, { now: clock.now })
+    const source = new RemoteJwksKeySource(server.url, { issuers: [ISS], now: clock.now })
     const verify = (t: string) => verifyBadge(t, { keys: source, now: clock.now })
 
     expect((await verify(badge(k1, 'k1'))).kid).toBe('k1')
@@ -70,7 +72,7 @@ describe('RemoteJwksKeySource against a local registry', () => {
     server = await new JwksServer().start()
     server.setKeys([publicJwkOf(k1.publicKey, 'k1')])
     const clock = manualClock()
-    const source = new RemoteJwksKeySource(server.url, { now: clock.now })
+    const source = new RemoteJwksKeySource(server.url, { issuers: [ISS], now: clock.now })
     await source.find({ kid: 'k1', iss: 'x', alg: 'EdDSA' })
     for (let i = 0; i < 20; i++) {
       expect(await source.find({ kid: `unknown-${i}`, iss: 'x', alg: 'EdDSA' })).toEqual([])
@@ -138,9 +140,28 @@ describe('RemoteJwksKeySource against a local registry', () => {
     const k1 = edKey()
     server = await new JwksServer().start()
     server.setKeys([publicJwkOf(k1.publicKey, 'k1')])
-    const source = new RemoteJwksKeySource(server.url, { issuer: 'https://other.example.com' })
+    const source = new RemoteJwksKeySource(server.url, { issuers: ['https://other.example.com'] })
     await expect(verifyBadge(badge(k1, 'k1'), { keys: source, now: () => NOW })).rejects.toMatchObject({
       code: 'BADGE_ISSUER_UNTRUSTED',
     })
+  })
+
+  it("binds keys to the registry's own issuer by default, and refuses a URL that names none", async () => {
+    const k1 = edKey()
+    server = await new JwksServer().start()
+    server.setKeys([publicJwkOf(k1.publicKey, 'k1')])
+    const own = `http://127.0.0.1:${server.port}`
+    const source = new RemoteJwksKeySource(server.url)
+    expect(source.issuers).toEqual([own])
+    const token = (iss: string) => signRaw({ alg: 'EdDSA', kid: 'k1' }, claims({ iss }), k1.privateKey)
+    expect((await verifyBadge(token(own), { keys: source, now: () => NOW })).kid).toBe('k1')
+    await expect(verifyBadge(token(ISS), { keys: source, now: () => NOW })).rejects.toMatchObject({
+      code: 'BADGE_ISSUER_UNTRUSTED',
+    })
+    expect(
+      () => new RemoteJwksKeySource(`http://user:secret@127.0.0.1:${server.port}/keys?api_key=x`),
+    ).toThrow(
+      expect.objectContaining({ code: 'USAGE', message: expect.not.stringMatching(/secret|api_key/) }),
+    )
   })
 })

@@ -128,13 +128,13 @@ describe('TrustStore', () => {
   it('maps issuers to kids and forgets the mapping on remove', async () => {
     const dir = tmpDir()
     const store = new TrustStore(dir)
-    await store.add(ed().publicKey, 'k1', { issuer: 'https://partner.example' })
-    await store.add(ed().publicKey, 'k2', { issuer: 'https://partner.example' })
+    await store.add(ed().publicKey, 'k1', { issuers: ['https://partner.example'] })
+    await store.add(ed().publicKey, 'k2', { issuers: ['https://partner.example'] })
     expect(await store.kidsForIssuer('https://partner.example')).toEqual(['k1', 'k2'])
     await store.remove('k1')
-    expect(await store.issuers()).toEqual({ 'https://partner.example': ['k2'] })
+    expect(await store.issuers()).toEqual(new Map([['https://partner.example', ['k2']]]))
     await store.remove('k2')
-    expect(await store.issuers()).toEqual({})
+    expect(await store.issuers()).toEqual(new Map())
     expect(readdirSync(dir)).toEqual(['issuers.json'])
   })
 
@@ -199,5 +199,61 @@ describe('addTrustedKeys', () => {
     await expect(
       addTrustedKeys(new TrustStore(tmpDir()), JSON.stringify(jwks), { kid: 'x' }),
     ).rejects.toMatchObject({ code: 'USAGE' })
+  })
+})
+
+describe('issuer binding (issuers.json)', () => {
+  const jwk = (kid: string, key = ed()) => JSON.stringify(publicJwkOf(key.publicKey, kid))
+
+  it('writes the key and its binding in one atomic step: a refused issuer stores nothing', async () => {
+    const dir = tmpDir()
+    const store = new TrustStore(dir)
+    for (const bad of ['partner', 'ftp://x.example.com', 'https://bad host.example.com', ''])
+      await expect(addTrustedKeys(store, jwk('k1'), { issuers: [bad] })).rejects.toMatchObject({
+        code: 'USAGE',
+      })
+    expect(readdirSync(dir)).toEqual([])
+    // A failed write of issuers.json leaves no key behind either: one writeFilesAtomic for all three.
+    writeFileSync(join(dir, 'issuers.json'), '{"x": "not-an-array"}')
+    await expect(
+      addTrustedKeys(store, jwk('k1'), { issuers: ['https://a.example.com'] }),
+    ).rejects.toMatchObject({
+      code: 'TRUST_STORE_INVALID',
+    })
+    expect(readdirSync(dir)).toEqual(['issuers.json'])
+  })
+
+  it('binds a key to exactly the issuers of its latest add (repeatable), and to none without --issuer', async () => {
+    const store = new TrustStore(tmpDir())
+    await addTrustedKeys(store, jwk('k1'), { issuers: ['https://a.example.com', 'did:web:a.example.com'] })
+    await addTrustedKeys(store, jwk('k2'), { issuers: ['https://a.example.com'] })
+    expect(await store.issuers()).toEqual(
+      new Map([
+        ['https://a.example.com', ['k1', 'k2']],
+        ['did:web:a.example.com', ['k1']],
+      ]),
+    )
+    const [added] = await addTrustedKeys(store, jwk('k1'))
+    expect(added!.issuers).toEqual([])
+    expect(await store.issuers()).toEqual(new Map([['https://a.example.com', ['k2']]]))
+    expect((await store.list()).map((k) => [k.kid, k.issuers])).toEqual([
+      ['k1', []],
+      ['k2', ['https://a.example.com']],
+    ])
+  })
+
+  it('takes __proto__ and constructor as ordinary issuer names, polluting nothing', async () => {
+    const dir = tmpDir()
+    const store = new TrustStore(dir)
+    writeFileSync(join(dir, 'issuers.json'), '{"__proto__": ["k9"], "constructor": ["k9"]}')
+    await addTrustedKeys(store, jwk('k1'), { issuers: ['did:web:a.example.com'] })
+    const issuers = await store.issuers()
+    expect(issuers.get('__proto__')).toEqual(['k9'])
+    expect(issuers.get('constructor')).toEqual(['k9'])
+    expect(await store.kidsForIssuer('toString')).toEqual([])
+    expect(({} as Record<string, unknown>).k9).toBeUndefined()
+    expect(JSON.parse(readFileSync(join(dir, 'issuers.json'), 'utf8'))).toEqual(
+      JSON.parse('{"__proto__": ["k9"], "constructor": ["k9"], "did:web:a.example.com": ["k1"]}'),
+    )
   })
 })

@@ -1,0 +1,124 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+import { afterAll, describe, expect, it } from '@jest/globals'
+
+import { verifyBadge } from '../../../src/lib/badge/verify.js'
+import { createBadgeVerifier } from '../../../src/lib/gateway/badge-verifier.js'
+import { publicJwkOf } from '../../../src/lib/keys/key.js'
+import { keySourceFrom } from '../../../src/lib/keysource/index.js'
+import { TrustStoreKeySource } from '../../../src/lib/keysource/truststore.js'
+import type { CandidateKey, KeyQuery, KeySource } from '../../../src/lib/keysource/types.js'
+import { addTrustedKeys } from '../../../src/lib/store/trust-add.js'
+import { TrustStore } from '../../../src/lib/store/truststore.js'
+import { claims, clock, edKey, NOW, signRaw } from '../../helpers/badges.js'
+import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
+
+afterAll(cleanupTmp)
+
+/** Counts the candidate keys a source hands the verifier: each is one signature check at most. */
+function counting(source: KeySource): { source: KeySource; tried: () => number } {
+  let tried = 0
+  return {
+    source: {
+      kind: source.kind,
+      async find(q: KeyQuery): Promise<CandidateKey[]> {
+        const found = await source.find(q)
+        tried += found.length
+        return found
+      },
+    },
+    tried: () => tried,
+  }
+}
+
+describe('StaticKeySource: the cost of junk kids', () => {
+  it('refuses an unknown kid against a 100-key JWKS file without trying any key', async () => {
+    const keys = Array.from({ length: 100 }, () => edKey())
+    const file = join(tmpDir(), 'jwks.json')
+    writeFileSync(file, JSON.stringify({ keys: keys.map((k, i) => publicJwkOf(k.publicKey, `k${i}`)) }))
+    const { source, tried } = counting((await keySourceFrom({ key: file }))!)
+    const junk = signRaw({ alg: 'EdDSA', kid: 'nobody' }, claims(), edKey().privateKey)
+    await expect(verifyBadge(junk, { keys: source, now: clock })).rejects.toMatchObject({
+      code: 'BADGE_ISSUER_UNTRUSTED',
+    })
+    expect(tried()).toBe(0)
+    // A known kid is one key; a kid-less token (the Go core's) still finds its key among all.
+    const good = signRaw({ alg: 'EdDSA', kid: 'k42' }, claims(), keys[42]!.privateKey)
+    expect((await verifyBadge(good, { keys: source, now: clock })).kid).toBe('k42')
+    expect(tried()).toBe(1)
+    const goShape = signRaw({ alg: 'EdDSA' }, claims(), keys[7]!.privateKey)
+    expect((await verifyBadge(goShape, { keys: source, now: clock })).kid).toBe('k7')
+  })
+
+  it('still tries a key without a kid of its own (a PEM) for any kid', async () => {
+    const key = edKey()
+    const file = join(tmpDir(), 'public.pem')
+    writeFileSync(file, key.publicKey.export({ type: 'spki', format: 'pem' }))
+    const source = (await keySourceFrom({ key: file }))!
+    const token = signRaw({ alg: 'EdDSA', kid: 'whatever-the-issuer-calls-it' }, claims(), key.privateKey)
+    expect((await verifyBadge(token, { keys: source, now: clock })).valid).toBe(true)
+  })
+})
+
+describe('TrustStoreKeySource: bindings fail closed', () => {
+  it('lets an unbound key sign only as its own did:key or kid, never as a name bound to another key', async () => {
+    const store = new TrustStore(tmpDir())
+    const a = edKey()
+    const partner = edKey()
+    const named = edKey()
+    await addTrustedKeys(store, JSON.stringify(publicJwkOf(a.publicKey, 'a-1')), {
+      issuers: ['https://a.example.com'],
+    })
+    await addTrustedKeys(store, JSON.stringify(publicJwkOf(partner.publicKey, partner.did)))
+    // A key whose kid is issuer A's name: the kid is no identity while A is bound to another key.
+    await addTrustedKeys(store, JSON.stringify(publicJwkOf(named.publicKey, 'https://a.example.com')))
+    await addTrustedKeys(store, JSON.stringify(publicJwkOf(edKey().publicKey, 'did:web:b.example.com')))
+    const source = new TrustStoreKeySource(store)
+    const kids = async (q: { kid?: string; iss: string }) =>
+      (await source.find({ alg: 'EdDSA', ...q })).map((c) => c.kid)
+    expect(await kids({ iss: 'https://a.example.com' })).toEqual(['a-1'])
+    expect(await kids({ kid: 'https://a.example.com', iss: 'https://a.example.com' })).toEqual([])
+    expect(await kids({ kid: partner.did, iss: 'https://a.example.com' })).toEqual([])
+    expect(await kids({ kid: partner.did, iss: partner.did })).toEqual([partner.did])
+    expect(await kids({ iss: partner.did })).toEqual([partner.did])
+    expect(await kids({ kid: 'did:web:b.example.com', iss: 'did:web:b.example.com' })).toEqual([
+      'did:web:b.example.com',
+    ])
+    expect(await kids({ kid: 'a-1', iss: 'did:web:b.example.com' })).toEqual([])
+  })
+})
+
+describe('trust add --max-level', () => {
+  it('refuses a badge above the level a key may vouch for, stored in the key, also on a cache hit', async () => {
+    const dir = tmpDir()
+    const store = new TrustStore(dir)
+    const partner = edKey()
+    const jwk = JSON.stringify(publicJwkOf(partner.publicKey, 'p-1'))
+    const iss = 'https://partner.example.com'
+    await addTrustedKeys(store, jwk, { issuers: [iss], maxLevel: 2 })
+    expect((await store.list())[0]).toMatchObject({ kid: 'p-1', maxLevel: 2 })
+    let now = NOW
+    const keys = new TrustStoreKeySource(store, { now: () => now, cacheMs: 1000 })
+    const at = (level: string) =>
+      signRaw(
+        { alg: 'EdDSA', kid: 'p-1' },
+        claims({
+          iss,
+          vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level } },
+        }),
+        partner.privateKey,
+      )
+    const verifier = createBadgeVerifier({ keys, now: () => now })
+    const two = at('2')
+    expect((await verifier.verify(two)).trustLevel).toBe('2')
+    await expect(verifier.verify(at('3'))).rejects.toMatchObject({ code: 'BADGE_ISSUER_UNTRUSTED' })
+    // Lowering the limit (trust add again) ends a cached level-2 badge too.
+    await addTrustedKeys(store, jwk, { issuers: [iss], maxLevel: 1 })
+    now += 1000
+    await expect(verifier.verify(two)).rejects.toMatchObject({ code: 'BADGE_ISSUER_UNTRUSTED' })
+    await expect(addTrustedKeys(store, jwk, { maxLevel: 5 })).rejects.toMatchObject({ code: 'USAGE' })
+    writeFileSync(join(dir, 'p-1.jwk'), JSON.stringify({ ...JSON.parse(jwk), capiscio_max_level: 'x' }))
+    await expect(store.get('p-1')).rejects.toMatchObject({ code: 'TRUST_STORE_INVALID' })
+  })
+})
