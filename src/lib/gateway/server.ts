@@ -11,6 +11,7 @@ import { Transform, pipeline } from 'node:stream'
 import { Pool } from 'undici'
 
 import { CapiscioError } from '../errors.js'
+import { redactUrl } from '../net/redact.js'
 import { CARD_PATHS, type ServedCard } from './card.js'
 import { checkRequestTarget, extractCredential, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
@@ -97,15 +98,19 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
 
 export function validateTarget(target: string): URL {
   let url: URL
+  const invalid = (why?: string) =>
+    new CapiscioError('USAGE', `invalid target URL: ${redactUrl(target)}${why ? ` (${why})` : ''}`, {
+      options: ['target'],
+    })
   try {
     url = new URL(target)
   } catch {
-    throw new CapiscioError('USAGE', `invalid target URL: ${target}`)
+    throw invalid()
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new CapiscioError('USAGE', `invalid target URL: ${target} (use http or https)`)
-  if (url.search || url.hash)
-    throw new CapiscioError('USAGE', `invalid target URL: ${target} (no query or fragment)`)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('use http or https')
+  if (url.search || url.hash) throw invalid('no query or fragment')
+  // The proxy never sends them, and start-up lines show the target: refuse rather than drop them.
+  if (url.username || url.password) throw invalid('no user:password@; the gateway sends no credentials')
   return url
 }
 

@@ -1,7 +1,8 @@
 /**
  * A URL as it may be shown in a log line or an error message: credentials in the user-info part
  * (`user:pass@`) and the whole query string (`?api_key=…`, signed-URL tokens) are replaced with
- * `***`, and the fragment is dropped. Works on text that does not parse as a URL, too.
+ * `***`, and the fragment is dropped. Text that does not parse as a URL is shown only up to its
+ * scheme when it holds an `@`, `?` or `#`.
  */
 export function redactUrl(url: URL | string): string {
   if (typeof url !== 'string') {
@@ -18,6 +19,9 @@ export function redactUrl(url: URL | string): string {
   try {
     return redactUrl(new URL(url))
   } catch {
-    return url.replace(/[^/\s?#@]+@/g, '***@').replace(/[?#].*$/s, (m) => (m.startsWith('?') ? '?***' : ''))
+    // Text that is not a URL cannot be taken apart safely (a password may hold '/', '#' or '?'): past
+    // the scheme, show it only when nothing in it could be user-info, a query or a fragment.
+    if (!/[@?#]/.test(url)) return url
+    return `${/^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? ''}***`
   }
 }

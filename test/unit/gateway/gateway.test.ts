@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
 import { issueBadge } from '../../../src/lib/badge/issue.js'
+import type { CapiscioError } from '../../../src/lib/errors.js'
 import { publicJwkOf } from '../../../src/lib/keys/key.js'
 import { createBadgeVerifier } from '../../../src/lib/gateway/badge-verifier.js'
 import { loadCard } from '../../../src/lib/gateway/card.js'
@@ -470,6 +471,16 @@ describe('gateway: operations endpoints', () => {
     await expect(
       createGateway({ target: 'not a url', verifier: createBadgeVerifier({ keys }) }),
     ).rejects.toThrow('invalid target URL: not a url')
+  })
+
+  it('refuses a target with credentials or a query, without showing them', async () => {
+    for (const target of ['http://u:hunter2@127.0.0.1:9/', 'http://127.0.0.1:9/?api_key=SECRET']) {
+      const err = await createGateway({ target, verifier: createBadgeVerifier({ keys }) }).catch(
+        (e: unknown) => e as CapiscioError,
+      )
+      expect(err).toMatchObject({ code: 'USAGE', message: expect.stringContaining('invalid target URL') })
+      expect(String((err as Error).message)).not.toMatch(/hunter2|SECRET/)
+    }
   })
 
   it('loads keys from a registry (JWKS) on the first badge, then is ready', async () => {

@@ -16,8 +16,12 @@ describe('redactUrl', () => {
       'https://registry.example.com/.well-known/jwks.json',
       'https://registry.example.com/.well-known/jwks.json',
     ],
-    ['not a url user:pw@x?api_key=1', 'not a url ***@x?***'],
-    ['ftp//bob:pw@host/x', 'ftp//***@host/x'],
+    ['not a url user:pw@x?api_key=1', '***'],
+    ['ftp//bob:pw@host/x', '***'],
+    // Not URLs (a '/' or '#' in the password breaks the authority): nothing past the scheme is shown.
+    ['https://admin:s3cr/et@reg.example.com/jwks', 'https://***'],
+    ['https://admin:s3cr#et@reg.example.com/jwks', 'https://***'],
+    ['not a url at all', 'not a url at all'],
     ['redis-ish://bob:pw@host/x?y', 'redis-ish://***@host/x?***'],
   ])('%s → %s', (input, shown) => {
     expect(redactUrl(input)).toBe(shown)
