@@ -1,5 +1,7 @@
 import { ROOT } from './paths.js'
 
+const NODE_WARNING = /^\(node:\d+\) \[?\w*\]? ?\w*Warning: /
+
 export interface CommandResult {
   stdout: string
   stderr: string
@@ -32,10 +34,12 @@ export async function runCommand(
     out.push(String(chunk)),
     true
   )) as typeof process.stdout.write
-  process.stderr.write = ((chunk: string | Uint8Array) => (
-    err.push(String(chunk)),
-    true
-  )) as typeof process.stderr.write
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    // Node's own process warnings (jest's VM-modules notice, oclif's development-mode notices) come
+    // once per process, during whichever test first triggers them: they are not the command's output.
+    if (!NODE_WARNING.test(String(chunk))) err.push(String(chunk))
+    return true
+  }) as typeof process.stderr.write
   if (options.cwd) process.chdir(options.cwd)
   let result: unknown
   try {
