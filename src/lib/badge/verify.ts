@@ -45,6 +45,9 @@ export interface VerificationResult {
 
 const didKeys = new DidKeySource()
 
+/** The most keys a badge without a kid (the Go core's) is tried against; larger sets need kids. */
+export const MAX_KIDLESS_KEYS = 8
+
 function fail(code: ConstructorParameters<typeof CapiscioError>[0], message: string): never {
   throw new CapiscioError(code, message)
 }
@@ -95,6 +98,14 @@ export async function verifyBadge(
     fail(
       'BADGE_ISSUER_UNTRUSTED',
       `no trusted key for ${kid === undefined ? `issuer ${claims.iss}` : `kid ${kid}`}`,
+    )
+  }
+  // A kid names one key; without one every key bound to the issuer could be the signer. Trying a
+  // large set for each kid-less token would let junk cost a signature check per key (~60 µs each).
+  if (kid === undefined && candidates.length > MAX_KIDLESS_KEYS) {
+    fail(
+      'BADGE_ISSUER_UNTRUSTED',
+      `the badge has no kid and ${candidates.length} trusted keys could have signed it; without a kid at most ${MAX_KIDLESS_KEYS} are tried`,
     )
   }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 
 import { afterAll, describe, expect, it } from '@jest/globals'
 
-import { verifyBadge } from '../../../src/lib/badge/verify.js'
+import { MAX_KIDLESS_KEYS, verifyBadge } from '../../../src/lib/badge/verify.js'
 import { createBadgeVerifier } from '../../../src/lib/gateway/badge-verifier.js'
 import { publicJwkOf } from '../../../src/lib/keys/key.js'
 import { keySourceFrom } from '../../../src/lib/keysource/index.js'
@@ -43,12 +43,32 @@ describe('StaticKeySource: the cost of junk kids', () => {
       code: 'BADGE_ISSUER_UNTRUSTED',
     })
     expect(tried()).toBe(0)
-    // A known kid is one key; a kid-less token (the Go core's) still finds its key among all.
+    // A known kid is one key.
     const good = signRaw({ alg: 'EdDSA', kid: 'k42' }, claims(), keys[42]!.privateKey)
     expect((await verifyBadge(good, { keys: source, now: clock })).kid).toBe('k42')
     expect(tried()).toBe(1)
-    const goShape = signRaw({ alg: 'EdDSA' }, claims(), keys[7]!.privateKey)
-    expect((await verifyBadge(goShape, { keys: source, now: clock })).kid).toBe('k7')
+  })
+
+  it('refuses a kid-less token against more keys than MAX_KIDLESS_KEYS without trying any', async () => {
+    const keys = Array.from({ length: 100 }, () => edKey())
+    const file = join(tmpDir(), 'jwks.json')
+    writeFileSync(file, JSON.stringify({ keys: keys.map((k, i) => publicJwkOf(k.publicKey, `k${i}`)) }))
+    const source = (await keySourceFrom({ key: file }))!
+    const junk = signRaw({ alg: 'EdDSA' }, claims(), edKey().privateKey)
+    // Refused at the key step (4), so the signature step (5) never runs: no key is tried.
+    await expect(verifyBadge(junk, { keys: source, now: clock })).rejects.toMatchObject({
+      code: 'BADGE_ISSUER_UNTRUSTED',
+      message: expect.stringContaining('the badge has no kid and 100 trusted keys'),
+    })
+  })
+
+  it('still finds a kid-less token (the Go core shape) among a few keys', async () => {
+    const keys = Array.from({ length: MAX_KIDLESS_KEYS }, () => edKey())
+    const file = join(tmpDir(), 'jwks.json')
+    writeFileSync(file, JSON.stringify({ keys: keys.map((k, i) => publicJwkOf(k.publicKey, `k${i}`)) }))
+    const source = (await keySourceFrom({ key: file }))!
+    const goShape = signRaw({ alg: 'EdDSA' }, claims(), keys[MAX_KIDLESS_KEYS - 1]!.privateKey)
+    expect((await verifyBadge(goShape, { keys: source, now: clock })).kid).toBe(`k${MAX_KIDLESS_KEYS - 1}`)
   })
 
   it('still tries a key without a kid of its own (a PEM) for any kid', async () => {
