@@ -16,11 +16,11 @@ export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
 >
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
-/** Environment variable that holds a private key's passphrase (DESIGN §4). */
+/** Environment variable that holds a private key's passphrase (docs/formats.md, "Key directory"). */
 export const PASSPHRASE_ENV = 'CAPISCIO_KEY_PASSPHRASE'
 
 /**
- * The only place that knows about --json, --quiet, colour, prompts and exit codes (DESIGN §2–3).
+ * The only place that knows about --json, --quiet, colour, prompts and exit codes (docs/architecture.md §1, §3).
  * Commands parse, call the library, and return their JSON result; rendering and errors live here.
  */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
@@ -81,7 +81,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.info(this.color().green('✔') + ' ' + text)
   }
 
-  /** Warnings said during the run; under --json they go into the result's `warnings` (DESIGN §3). */
+  /** Warnings said during the run; under --json they go into the result's `warnings` (docs/architecture.md §3). */
   protected readonly warnings: string[] = []
 
   protected warnLine(text: string): void {
@@ -232,7 +232,7 @@ export function looksLikePath(arg: string): boolean {
 }
 
 /**
- * Prints an error the one way (DESIGN §3): `Error:`/`Code:`/`Hint:` on stderr, or under --json
+ * Prints an error the one way (docs/architecture.md §3): `Error:`/`Code:`/`Hint:` on stderr, or under --json
  * `{"error":{code,message,hint}}` on stdout. The hint is the error's own, else its code's default.
  * When stdout cannot be written (it is what failed), the JSON goes to stderr instead.
  */

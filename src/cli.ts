@@ -12,7 +12,7 @@ export { COMMANDS } from './commands.js'
 /**
  * Runs the CLI (bin/run.js calls this). Around oclif's own run it adds what a user meets before or
  * after a command: `help …`, an unknown command with a did-you-mean, a bare `--json`, and a stdout
- * that cannot be written, all in the one Error/Code/Hint format (DESIGN §3).
+ * that cannot be written, all in the one Error/Code/Hint format (docs/architecture.md §3).
  */
 export async function execute(options: { dir: string }): Promise<void> {
   let argv = process.argv.slice(2)

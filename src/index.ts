@@ -1,4 +1,4 @@
-// The public library API: re-exports only (DESIGN §2).
+// The public library API: re-exports only (docs/architecture.md §1).
 export {
   CapiscioError,
   ERROR_CODES,

@@ -5,7 +5,7 @@ import { CapiscioError } from './errors.js'
 import { KEY_ALGS, type KeyAlg } from './keys/key.js'
 
 /**
- * Project configuration (DESIGN §3): flags > CAPISCIO_* environment > config file > defaults.
+ * Project configuration (docs/architecture.md §3): flags > CAPISCIO_* environment > config file > defaults.
  * The file is found by cosmiconfig from the working directory up to the project root (the nearest
  * directory with a package.json). Unknown keys and wrong types are errors, so a typo never silently
  * falls back to a default.

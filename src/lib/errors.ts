@@ -1,6 +1,6 @@
 /**
  * One error model for the whole toolkit: every failure the library reports is a CapiscioError whose
- * code comes from this registry. The code decides the process exit code (DESIGN §3), so a command
+ * code comes from this registry. The code decides the process exit code (docs/architecture.md §3), so a command
  * never picks an exit code by itself. docs/errors.md documents every entry (a test keeps them in step).
  */
 

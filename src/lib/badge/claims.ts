@@ -3,7 +3,7 @@ import { CapiscioError } from '../errors.js'
 export const TRUST_LEVELS = ['0', '1', '2', '3', '4'] as const
 export type TrustLevel = (typeof TRUST_LEVELS)[number]
 
-/** The claims of a trust badge (DESIGN §6, RFC-002 §4.3). */
+/** The claims of a trust badge (docs/formats.md, "Trust badge"; RFC-002 §4.3). */
 export interface BadgeClaims {
   jti: string
   iss: string

@@ -48,7 +48,7 @@ function usage(message: string, option?: string): never {
   throw new CapiscioError('USAGE', message, option === undefined ? {} : { options: [option] })
 }
 
-/** Builds and signs a trust badge (DESIGN §6). Every badge gets a fresh UUID v4 jti. */
+/** Builds and signs a trust badge (docs/formats.md, "Trust badge"). Every badge gets a fresh UUID v4 jti. */
 export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadge> {
   const { privateKey } = options
   if (privateKey.type !== 'private') usage('a badge is signed with a private key')

@@ -64,7 +64,7 @@ function keyMaySignFor(candidate: CandidateKey, iss: string, level: TrustLevel):
 }
 
 /**
- * Verifies a trust badge in DESIGN §6's order; the first failed check throws a CapiscioError with
+ * Verifies a trust badge in the order of docs/architecture.md §5; the first failed check throws a CapiscioError with
  * its BADGE_* code. The same function serves the CLI, the gateway and library users.
  */
 export async function verifyBadge(
@@ -179,7 +179,7 @@ async function findKeys(
 }
 
 /**
- * Whether the key that verified a result would still be found for it now (DESIGN §5: a cached
+ * Whether the key that verified a result would still be found for it now (docs/architecture.md §5: a cached
  * result never outlives its key). Asks the key source again, whose lookups are cached in memory, so
  * a removed, replaced or rotated-out key, or a dropped issuer binding, ends the result's use.
  */

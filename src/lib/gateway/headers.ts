@@ -118,7 +118,7 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
 }
 
 /**
- * The credential a request carries (DESIGN §9): X-Capiscio-Badge, else `Authorization: Bearer`
+ * The credential a request carries (docs/architecture.md §6): X-Capiscio-Badge, else `Authorization: Bearer`
  * (scheme case-insensitive). Two different credentials are a conflict.
  */
 export function extractCredential(headers: IncomingHttpHeaders): { credential?: string; conflict?: true } {

@@ -2,7 +2,7 @@ import { logTime } from '../time.js'
 import type { RequestLogEntry } from './types.js'
 
 /**
- * One line per request (DESIGN §9), never with a credential or a query string:
+ * One line per request (docs/architecture.md §6), never with a credential or a query string:
  * `2025/12/01 19:48:15 [200] POST /api/task - valid badge from did:capiscio:agent:client`,
  * or a JSON object per line.
  */

@@ -1,5 +1,5 @@
 /**
- * The short, public reason a refused request gets (DESIGN §9): enough for a client to act on,
+ * The short, public reason a refused request gets (docs/architecture.md §6): enough for a client to act on,
  * nothing about keys or internals. Keyed by error code; the code itself is sent alongside.
  */
 const REASONS: Record<string, string> = {

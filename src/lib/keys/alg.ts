@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto'
 
-/** The only algorithms a badge may use: never `none`, never HMAC (DESIGN §6). */
+/** The only algorithms a badge may use: never `none`, never HMAC (docs/formats.md, "Trust badge"). */
 export const BADGE_ALGS = ['EdDSA', 'ES256'] as const
 export type BadgeAlg = (typeof BADGE_ALGS)[number]
 

@@ -76,7 +76,7 @@ function pick(jwk: JsonWebKey, members: readonly string[]): Record<string, unkno
   return out
 }
 
-/** The public JWK of a key, with its kid and alg and `use: "sig"` (DESIGN §4). */
+/** The public JWK of a key, with its kid and alg and `use: "sig"` (docs/formats.md, "Key directory"). */
 export function publicJwkOf(key: KeyObject, kid?: string): PublicJwk {
   const jwk = key.export({ format: 'jwk' })
   const out = pick(jwk, PUBLIC_MEMBERS[jwk.kty!] ?? []) as PublicJwk

@@ -27,7 +27,7 @@ interface CachedKey {
 
 /**
  * The trust store as a key source (`--trust-dir`). Every key is bound to the issuers it may sign
- * for (DESIGN §5), failing closed: the issuers issuers.json binds it to, its own did:key, and its
+ * for (docs/formats.md, "Trust store"), failing closed: the issuers issuers.json binds it to, its own did:key, and its
  * kid as a name when no other key is bound to that name. A token with a kid gets that key only; a
  * kid-less token (the Go core's) gets the keys bound to its issuer and a key stored under the
  * issuer itself (a did:key added with `trust add did:key:…`). Reads are cached briefly, misses

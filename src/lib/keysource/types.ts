@@ -15,7 +15,7 @@ export interface CandidateKey {
   publicKey: KeyObject
   kid?: string
   /**
-   * Issuers this key may sign for (DESIGN §5). When set, a badge whose iss is not listed is refused
+   * Issuers this key may sign for (docs/formats.md, "Trust store"). When set, a badge whose iss is not listed is refused
    * even if the signature verifies, so one trusted partner cannot speak for another. Unset only for
    * keys the operator named directly (`--key`), which the issuer allow-list binds.
    */
@@ -25,7 +25,7 @@ export interface CandidateKey {
 }
 
 /**
- * Where a verifier finds public keys (DESIGN §2): one interface behind `--key`, `--trust-dir`,
+ * Where a verifier finds public keys (docs/architecture.md §1): one interface behind `--key`, `--trust-dir`,
  * `--jwks` and did:key, used alike by the CLI, the gateway and the middleware.
  */
 export interface KeySource {

@@ -60,7 +60,7 @@ export function assertValidKid(kid: string): void {
 }
 
 /**
- * The file stem for a kid (DESIGN §5): the kid itself when it is a safe file name, so that the
+ * The file stem for a kid (docs/formats.md, "Trust store"): the kid itself when it is a safe file name, so that the
  * Python SimpleGuard finds `trusted/<kid>.pem`; otherwise every unsafe character becomes `_`, a
  * leading dot too, and an over-long name is shortened with a hash of the kid. Nothing a kid can
  * contain makes the stem leave the directory: it never holds a separator and never starts with '.'.
@@ -105,7 +105,7 @@ function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT'
 }
 
-/** The trust store: one directory of partner public keys (DESIGN §5). */
+/** The trust store: one directory of partner public keys (docs/formats.md, "Trust store"). */
 export class TrustStore {
   constructor(
     readonly dir: string,
@@ -146,7 +146,7 @@ export class TrustStore {
   }
 
   /**
-   * Adds (or replaces) a public key under a kid, bound to exactly the given issuers (DESIGN §5): with
+   * Adds (or replaces) a public key under a kid, bound to exactly the given issuers (docs/formats.md, "Trust store"): with
    * none, the key may sign only as its own identity. The key's files and issuers.json are written in
    * one atomic step, so a failure never leaves the key trusted with a binding it was not given.
    */

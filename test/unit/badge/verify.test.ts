@@ -88,7 +88,7 @@ describe('verifyBadge accepts', () => {
   })
 })
 
-describe('verifyBadge refuses, in DESIGN §6 order, with the right code', () => {
+describe('verifyBadge refuses, in the documented order (docs/architecture.md §5), with the right code', () => {
   const good = claims()
 
   it.each([
