@@ -93,11 +93,15 @@ export async function verifyBadge(
 
   // 4. Key.
   const level = claims.vc.credentialSubject.level
-  const { candidates, viaDidKey } = await findKeys({ kid, iss: claims.iss, alg }, level, options)
+  const { candidates, viaDidKey, unbound } = await findKeys({ kid, iss: claims.iss, alg }, level, options)
   if (candidates.length === 0) {
+    // Say which it is: an unknown key, or a trusted one that is not bound to this issuer or level.
+    const which = kid === undefined ? `issuer ${claims.iss}` : `kid ${kid}`
     fail(
       'BADGE_ISSUER_UNTRUSTED',
-      `no trusted key for ${kid === undefined ? `issuer ${claims.iss}` : `kid ${kid}`}`,
+      unbound
+        ? `the trusted key for ${which} may not sign for issuer ${claims.iss} at level ${level}`
+        : `no trusted key for ${which}`,
     )
   }
   // A kid names one key; without one every key bound to the issuer could be the signer. Trying a
@@ -169,18 +173,18 @@ async function findKeys(
   query: KeyQuery,
   level: TrustLevel,
   options: VerifyBadgeOptions,
-): Promise<{ candidates: CandidateKey[]; viaDidKey: boolean }> {
-  const candidates = (options.keys ? await options.keys.find(query) : []).filter((c) =>
-    keyMaySignFor(c, query.iss, level),
-  )
-  if (candidates.length > 0 || !options.acceptSelfSigned) return { candidates, viaDidKey: false }
+): Promise<{ candidates: CandidateKey[]; viaDidKey: boolean; unbound: boolean }> {
+  const found = options.keys ? await options.keys.find(query) : []
+  const candidates = found.filter((c) => keyMaySignFor(c, query.iss, level))
+  const unbound = found.length > 0 && candidates.length === 0
+  if (candidates.length > 0 || !options.acceptSelfSigned) return { candidates, viaDidKey: false, unbound }
   const own = await didKeys.find(query)
-  return { candidates: own, viaDidKey: own.length > 0 }
+  return { candidates: own, viaDidKey: own.length > 0, unbound: unbound && own.length === 0 }
 }
 
 /**
- * Whether the key that verified a result would still be found for it now (docs/architecture.md §5: a cached
- * result never outlives its key). Asks the key source again, whose lookups are cached in memory, so
+ * Whether the key that verified a result would still be found for it now (a cached result never
+ * outlives its key: docs/architecture.md §5). Asks the key source again, whose lookups are cached in memory, so
  * a removed, replaced or rotated-out key, or a dropped issuer binding, ends the result's use.
  */
 export async function stillTrusted(

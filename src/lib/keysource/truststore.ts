@@ -92,8 +92,8 @@ export class TrustStoreKeySource implements KeySource {
       // Its own names: the did:key always (the key is that identity); the kid unless other keys hold it.
       if (did !== undefined && !issuers.includes(did)) issuers.push(did)
       if (!byIssuer.has(kid) && !issuers.includes(kid)) issuers.push(kid)
-      // Never hand out a key for an issuer it is not bound to.
-      if (!issuers.includes(query.iss)) continue
+      // Handed out with its binding even when the issuer is not in it: verifyBadge refuses the key
+      // then, and can say that the key is trusted but not for this issuer.
       const candidate: CandidateKey = { publicKey: key.publicKey, kid, issuers }
       if (key.maxLevel !== undefined) candidate.maxLevel = key.maxLevel
       out.push(candidate)

@@ -95,8 +95,9 @@ describe('TrustStoreKeySource: bindings fail closed', () => {
     await addTrustedKeys(store, JSON.stringify(publicJwkOf(named.publicKey, 'https://a.example.com')))
     await addTrustedKeys(store, JSON.stringify(publicJwkOf(edKey().publicKey, 'did:web:b.example.com')))
     const source = new TrustStoreKeySource(store)
+    // The keys that may sign for the issuer: those found whose binding names it (verifyBadge's rule).
     const kids = async (q: { kid?: string; iss: string }) =>
-      (await source.find({ alg: 'EdDSA', ...q })).map((c) => c.kid)
+      (await source.find({ alg: 'EdDSA', ...q })).filter((c) => c.issuers?.includes(q.iss)).map((c) => c.kid)
     expect(await kids({ iss: 'https://a.example.com' })).toEqual(['a-1'])
     expect(await kids({ kid: 'https://a.example.com', iss: 'https://a.example.com' })).toEqual([])
     expect(await kids({ kid: partner.did, iss: 'https://a.example.com' })).toEqual([])
@@ -106,6 +107,28 @@ describe('TrustStoreKeySource: bindings fail closed', () => {
       'did:web:b.example.com',
     ])
     expect(await kids({ kid: 'a-1', iss: 'did:web:b.example.com' })).toEqual([])
+  })
+})
+
+describe('verifyBadge says why a trusted key is refused', () => {
+  it('names the binding, not a missing key, when a trusted key signs for an issuer it is not bound to', async () => {
+    const store = new TrustStore(tmpDir())
+    const partner = edKey()
+    await addTrustedKeys(store, JSON.stringify(publicJwkOf(partner.publicKey, partner.did)))
+    const keys = new TrustStoreKeySource(store)
+    const forged = signRaw(
+      { alg: 'EdDSA', kid: partner.did },
+      claims({ iss: 'https://a.example.com' }),
+      partner.privateKey,
+    )
+    await expect(verifyBadge(forged, { keys, now: clock })).rejects.toMatchObject({
+      code: 'BADGE_ISSUER_UNTRUSTED',
+      message: `the trusted key for kid ${partner.did} may not sign for issuer https://a.example.com at level 1`,
+    })
+    const unknown = signRaw({ alg: 'EdDSA', kid: 'nobody' }, claims(), partner.privateKey)
+    await expect(verifyBadge(unknown, { keys, now: clock })).rejects.toMatchObject({
+      message: 'no trusted key for kid nobody',
+    })
   })
 })
 
