@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises'
 
 import { Args, Flags } from '@oclif/core'
 
-import { BaseCommand } from '../../base-command.js'
+import { BaseCommand, forCli } from '../../base-command.js'
 import { trustDirFlag } from '../../flags.js'
 import { verifyBadge, type VerificationResult } from '../../lib/badge/verify.js'
 import { formatSpan } from '../../lib/duration.js'
@@ -94,7 +94,8 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
   }
 
   /** An invalid badge is this command's answer, not a crash: exit 3 with the code, {valid:false} under --json. */
-  private invalid(err: CapiscioError): Failure {
+  private invalid(error: CapiscioError): Failure {
+    const err = forCli(error)
     process.exitCode = err.exitCode
     if (!this.jsonEnabled()) {
       const c = this.color()

@@ -97,12 +97,17 @@ export async function verifyBadge(
   if (candidates.length === 0) {
     // Say which it is: an unknown key, or a trusted one that is not bound to this issuer or level.
     const which = kid === undefined ? `issuer ${claims.iss}` : `kid ${kid}`
-    fail(
-      'BADGE_ISSUER_UNTRUSTED',
-      unbound
-        ? `the trusted key for ${which} may not sign for issuer ${claims.iss} at level ${level}`
-        : `no trusted key for ${which}`,
-    )
+    if (unbound) {
+      throw new CapiscioError(
+        'BADGE_ISSUER_UNTRUSTED',
+        `the trusted key for ${which} may not sign for issuer ${claims.iss} at level ${level}`,
+        {
+          hint: `if that issuer really uses this key, add the key again with issuers ${claims.iss} (and maxLevel if it must vouch higher)`,
+          options: ['issuers', 'maxLevel'],
+        },
+      )
+    }
+    fail('BADGE_ISSUER_UNTRUSTED', `no trusted key for ${which}`)
   }
   // A kid names one key; without one every key bound to the issuer could be the signer. Trying a
   // large set for each kid-less token would let junk cost a signature check per key (~60 µs each).
