@@ -85,7 +85,9 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
     }
     out[name] = value
   }
-  const prior = incoming['x-forwarded-for']
+  // A client's own X-Forwarded-For is a claim like any other forged header: only a trusted proxy's
+  // chain is extended; otherwise the agent sees exactly the address the connection came from.
+  const prior = o.trustForwarded ? incoming['x-forwarded-for'] : undefined
   const chain = Array.isArray(prior) ? prior.join(', ') : prior
   out['x-forwarded-for'] = chain ? `${chain}, ${o.clientIp}` : o.clientIp
   const fwdProto = incoming['x-forwarded-proto']
@@ -141,20 +143,31 @@ const SEGMENT_SEPARATOR = /\/|\\|%2f|%5c/i
 const DOT_DOT = /^(?:\.|%2e){2}$/i
 /** Cheap pre-check: only a target with two dots (plain or encoded) in a row can climb. */
 const MAY_CLIMB = /(?:\.|%2e)(?:\.|%2e)/i
+/** A dot, slash or backslash encoded twice: an agent that decodes twice would see it. */
+const DOUBLE_ENCODED = /%25(?:2e|2f|5c)/i
 
 /**
  * Whether a request target may be forwarded: origin-form only (`/path?query`; no absolute-form
  * `http://host/…` that would name another host, no `*` or authority-form), and no dot-segments,
- * plain or percent-encoded, that climb above its root, where the target would resolve them out of
- * the gateway's path prefix. Dot-segments that stay inside (`/a/../b`) are forwarded as sent.
+ * plain, percent-encoded or with `;params`, that climb above its root, where the target would resolve
+ * them out of the gateway's path prefix; no fragment and no double-encoded dot or slash in the path.
+ * Dot-segments that stay inside (`/a/../b`) are forwarded as sent.
  */
 export function checkRequestTarget(target: string): boolean {
   if (target.charCodeAt(0) !== 47 /* / */) return false
-  if (!MAY_CLIMB.test(target)) return true // the common case: one scan, no allocation
+  // A fragment is never part of a request-target (RFC 9112 §3.2); an agent that parses the target
+  // as a URL drops it and then resolves the dot-segments before it ('/..#/x' is '/').
+  if (target.includes('#')) return false
+  // The common case: two scans, no allocation.
+  if (!MAY_CLIMB.test(target) && !DOUBLE_ENCODED.test(target)) return true
   const q = target.indexOf('?')
   const path = q < 0 ? target : target.slice(0, q)
+  if (DOUBLE_ENCODED.test(path)) return false
   let depth = 0
-  for (const segment of path.split(SEGMENT_SEPARATOR)) {
+  for (const part of path.split(SEGMENT_SEPARATOR)) {
+    // Path parameters do not make a segment another one: Tomcat and Spring read '..;x' as '..'.
+    const semi = part.indexOf(';')
+    const segment = semi < 0 ? part : part.slice(0, semi)
     if (DOT_DOT.test(segment)) {
       if (--depth < 0) return false
     } else if (segment !== '' && segment !== '.' && !/^%2e$/i.test(segment)) depth++

@@ -60,6 +60,14 @@ describe('upstreamHeaders: headers the gateway sets cannot be forged', () => {
     expect(out).not.toHaveProperty('x_capiscio_badge')
   })
 
+  it('replaces a client X-Forwarded-For with the connection address, and extends only a trusted chain', () => {
+    const sent = { 'x-forwarded-for': '6.6.6.6' }
+    expect(upstreamHeaders(sent, { ...base, trustForwarded: false })['x-forwarded-for']).toBe('192.0.2.1')
+    expect(upstreamHeaders(sent, { ...base, trustForwarded: true })['x-forwarded-for']).toBe(
+      '6.6.6.6, 192.0.2.1',
+    )
+  })
+
   it('forwards the credential header only under its real name, and only with forwardCredential', () => {
     const out = upstreamHeaders(
       { 'x-capiscio-badge': 'real.badge.token', x_capiscio_badge: 'forged' },
@@ -91,6 +99,17 @@ describe('checkRequestTarget: only origin-form targets that stay under the prefi
     ['HTTP://evil.example.com/', false],
     ['*', false],
     ['evil.example.com:443', false],
+    // A fragment is never part of a request-target; agents drop it and then resolve the '..'.
+    ['/..#/x', false],
+    ['/a#b', false],
+    // Path parameters: Tomcat and Spring read '..;' as '..'.
+    ['/..;/admin', false],
+    ['/a/..;x=1/../admin', false],
+    ['/a;v=1/b', true],
+    // Double encoding: an agent that decodes twice sees '..' and '/'.
+    ['/%252e%252e/admin', false],
+    ['/..%252fadmin', false],
+    ['/ok?u=%252Fx', true],
   ])('%s → %s', (target, ok) => {
     expect(checkRequestTarget(target)).toBe(ok)
   })
