@@ -82,7 +82,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
   it.each([
     [[], /must provide either --local-key or --registry-url \(or --trust-dir\)/],
     [['--local-key', 'client/public.jwk', '--trust-dir', 'x'], /choose one key source/],
-    [['--local-key', 'client/public.jwk', '--target', 'not a url'], /invalid target URL: not a url/],
+    [['--local-key', 'client/public.jwk', '--target', 'not a url'], /invalid --target URL: not a url/],
     [['--local-key', 'client/public.jwk', '--max-body', 'lots'], /is not a size/],
   ])('refuses to start with %j (exit 2)', async (args, message) => {
     const cwd = await clientKeyDir()
