@@ -47,6 +47,7 @@ export async function resolveWriteTarget(path: string): Promise<string> {
     try {
       info = await lstat(current)
     } catch (err) {
+      // A link to a file not made yet gets it made, as a shell's `>` would (only links we may follow).
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return current
       throw writeFailed(path, err)
     }
@@ -57,9 +58,28 @@ export async function resolveWriteTarget(path: string): Promise<string> {
         `${path} is ${describeNonRegular(info)}, not a regular file; refusing to replace it`,
       )
     }
+    await assertLinkMayBeFollowed(current, info)
     current = resolve(dirname(current), await readlink(current))
   }
   throw new CapiscioError('WRITE_FAILED', `${path}: too many levels of symbolic links`)
+}
+
+/**
+ * The kernel's fs.protected_symlinks rule, which resolving links ourselves would bypass: in a
+ * sticky, world-writable directory (/tmp), a link is followed only when it belongs to us or to the
+ * directory's owner. Anyone can plant a link in /tmp; nobody else's may steer our writes.
+ */
+async function assertLinkMayBeFollowed(link: string, info: Stats): Promise<void> {
+  const uid = process.geteuid?.()
+  if (uid === undefined) return // not POSIX: no sticky directories to guard
+  const dir = await lstat(dirname(link))
+  const stickyWorldWritable = (dir.mode & 0o1002) === 0o1002
+  if (stickyWorldWritable && info.uid !== uid && info.uid !== dir.uid) {
+    throw new CapiscioError(
+      'WRITE_FAILED',
+      `${link} is a symbolic link owned by another user in a shared directory; refusing to follow it`,
+    )
+  }
 }
 
 function writeFailed(path: string, err: unknown): CapiscioError {

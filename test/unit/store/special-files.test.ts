@@ -1,5 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process'
 import {
+  chmodSync,
+  lchownSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -44,15 +46,48 @@ describe('writeFileAtomic and what is already at the path (issue 7 item 11)', ()
     expect(readdirSync(dir).sort()).toEqual(['badge.jwt', 'real.jwt'])
   })
 
-  it('follows a chain of symlinks, and creates the target of a dangling one', async () => {
+  it('follows a chain of symlinks to an existing file', async () => {
     const dir = tmpDir()
     mkdirSync(join(dir, 'secrets'))
+    writeFileSync(join(dir, 'secrets', 'badge.jwt'), 'old\n')
     symlinkSync(join(dir, 'secrets', 'badge.jwt'), join(dir, 'hop'))
     symlinkSync('hop', join(dir, 'badge.jwt'))
     await writeFileAtomic(join(dir, 'badge.jwt'), 'new\n', 0o600)
     expect(readFileSync(join(dir, 'secrets', 'badge.jwt'), 'utf8')).toBe('new\n')
     expect(lstatSync(join(dir, 'hop')).isSymbolicLink()).toBe(true)
     expect(lstatSync(join(dir, 'badge.jwt')).isSymbolicLink()).toBe(true)
+  })
+
+  it('creates the target of a dangling symlink of ours, as a shell redirect would', async () => {
+    const dir = tmpDir()
+    mkdirSync(join(dir, 'secrets'))
+    symlinkSync(join(dir, 'secrets', 'badge.jwt'), join(dir, 'out.jwt'))
+    await writeFileAtomic(join(dir, 'out.jwt'), 'x\n', 0o600)
+    expect(readFileSync(join(dir, 'secrets', 'badge.jwt'), 'utf8')).toBe('x\n')
+  })
+
+  it("refuses to follow another user's symlink in a sticky world-writable directory (protected_symlinks)", async () => {
+    if (process.geteuid?.() !== 0) return // creating a link owned by another user needs root
+    const dir = tmpDir()
+    const shared = join(dir, 'shared')
+    mkdirSync(shared)
+    chmodSync(shared, 0o1777)
+    writeFileSync(join(dir, 'target.txt'), 'mine\n')
+    const link = join(shared, 'out.jwt')
+    symlinkSync(join(dir, 'target.txt'), link)
+    lchownSync(link, 65534, 65534)
+    expect(await codeOf(writeFileAtomic(link, 'x\n', 0o600))).toBe('WRITE_FAILED')
+    expect(readFileSync(join(dir, 'target.txt'), 'utf8')).toBe('mine\n')
+    // Nor a planted link to a file that does not exist yet: it would be created wherever it points.
+    const planted = join(shared, 'planted.jwt')
+    symlinkSync(join(dir, 'victim.txt'), planted)
+    lchownSync(planted, 65534, 65534)
+    expect(await codeOf(writeFileAtomic(planted, 'x\n', 0o600))).toBe('WRITE_FAILED')
+    expect(readdirSync(dir).sort()).toEqual(['shared', 'target.txt'])
+    // Our own link there is followed.
+    lchownSync(link, 0, 0)
+    await writeFileAtomic(link, 'x\n', 0o600)
+    expect(readFileSync(join(dir, 'target.txt'), 'utf8')).toBe('x\n')
   })
 
   it('refuses a FIFO with WRITE_FAILED and leaves it a FIFO', async () => {
