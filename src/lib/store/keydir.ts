@@ -1,4 +1,4 @@
-import { lstat, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { lstat, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises'
 import type { KeyObject } from 'node:crypto'
 import { basename, dirname, join } from 'node:path'
 
@@ -165,13 +165,83 @@ export async function writeKeyDir(
   key: GeneratedKey,
   options: WriteKeyDirOptions = {},
 ): Promise<KeyDirFiles> {
-  const p = (name: string) => join(dir, name)
   if (!options.force) await assertNoPrivateKey(dir)
   if (options.passphrase !== undefined && options.passphrase.length === 0) {
     throw new CapiscioError('USAGE', 'the passphrase is empty')
   }
   await ensureDir(dir)
-  await ensureDir(p(KEY_FILES.trustDir))
+  await ensureDir(join(dir, KEY_FILES.trustDir))
+  const release = await lockKeyDir(dir)
+  try {
+    // Checked again under the lock: another run may have written a key since.
+    if (!options.force) await assertNoPrivateKey(dir)
+    return await switchKeySet(dir, key, options)
+  } finally {
+    await release()
+  }
+}
+
+/** Held while a key set is written, so two runs never interleave their stages and renames. */
+export const KEY_DIR_LOCK = '.capiscio-keyset.lock'
+/** The lock files this process holds (a library may run two writes at once). */
+const locksHeld = new Set<string>()
+
+/**
+ * Takes the directory's key-set lock: a file created exclusively, holding our pid. A lock whose pid
+ * is gone (a killed run) is taken over; one held by a live process is WRITE_FAILED. Two runs that
+ * find the same stale lock at the same instant could both take it over: the lock guards against
+ * overlapping runs, which is the case that happens, not against that double coincidence.
+ */
+async function lockKeyDir(dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, KEY_DIR_LOCK)
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx', 0o600)
+      await handle.writeFile(`${process.pid}\n`)
+      await handle.close()
+      locksHeld.add(path)
+      return async () => {
+        locksHeld.delete(path)
+        await unlink(path).catch(() => undefined)
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw writeFailedIn(dir, err)
+    }
+    const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10)
+    // Our own pid there is either this process's lock, held elsewhere in it, or a dead run's pid reused.
+    const held = pid === process.pid ? locksHeld.has(path) : Number.isInteger(pid) && pid > 0 && isAlive(pid)
+    if (held) {
+      throw new CapiscioError('WRITE_FAILED', `another key gen (pid ${pid}) is writing keys in ${dir}`, {
+        hint: `wait for it to finish; if no such run exists, remove ${path}`,
+      })
+    }
+    await unlink(path).catch(() => undefined) // stale: its run was killed
+  }
+  throw new CapiscioError('WRITE_FAILED', `could not take the lock ${path}`)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' // alive, another user's
+  }
+}
+
+function writeFailedIn(dir: string, err: unknown): CapiscioError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
+  return new CapiscioError('WRITE_FAILED', `could not write the key files in ${dir} (${code})`, {
+    cause: err,
+  })
+}
+
+async function switchKeySet(
+  dir: string,
+  key: GeneratedKey,
+  options: WriteKeyDirOptions,
+): Promise<KeyDirFiles> {
+  const p = (name: string) => join(dir, name)
   await completeKeySwitch(dir)
 
   const encrypted = options.passphrase !== undefined

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process'
-import type { KeyObject } from 'node:crypto'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { createPublicKey, type KeyObject } from 'node:crypto'
 import {
   existsSync,
   lstatSync,
@@ -27,7 +27,7 @@ afterAll(cleanupTmp)
 const mode = (p: string) => statSync(p).mode & 0o777
 
 describe('writeKeyDir', () => {
-  it('writes the DESIGN §4 files with their modes', async () => {
+  it('writes the documented key files with their modes', async () => {
     const dir = join(tmpDir(), 'keys')
     const key = await generateKey('EdDSA')
     const files = await writeKeyDir(dir, key)
@@ -207,6 +207,45 @@ describe('writeKeyDir after a killed run (issue 7 item 10)', () => {
     })
     expect(lstatSync(join(dir, 'public.pem')).isSymbolicLink()).toBe(true)
     expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([])
+  })
+})
+
+describe('writeKeyDir run twice at once on one directory', () => {
+  it('never leaves a mixed key set: one run holds the lock, the other fails with WRITE_FAILED', async () => {
+    const dir = tmpDir()
+    const keys = { ed: await generateKey('EdDSA'), ec: await generateKey('ES256') }
+    for (let round = 0; round < 15; round++) {
+      const outcomes = await Promise.allSettled([
+        writeKeyDir(dir, keys.ed, { force: true }),
+        writeKeyDir(dir, keys.ec, { force: true }),
+      ])
+      for (const o of outcomes)
+        if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'WRITE_FAILED' })
+      expect(outcomes.some((o) => o.status === 'fulfilled')).toBe(true)
+      // One key throughout: private and public files agree, and did.txt is there exactly for Ed25519.
+      const priv = await readSigningKey(dir)
+      const pub = await readKeyDir(dir, { prefer: 'public' })
+      expect(pub.publicKey.equals(createPublicKey(priv.privateKey))).toBe(true)
+      const pem = createPublicKey(readFileSync(join(dir, 'public.pem'), 'utf8'))
+      expect(pem.equals(pub.publicKey)).toBe(true)
+      expect(existsSync(join(dir, 'did.txt'))).toBe(pub.publicKey.asymmetricKeyType === 'ed25519')
+      expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([])
+    }
+  })
+
+  it('takes over a lock left by a run that was killed', async () => {
+    const dir = tmpDir()
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid
+    writeFileSync(join(dir, '.capiscio-keyset.lock'), `${dead}\n`)
+    await writeKeyDir(dir, await generateKey('EdDSA'))
+    expect(existsSync(join(dir, 'private.jwk'))).toBe(true)
+    expect(existsSync(join(dir, '.capiscio-keyset.lock'))).toBe(false)
+    // A lock held by a live process (the one that runs these tests) is respected.
+    writeFileSync(join(dir, '.capiscio-keyset.lock'), `${process.ppid}\n`)
+    await expect(writeKeyDir(dir, await generateKey('EdDSA'), { force: true })).rejects.toMatchObject({
+      code: 'WRITE_FAILED',
+      message: expect.stringContaining('another key gen'),
+    })
   })
 })
 
