@@ -442,6 +442,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       for (const res of live.keys()) if (!res.headersSent) res.shouldKeepAlive = false
       for (const [socket, conn] of conns)
         if (conn.busy === 0) setTimeout(closeIdle, graceMs, socket, conn).unref()
+      // A TLS connection still in its handshake has no HTTP connection yet, so closeIdle never sees
+      // it: after the grace period, end every raw socket with no established connection on it (the
+      // TLS socket shares its peer address and port).
+      setTimeout(() => {
+        const peer = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`
+        const established = new Set([...conns.keys()].map(peer))
+        for (const socket of raw) if (!conns.has(socket) && !established.has(peer(socket))) socket.destroy()
+      }, graceMs).unref()
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<'deadline'>(
         (resolve) => (timer = setTimeout(resolve, options.drainTimeoutMs ?? 30_000, 'deadline')),

@@ -1,5 +1,8 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
 
 import { afterEach, describe, expect, it } from '@jest/globals'
 
@@ -14,6 +17,7 @@ import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { edKey } from '../../helpers/badges.js'
 import { startProgram, stopAll } from '../../helpers/processes.js'
 import { echoAgent, freePort, startUpstream, type Upstream } from '../../helpers/servers.js'
+import { tmpDir } from '../../helpers/tmp.js'
 
 const client = edKey()
 const keys = new StaticKeySource([{ publicKey: client.publicKey, kid: client.did }])
@@ -340,5 +344,49 @@ describe('gateway start: the start-up line (item 18)', () => {
   it('keeps :80 and :443', () => {
     expect(listenAddress('http', '0.0.0.0', 80)).toBe('http://0.0.0.0:80')
     expect(listenAddress('https', '::', 443)).toBe('https://[::]:443')
+  })
+})
+
+describe('the drain with TLS', () => {
+  it('closes a connection still in its TLS handshake after the grace period, not at the drain deadline', async () => {
+    const dir = tmpDir()
+    const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')]
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-subj',
+        '/CN=localhost',
+        '-days',
+        '1',
+      ],
+      { stdio: 'ignore' },
+    )
+    const { gw, logs } = await setup({
+      tls: { key: readFileSync(key), cert: readFileSync(cert) },
+      drainGraceMs: 50,
+      drainTimeoutMs: 60_000,
+    })
+    // A client that connects and never says hello.
+    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+    sockets.push(socket)
+    await new Promise((resolve) => socket.once('connect', resolve))
+    const closedBySocket = new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)))
+    const deadline = new Promise<boolean>((resolve) => setTimeout(resolve, 10_000, false).unref())
+    const closing = gw.close()
+    // Closed by the grace period: well before the 60 s drain deadline (10 s is a generous bound).
+    expect(await Promise.race([closedBySocket, deadline])).toBe(true)
+    await closing
+    expect(logs.filter((l) => l.reason === 'cut at the drain deadline')).toEqual([])
   })
 })
