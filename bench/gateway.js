@@ -347,12 +347,16 @@ export async function gatewayBench() {
       // Workers are told apart by their counters (frozen now; /metrics and /health are not "allowed").
       seen.set(`${allowed}/${hits}/${misses}`, { allowed, hits, misses, codes })
     }
-    const total = { allowed: 0, hits: 0, misses: 0, non200: 0, workersSeen: seen.size }
+    const total = { allowed: 0, hits: 0, misses: 0, non200: 0, clientClosed: 0, workersSeen: seen.size }
     for (const w of seen.values()) {
       total.allowed += w.allowed
       total.hits += w.hits
       total.misses += w.misses
-      for (const [code, n] of Object.entries(w.codes)) if (code !== '200') total.non200 += n
+      // 499: requests wrk still had in flight when its run ended and it closed the connections.
+      for (const [code, n] of Object.entries(w.codes)) {
+        if (code === '499') total.clientClosed += n
+        else if (code !== '200') total.non200 += n
+      }
     }
     return total
   }
@@ -415,11 +419,18 @@ export async function gatewayBench() {
     const out = []
     try {
       await waitFor(port, '/health', gw, 'gateway (junk)')
-      for (const [name, token] of tokens) {
-        const file = join(dir, `junk-${out.length}.txt`)
+      // ROUNDS interleaved rounds over the tokens; each token's better round counts, as above.
+      const files = tokens.map(([, token], i) => {
+        const file = join(dir, `junk-${i}.txt`)
         writeFileSync(file, token + '\n')
-        await wrk(port, WARMUP, file, 0)
-        out.push({ name, ...(await wrk(port, SECONDS, file, 0)) })
+        return file
+      })
+      for (let round = 1; round <= ROUNDS; round++) {
+        for (const [i, [name]] of tokens.entries()) {
+          await wrk(port, WARMUP, files[i], 0)
+          const r = { name, ...(await wrk(port, SECONDS, files[i], 0)) }
+          if (!out[i] || r.rps > out[i].rps) out[i] = r
+        }
       }
     } finally {
       await stop(gw, 10000)
@@ -576,8 +587,10 @@ export async function gatewayBench() {
   const notes = [
     totalErrors === 0
       ? 'No errors: every wrk error counter (connect, read, write, status, timeout) was zero in every run, ' +
-        "warm-ups included, and the gateway's /metrics counted no non-200 answer."
+        "warm-ups included, and the gateway's /metrics counted no answer other than 200 (and the 499s below)."
       : `**Errors: ${totalErrors}** across all runs (see the rounds table).`,
+    `Requests cut by wrk itself when each run ended (its connections closed with a request in flight; ` +
+      `logged and counted as 499, not errors): ${gatewayRuns.reduce((n, r) => n + r.metrics.clientClosed, 0)} over all gateway runs.`,
     reused
       ? '**Some badges were reused within one gateway process** (the pool ran out), so the verify cache could hit.'
       : `No badge repeated within a gateway process (pool ${pool} badges).`,
@@ -636,7 +649,7 @@ function junkSection(runs) {
     '## Refusing junk',
     '',
     `One gateway trusting a 100-key JWKS (\`--local-key jwks-100.json\`), \`wrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s\` ` +
-      'sending the same refused token on every request (every answer is a 403). The baseline is a token that ' +
+      `sending the same refused token on every request (every answer is a 403), ${ROUNDS} interleaved rounds, each token's better round. The baseline is a token that ` +
       'fails the first check (shape); the others pass decoding and claims and must be refused without trying ' +
       `the 100 keys. Target: ≥ ${JUNK_TARGET}× the baseline's requests/s.`,
     '',
