@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { request as httpsRequest } from 'node:https'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -11,6 +10,7 @@ import { clientKeyDir, DOC_ISSUE_ARGS, runCli } from '../helpers/cli.js'
 import { peakRssMiB, startCli, startProgram, stopAll, waitForOutput } from '../helpers/processes.js'
 import { echoAgent, freePort, startUpstream, waitForHttp, type Upstream } from '../helpers/servers.js'
 import { cleanupTmp } from '../helpers/tmp.js'
+import { selfSignedCert } from '../helpers/tls.js'
 
 const ups: Upstream[] = []
 afterEach(async () => {
@@ -399,27 +399,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     const cwd = await clientKeyDir()
     const agent = await startUpstream(echoAgent)
     ups.push(agent)
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        join(cwd, 'tls.key'),
-        '-out',
-        join(cwd, 'tls.crt'),
-        '-subj',
-        '/CN=localhost',
-        '-days',
-        '1',
-      ],
-      { stdio: 'ignore' },
-    )
+    selfSignedCert(cwd)
     const { url } = await gateway(cwd, [
       '--target',
       agent.url,

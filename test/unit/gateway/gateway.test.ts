@@ -22,6 +22,7 @@ import { TrustStore } from '../../../src/lib/store/truststore.js'
 import { claims as claimsAt, edKey, signHmac, signRaw, unsigned } from '../../helpers/badges.js'
 import { echoAgent, startUpstream, type Upstream } from '../../helpers/servers.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
+import { gatewayWithAgent } from '../../helpers/gateway.js'
 
 const run = promisify(execFile)
 const client = edKey()
@@ -47,18 +48,14 @@ async function setup(
   overrides: Partial<GatewayOptions> = {},
   handler = echoAgent,
 ): Promise<{ gw: Gateway; up: Upstream; logs: RequestLogEntry[] }> {
-  const up = await startUpstream(handler)
-  const logs: RequestLogEntry[] = []
-  const gw = await createGateway({
-    target: up.url,
-    verifier: createBadgeVerifier({ keys }),
-    onLog: (e) => logs.push(e),
-    // Idle keep-alive connections get no grace on close(): these tests do not drain under load.
-    drainGraceMs: 0,
-    ...overrides,
-  })
-  open.push(gw, up)
-  return { gw, up, logs }
+  // Idle keep-alive connections get no grace on close(): these tests do not drain under load.
+  const started = await gatewayWithAgent(
+    createBadgeVerifier({ keys }),
+    { drainGraceMs: 0, ...overrides },
+    handler,
+  )
+  open.push(started.gw, started.up)
+  return started
 }
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` })

@@ -1,8 +1,6 @@
-import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { connect, type Socket } from 'node:net'
-import { join } from 'node:path'
 
 import { afterEach, describe, expect, it } from '@jest/globals'
 
@@ -16,8 +14,10 @@ import type { GatewayVerifier, RequestLogEntry } from '../../../src/lib/gateway/
 import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { edKey } from '../../helpers/badges.js'
 import { startProgram, stopAll } from '../../helpers/processes.js'
-import { echoAgent, freePort, startUpstream, type Upstream } from '../../helpers/servers.js'
+import { echoAgent, freePort, type Upstream } from '../../helpers/servers.js'
 import { tmpDir } from '../../helpers/tmp.js'
+import { selfSignedCert } from '../../helpers/tls.js'
+import { gatewayWithAgent } from '../../helpers/gateway.js'
 
 const client = edKey()
 const keys = new StaticKeySource([{ publicKey: client.publicKey, kid: client.did }])
@@ -38,16 +38,9 @@ async function setup(
   overrides: Partial<GatewayOptions> = {},
   handler = echoAgent,
 ): Promise<{ gw: Gateway; up: Upstream; logs: RequestLogEntry[] }> {
-  const up = await startUpstream(handler)
-  const logs: RequestLogEntry[] = []
-  const gw = await createGateway({
-    target: up.url,
-    verifier: createBadgeVerifier({ keys }),
-    onLog: (e) => logs.push(e),
-    ...overrides,
-  })
-  open.push(gw, up)
-  return { gw, up, logs }
+  const started = await gatewayWithAgent(createBadgeVerifier({ keys }), overrides, handler)
+  open.push(started.gw, started.up)
+  return started
 }
 
 /** Sends raw bytes and collects everything the gateway answers until it closes the connection. */
@@ -350,28 +343,7 @@ describe('gateway start: the start-up line (item 18)', () => {
 describe('the drain with TLS', () => {
   it('closes a connection still in its TLS handshake after the grace period, not at the drain deadline', async () => {
     const dir = tmpDir()
-    const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')]
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-subj',
-        '/CN=localhost',
-        '-days',
-        '1',
-      ],
-      { stdio: 'ignore' },
-    )
+    const { key, cert } = selfSignedCert(dir)
     const { gw, logs } = await setup({
       tls: { key: readFileSync(key), cert: readFileSync(cert) },
       drainGraceMs: 50,
