@@ -1,5 +1,5 @@
-import { lstat, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises'
-import type { KeyObject } from 'node:crypto'
+import { link, lstat, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { randomBytes, type KeyObject } from 'node:crypto'
 import { basename, dirname, join } from 'node:path'
 
 import { CapiscioError } from '../errors.js'
@@ -187,37 +187,52 @@ export const KEY_DIR_LOCK = '.capiscio-keyset.lock'
 const locksHeld = new Set<string>()
 
 /**
- * Takes the directory's key-set lock: a file created exclusively, holding our pid. A lock whose pid
- * is gone (a killed run) is taken over; one held by a live process is WRITE_FAILED. Two runs that
- * find the same stale lock at the same instant could both take it over: the lock guards against
- * overlapping runs, which is the case that happens, not against that double coincidence.
+ * Takes the directory's key-set lock: a file holding our pid, put in place by link(2) so it never
+ * exists empty (a run that found it empty could not tell a lock being written from a stale one).
+ * A lock whose pid is gone (a killed run) is taken over; one held by a live process, or by another
+ * write in this process, is WRITE_FAILED. Two runs that find the same stale lock at the same
+ * instant could both take it over: the lock guards against overlapping runs, which is the case
+ * that happens, not against that double coincidence.
  */
 async function lockKeyDir(dir: string): Promise<() => Promise<void>> {
   const path = join(dir, KEY_DIR_LOCK)
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o600)
-      await handle.writeFile(`${process.pid}\n`)
-      await handle.close()
-      locksHeld.add(path)
-      return async () => {
-        locksHeld.delete(path)
-        await unlink(path).catch(() => undefined)
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw writeFailedIn(dir, err)
-    }
-    const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10)
-    // Our own pid there is either this process's lock, held elsewhere in it, or a dead run's pid reused.
-    const held = pid === process.pid ? locksHeld.has(path) : Number.isInteger(pid) && pid > 0 && isAlive(pid)
-    if (held) {
-      throw new CapiscioError('WRITE_FAILED', `another key gen (pid ${pid}) is writing keys in ${dir}`, {
-        hint: `wait for it to finish; if no such run exists, remove ${path}`,
-      })
-    }
-    await unlink(path).catch(() => undefined) // stale: its run was killed
+  // Claimed synchronously, so a second write in this process sees it before any I/O interleaves.
+  if (locksHeld.has(path)) throw lockHeld(dir, path, process.pid)
+  locksHeld.add(path)
+  const release = async () => {
+    locksHeld.delete(path)
+    await unlink(path).catch(() => undefined)
   }
-  throw new CapiscioError('WRITE_FAILED', `could not take the lock ${path}`)
+  const pidFile = `${path}.${randomBytes(6).toString('hex')}.tmp`
+  try {
+    await writeFile(pidFile, `${process.pid}\n`, { mode: 0o600, flag: 'wx' })
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await link(pidFile, path)
+        return release
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw writeFailedIn(dir, err)
+      }
+      const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10)
+      // Our own pid there is a dead run's pid reused: this process's own writes are in locksHeld.
+      if (pid !== process.pid && Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+        throw lockHeld(dir, path, pid)
+      }
+      await unlink(path).catch(() => undefined) // stale: its run was killed
+    }
+    throw new CapiscioError('WRITE_FAILED', `could not take the lock ${path}`)
+  } catch (err) {
+    locksHeld.delete(path)
+    throw err
+  } finally {
+    await unlink(pidFile).catch(() => undefined)
+  }
+}
+
+function lockHeld(dir: string, path: string, pid: number): CapiscioError {
+  return new CapiscioError('WRITE_FAILED', `another key gen (pid ${pid}) is writing keys in ${dir}`, {
+    hint: `wait for it to finish; if no such run exists, remove ${path}`,
+  })
 }
 
 function isAlive(pid: number): boolean {
