@@ -48,7 +48,7 @@ export { verifyBadge, type VerifyBadgeOptions, type VerificationResult } from '.
 export { decodeBadge, type DecodedBadge } from './lib/badge/decode.js'
 export { BadgeKeeper, type BadgeKeeperOptions, type KeeperEvent } from './lib/badge/keeper.js'
 export { validateClaims, isDid, TRUST_LEVELS, type BadgeClaims, type TrustLevel } from './lib/badge/claims.js'
-export { BADGE_ALGS, type BadgeAlg } from './lib/keys/alg.js'
+export { BADGE_ALGS, type BadgeAlg, type SignatureAlg } from './lib/keys/alg.js'
 export type { KeySource, KeyQuery, CandidateKey } from './lib/keysource/types.js'
 export { StaticKeySource } from './lib/keysource/static.js'
 export { TrustStoreKeySource, type TrustStoreSourceOptions } from './lib/keysource/truststore.js'
@@ -70,3 +70,42 @@ export { MemoryReplayStore } from './lib/gateway/replay.js'
 export { RedisReplayStore } from './lib/gateway/replay-redis.js'
 export { formatLogLine } from './lib/gateway/log.js'
 export type { GatewayIdentity, GatewayVerifier, ReplayStore, RequestLogEntry } from './lib/gateway/types.js'
+export { TOKEN_ALGS, HMAC_ALGS, MIN_SECRET_BYTES, type TokenAlg } from './lib/token/algs.js'
+export {
+  mintToken,
+  DEFAULT_TOKEN_TTL_SECONDS,
+  type MintTokenOptions,
+  type MintedToken,
+} from './lib/token/mint.js'
+export {
+  verifyToken,
+  createTokenVerifier,
+  type VerifyTokenOptions,
+  type VerifiedToken,
+  type TokenVerifier,
+} from './lib/token/verify.js'
+export {
+  claimToString,
+  identityFromClaims,
+  makeIdentity,
+  DEFAULT_CLAIM_MAPPING,
+  type Identity,
+  type ClaimMapping,
+} from './lib/auth/identity.js'
+export type { Authenticator, SecurityScheme } from './lib/auth/authenticator.js'
+export type { HeaderBag } from './lib/auth/headers.js'
+export { JWTAuthenticator, SECRET_ENV, type JWTAuthenticatorOptions } from './lib/auth/jwt.js'
+export { BadgeAuthenticator, type BadgeAuthenticatorOptions } from './lib/auth/badge.js'
+export { getIdentity, runWithIdentity } from './lib/auth/context.js'
+export {
+  authMiddleware,
+  withAuth,
+  DEFAULT_EXEMPT_PATHS,
+  type AuthMiddlewareOptions,
+} from './lib/auth/middleware.js'
+export {
+  a2aUserBuilder,
+  credentialInterceptor,
+  CapiscioUser,
+  type CredentialInterceptorOptions,
+} from './lib/auth/a2a.js'

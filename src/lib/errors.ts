@@ -156,6 +156,43 @@ export const ERROR_CODES = {
     summary: 'the gateway has already accepted a badge with this jti (replay protection)',
     hint: 'issue a fresh badge for every request',
   },
+  TOKEN_MALFORMED: {
+    exit: EXIT.INVALID,
+    summary:
+      'the token is not a compact JWT of at most 16 KiB, or its alg is not on the allow-list (never none, never HMAC with a public key)',
+    hint: 'mint a new token with capiscio token mint',
+  },
+  TOKEN_CLAIMS_INVALID: {
+    exit: EXIT.INVALID,
+    summary:
+      'a required claim is missing, or a registered claim (exp, nbf, iat, iss, aud, sub) has the wrong type',
+    hint: 'mint the token with the claims the verifier requires',
+  },
+  TOKEN_ISSUER_MISMATCH: {
+    exit: EXIT.INVALID,
+    summary: "the token's iss is not the expected issuer",
+    hint: "mint the token with --iss for this verifier, or check the verifier's --iss",
+  },
+  TOKEN_SIGNATURE_INVALID: {
+    exit: EXIT.INVALID,
+    summary: 'no known key for the token, or its signature does not verify with the key or secret',
+    hint: 'the token was tampered with, or signed with another key or secret',
+  },
+  TOKEN_EXPIRED: {
+    exit: EXIT.INVALID,
+    summary: 'the token expired (or is older than the maximum age)',
+    hint: 'mint a new token',
+  },
+  TOKEN_NOT_YET_VALID: {
+    exit: EXIT.INVALID,
+    summary: 'the token was issued in the future or its nbf is ahead',
+    hint: 'check both clocks',
+  },
+  TOKEN_AUDIENCE_MISMATCH: {
+    exit: EXIT.INVALID,
+    summary: "the token's aud does not include this verifier's audience, or it has none",
+    hint: 'mint the token with --aud for this service',
+  },
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -2,7 +2,7 @@ import { verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { createRequire } from 'node:module'
 
 import { CapiscioError, type ErrorCode } from '../errors.js'
-import { keyFitsAlg, type BadgeAlg } from '../keys/alg.js'
+import { keyFitsAlg, type SignatureAlg } from '../keys/alg.js'
 
 export const MAX_BADGE_LENGTH = 16 * 1024
 
@@ -196,19 +196,26 @@ export function toLowS(signature: Buffer): Buffer {
 /**
  * Verifies a JWS signature directly, without jose: this is the verifier's hot path, jose's
  * WebCrypto route costs about half the throughput here, and the JWS rules it would add are the ones
- * decodeJws and verifyBadge already enforce.
+ * decodeJws and the verifiers already enforce. `lowS` (badges) refuses the high-S twin of an ES256
+ * signature; bearer tokens must take both, since other JWT signers emit either.
  */
 export function verifySignature(
-  alg: BadgeAlg,
+  alg: SignatureAlg,
   key: KeyObject,
   signingInput: string,
   signature: Buffer,
+  { lowS = true }: { lowS?: boolean } = {},
 ): boolean {
-  if (signature.length !== 64 || !keyFitsAlg(key, alg)) return false
+  if (!keyFitsAlg(key, alg)) return false
   const data = Buffer.from(signingInput, 'latin1')
   try {
+    if (alg === 'RS256') return cryptoVerify('sha256', data, key, signature)
+    if (signature.length !== 64) return false
     if (alg === 'ES256')
-      return isLowS(signature) && cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature)
+      return (
+        (!lowS || isLowS(signature)) &&
+        cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature)
+      )
     if (ed25519Backend() === 'libsodium')
       return sodium!.crypto_sign_verify_detached(signature, data, rawEd25519(key))
     return cryptoVerify(null, data, key, signature)

@@ -10,8 +10,8 @@ export type KeeperEvent =
   | { type: 'error'; error: CapiscioError; retryInSeconds: number; keptUntil?: number }
 
 export interface BadgeKeeperOptions {
-  /** Where the current badge lives (written 0600, atomically). */
-  outPath: string
+  /** Where the current badge lives (written 0600, atomically); without it the badge is kept in memory only. */
+  outPath?: string
   /** Issues a new badge; the keeper does not know keys or claims. */
   issue: () => Promise<IssuedBadge>
   /** Renew when less than this remains (default 60 s). */
@@ -36,6 +36,8 @@ export class BadgeKeeper {
   private stopped = false
   private failures = 0
   private exp?: number
+  private token?: string
+  private lastError?: CapiscioError
 
   constructor(private readonly options: BadgeKeeperOptions) {
     this.renewBefore = options.renewBeforeSeconds ?? 60
@@ -63,12 +65,27 @@ export class BadgeKeeper {
     return this.exp
   }
 
+  /**
+   * The current badge, renewed first when it is within renewBeforeSeconds of expiry (a timer can
+   * fire late: a suspended laptop, a blocked event loop). While renewals fail, the last badge is
+   * returned until it expires; after that the renewal's error is thrown.
+   */
+  async current(): Promise<string> {
+    const fresh = () => this.exp !== undefined && this.exp - this.now() / 1000 > this.renewBefore
+    if (this.token === undefined || !fresh()) await (this.running ?? this.tick())
+    if (this.token === undefined || this.exp! <= this.now() / 1000) {
+      throw this.lastError ?? new CapiscioError('INTERNAL_ERROR', 'the keeper has no badge yet')
+    }
+    return this.token
+  }
+
   private tick(): Promise<void> {
     this.running = this.check().finally(() => (this.running = undefined))
     return this.running
   }
 
   private schedule(seconds: number): void {
+    if (this.timer) clearTimeout(this.timer)
     if (this.stopped) return
     this.timer = setTimeout(() => void this.tick(), Math.max(0.05, seconds) * 1000)
     this.timer.unref?.()
@@ -82,8 +99,11 @@ export class BadgeKeeper {
     }
     try {
       const badge = await this.options.issue()
-      await writeFileAtomic(this.options.outPath, badge.token + '\n', 0o600)
+      if (this.options.outPath !== undefined)
+        await writeFileAtomic(this.options.outPath, badge.token + '\n', 0o600)
+      this.token = badge.token
       this.exp = badge.claims.exp
+      this.lastError = undefined
       this.failures = 0
       this.options.onEvent?.({ type: 'renewed', jti: badge.claims.jti, exp: badge.claims.exp })
       this.schedule(Math.min(this.interval, badge.claims.exp - this.renewBefore - this.now() / 1000))
@@ -93,6 +113,7 @@ export class BadgeKeeper {
           ? err
           : new CapiscioError('INTERNAL_ERROR', `renewal failed: ${String(err)}`, { cause: err })
       this.failures++
+      this.lastError = error
       const retry = Math.min(2 ** (this.failures - 1), this.interval)
       const kept = this.exp ?? (await this.existingExpiry())
       const event: KeeperEvent = { type: 'error', error, retryInSeconds: retry }
@@ -104,6 +125,7 @@ export class BadgeKeeper {
 
   /** The expiry of a badge already in the file (from an earlier run), if it has one. */
   private async existingExpiry(): Promise<number | undefined> {
+    if (this.options.outPath === undefined) return undefined
     try {
       const exp = decodeBadge(await readFile(this.options.outPath, 'utf8')).claims.exp
       return typeof exp === 'number' ? exp : undefined

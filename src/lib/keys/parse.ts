@@ -37,10 +37,18 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as con
  * never echoes the input, since it may hold private material.
  */
 export async function parseKeys(text: string, options: ParseOptions = {}): Promise<ParsedKey[]> {
+  // A passphrase source is asked only when the key is encrypted.
+  const ask = typeof options.passphrase === 'function' && isEncryptedPem(text)
+  const passphrase = ask ? await (options.passphrase as () => Promise<string>)() : options.passphrase
+  return parseKeysSync(text, { passphrase: typeof passphrase === 'string' ? passphrase : undefined })
+}
+
+/** parseKeys for callers that cannot wait (a constructor); an encrypted key needs its passphrase given. */
+export function parseKeysSync(text: string, options: { passphrase?: string | undefined } = {}): ParsedKey[] {
   const trimmed = text.replace(/^\uFEFF/, '').trim()
   if (trimmed === '') throw new CapiscioError('KEY_INVALID', 'the key input is empty')
   if (trimmed.startsWith('{')) return parseJson(trimmed)
-  if (trimmed.startsWith('-----BEGIN ')) return [await parsePem(trimmed, options)]
+  if (trimmed.startsWith('-----BEGIN ')) return [parsePem(trimmed, options.passphrase)]
   if (isDidKey(trimmed)) return [fromDidKey(trimmed)]
   throw new CapiscioError('KEY_INVALID', 'the input is not a JWK, JWKS, PEM key or did:key', {
     hint: 'give a public.jwk, public.pem, private.pem or a did:key:z6Mk… string',
@@ -126,7 +134,7 @@ export function parseJwk(value: unknown, what = 'the JWK', format: 'jwk' | 'jwks
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----/
 
-async function parsePem(text: string, options: ParseOptions): Promise<ParsedKey> {
+function parsePem(text: string, passphrase: string | undefined): ParsedKey {
   const label = PEM_BLOCK.exec(text)?.[1]
   try {
     switch (label) {
@@ -139,9 +147,9 @@ async function parsePem(text: string, options: ParseOptions): Promise<ParsedKey>
       case 'EC PRIVATE KEY':
       case 'RSA PRIVATE KEY':
         if (!/Proc-Type: 4,ENCRYPTED/.test(text)) return fromPrivate(createPrivateKey(text))
-        return fromPrivate(await decrypt(text, options))
+        return fromPrivate(decrypt(text, passphrase))
       case 'ENCRYPTED PRIVATE KEY':
-        return fromPrivate(await decrypt(text, options))
+        return fromPrivate(decrypt(text, passphrase))
       default:
         throw new CapiscioError('KEY_INVALID', `PEM type "${label ?? '?'}" is not a key the toolkit reads`)
     }
@@ -157,14 +165,13 @@ async function parsePem(text: string, options: ParseOptions): Promise<ParsedKey>
   }
 }
 
-async function decrypt(text: string, options: ParseOptions): Promise<KeyObject> {
-  if (options.passphrase === undefined) {
+function decrypt(text: string, passphrase: string | undefined): KeyObject {
+  if (passphrase === undefined) {
     throw new CapiscioError(
       'KEY_PASSPHRASE_REQUIRED',
       'the private key is encrypted and no passphrase was given',
     )
   }
-  const passphrase = typeof options.passphrase === 'string' ? options.passphrase : await options.passphrase()
   try {
     return createPrivateKey({ key: text, format: 'pem', passphrase })
   } catch (err) {

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto'
 
-import type { BadgeAlg } from '../keys/alg.js'
+import type { SignatureAlg } from '../keys/alg.js'
 
 /** What a verifier asks for: the key named by a token's header and claims. */
 export interface KeyQuery {
@@ -8,7 +8,7 @@ export interface KeyQuery {
   kid?: string
   /** The claimed issuer. */
   iss: string
-  alg: BadgeAlg
+  alg: SignatureAlg
 }
 
 export interface CandidateKey {

@@ -1,0 +1,132 @@
+import { readFileSync } from 'node:fs'
+import type { KeyObject } from 'node:crypto'
+
+import { CapiscioError } from '../errors.js'
+import { parseKeysSync } from '../keys/parse.js'
+import { RemoteJwksKeySource, type RemoteJwksOptions } from '../keysource/jwks.js'
+import { StaticKeySource } from '../keysource/static.js'
+import type { KeySource } from '../keysource/types.js'
+import { MAX_KEY_FILE_BYTES } from '../io.js'
+import { createTokenVerifier, type TokenVerifier, type VerifyTokenOptions } from '../token/verify.js'
+import { reportRefusal, type Authenticator, type SecurityScheme } from './authenticator.js'
+import { bearerToken, type HeaderBag } from './headers.js'
+import { identityFromClaims, type ClaimMapping, type Identity } from './identity.js'
+
+export interface JWTAuthenticatorOptions extends Omit<VerifyTokenOptions, 'secret' | 'keys'> {
+  /** Public keys as a key source (a trust store, a JWKS…): first in precedence. */
+  keys?: KeySource
+  /** A public key file: JWK, JWKS or PEM. Read at construction; unreadable is an error then. */
+  keyFile?: string
+  /** A JWKS URL, fetched and cached by the remote key source. */
+  jwksUrl?: string
+  jwksOptions?: RemoteJwksOptions
+  /** The HMAC secret; else CAPISCIO_JWT_SECRET, else APCORE_JWT_SECRET from env. */
+  secret?: string | Uint8Array | KeyObject
+  /** Where the secret variables are read (default process.env). */
+  env?: Readonly<Record<string, string | undefined>>
+  claimMapping?: ClaimMapping
+  /** Told why a credential was refused (a coded error, never the token), e.g. to log it. */
+  onError?: (error: CapiscioError) => void
+}
+
+/** The environment variables a secret may come from, in order. */
+export const SECRET_ENV = ['CAPISCIO_JWT_SECRET', 'APCORE_JWT_SECRET'] as const
+
+/**
+ * Bearer JWTs in, Identity out (docs/architecture.md §7). The key is resolved once, at
+ * construction: `keys` > `keyFile` > `jwksUrl` > `secret` > CAPISCIO_JWT_SECRET >
+ * APCORE_JWT_SECRET. A key file that cannot be read or parsed is an error there and then: never a
+ * silent fallback to a secret (apcore once used an unreadable key file's path as the HMAC secret).
+ */
+export class JWTAuthenticator implements Authenticator {
+  private readonly verify: TokenVerifier
+  private readonly mapping: ClaimMapping
+  private readonly onError: ((error: CapiscioError) => void) | undefined
+  /** Where the key came from, for logs and messages: "keys", "keyFile", "jwksUrl", "secret" or a variable's name. */
+  readonly keySource: string
+
+  constructor(options: JWTAuthenticatorOptions = {}) {
+    const { keys, keyFile, jwksUrl, jwksOptions, secret, env, claimMapping, onError, ...verify } = options
+    this.mapping = claimMapping ?? {}
+    this.onError = onError
+    let resolved: Pick<VerifyTokenOptions, 'secret' | 'keys'>
+    if (keys) {
+      resolved = { keys }
+      this.keySource = 'keys'
+    } else if (keyFile !== undefined) {
+      resolved = { keys: keyFileSource(keyFile) }
+      this.keySource = 'keyFile'
+    } else if (jwksUrl !== undefined) {
+      const remote = { ...jwksOptions }
+      const issuers = verify.issuer === undefined ? undefined : [verify.issuer].flat()
+      if (issuers && !remote.issuers) remote.issuers = issuers
+      resolved = { keys: new RemoteJwksKeySource(jwksUrl, remote) }
+      this.keySource = 'jwksUrl'
+    } else if (secret !== undefined) {
+      resolved = { secret }
+      this.keySource = 'secret'
+    } else {
+      const vars = env ?? process.env
+      const name = SECRET_ENV.find((n) => vars[n] !== undefined && vars[n] !== '')
+      if (!name) {
+        throw new CapiscioError(
+          'USAGE',
+          `no key to verify tokens: give keys, keyFile, jwksUrl or secret, or set ${SECRET_ENV.join(' or ')}`,
+          { options: ['keyFile', 'secret'] },
+        )
+      }
+      resolved = { secret: vars[name]! }
+      this.keySource = name
+    }
+    this.verify = createTokenVerifier({ ...verify, ...resolved })
+  }
+
+  /** The verified token's Identity, or null (no bearer token, an invalid one, or no usable id claim). */
+  async authenticate(headers: HeaderBag): Promise<Identity | null> {
+    const presented = bearerToken(headers)
+    if (!presented || !('token' in presented)) return null
+    try {
+      const { claims } = await this.verify(presented.token)
+      const identity = identityFromClaims(claims, this.mapping)
+      if (!identity)
+        reportRefusal(
+          this.onError,
+          new CapiscioError('TOKEN_CLAIMS_INVALID', 'the id claim is missing or not a string or number'),
+          'token',
+        )
+      return identity
+    } catch (err) {
+      reportRefusal(this.onError, err, 'token')
+      return null
+    }
+  }
+
+  securitySchemes(): Record<string, SecurityScheme> {
+    return { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } }
+  }
+}
+
+/** A public key file, read and parsed now, so that a bad path fails at start-up, not on the first request. */
+function keyFileSource(path: string): KeySource {
+  let text: string
+  try {
+    const bytes = readFileSync(path)
+    if (bytes.length > MAX_KEY_FILE_BYTES)
+      throw new CapiscioError('FILE_TOO_LARGE', `${path} is larger than ${MAX_KEY_FILE_BYTES} bytes`)
+    text = bytes.toString('utf8')
+  } catch (err) {
+    if (err instanceof CapiscioError) throw err
+    const code = (err as NodeJS.ErrnoException).code
+    throw new CapiscioError(
+      code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE',
+      `cannot read the key file ${path} (${code ?? 'unknown error'})`,
+      { cause: err },
+    )
+  }
+  const keys = parseKeysSync(text)
+  return new StaticKeySource(
+    keys.map((k) =>
+      k.kid === undefined ? { publicKey: k.publicKey } : { publicKey: k.publicKey, kid: k.kid },
+    ),
+  )
+}
