@@ -17,9 +17,12 @@ interface Case {
   expected_identity?: { id: string; type: string; roles: string[] }
   expected_reject?: boolean
 }
-const vectors = JSON.parse(
-  readFileSync(join(CONFORMANCE, 'apcore', 'jwt_claim_coercion.json'), 'utf8'),
-) as { secret: string; algorithm: string; test_cases: Case[]; reject_cases: Case[] }
+const vectors = JSON.parse(readFileSync(join(CONFORMANCE, 'apcore', 'jwt_claim_coercion.json'), 'utf8')) as {
+  secret: string
+  algorithm: string
+  test_cases: Case[]
+  reject_cases: Case[]
+}
 
 const NOW = 1_800_000_000_000
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
