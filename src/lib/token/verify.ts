@@ -210,6 +210,9 @@ async function findKeys(
   const candidates = found.filter((c) => iss === undefined || !c.issuers || c.issuers.includes(iss))
   const which = kid === undefined ? 'this token (it has no kid)' : `kid ${kid}`
   if (candidates.length === 0) {
+    // A remote key set that never loaded is an outage, not a bad token: say so (exit 4, not 3).
+    if (keys.ready?.() === false)
+      throw new CapiscioError('NETWORK_ERROR', keys.notReadyReason?.() ?? 'the key source is not loaded')
     if (found.length > 0)
       fail('TOKEN_SIGNATURE_INVALID', `the key for ${which} may not sign for issuer ${iss}`)
     fail('TOKEN_SIGNATURE_INVALID', `no known ${alg} key for ${which}`)

@@ -184,3 +184,30 @@ describe('BadgeAuthenticator', () => {
     expect(() => new BadgeAuthenticator({})).toThrow(/key source/)
   })
 })
+
+describe('JWTAuthenticator with a JWKS URL (the remote key source)', () => {
+  it('verifies RS256 tokens by kid from the JWKS, binds them to its issuer, and is null while it is down', async () => {
+    const { JwksServer } = await import('../../helpers/jwks-server.js')
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const jwks = await new JwksServer().start()
+    try {
+      jwks.setKeys([{ ...rsa.publicKey.export({ format: 'jwk' }), kid: 'rsa-1', alg: 'RS256', use: 'sig' }])
+      const errors: string[] = []
+      const auth = new JWTAuthenticator({ jwksUrl: jwks.url, onError: (e) => errors.push(e.code) })
+      const issuer = jwks.url.replace('/.well-known/jwks.json', '')
+      const mint = (iss?: string) =>
+        mintToken({ sub: 'svc', privateKey: rsa.privateKey, kid: 'rsa-1', ...(iss ? { iss } : {}) }).token
+      expect((await auth.authenticate(bearer(mint(issuer))))?.id).toBe('svc')
+      expect((await auth.authenticate(bearer(mint())))?.id).toBe('svc')
+      expect(await auth.authenticate(bearer(mint('https://someone-else.example')))).toBeNull()
+      expect(errors).toEqual(['TOKEN_SIGNATURE_INVALID'])
+
+      await jwks.stop()
+      const cold = new JWTAuthenticator({ jwksUrl: jwks.url, onError: (e) => errors.push(e.code) })
+      expect(await cold.authenticate(bearer(mint(issuer)))).toBeNull()
+      expect(errors.at(-1)).toBe('NETWORK_ERROR')
+    } finally {
+      await jwks.stop()
+    }
+  })
+})
