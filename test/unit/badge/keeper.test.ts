@@ -117,3 +117,62 @@ describe('BadgeKeeper', () => {
     expect(readFileSync(out, 'utf8')).toBe(old.token)
   })
 })
+
+describe('BadgeKeeper.current() (in memory, for clients that attach a badge to every call)', () => {
+  function memoryKeeper(fail: { now: boolean }) {
+    let t = 1_800_000_000_000
+    const now = () => t
+    let issued = 0
+    const keeper = new BadgeKeeper({
+      issue: async () => {
+        if (fail.now) throw new CapiscioError('NETWORK_ERROR', 'the issuer is down')
+        issued++
+        return issueBadge({
+          privateKey: key.privateKey,
+          sub: 'did:web:agent.example.com',
+          ttlSeconds: 120,
+          now,
+        })
+      },
+      renewBeforeSeconds: 30,
+      now,
+    })
+    return { keeper, advance: (s: number) => (t += s * 1000), issued: () => issued }
+  }
+
+  it('issues on first use, returns the same badge while fresh, and renews within renew-before', async () => {
+    const { keeper, advance, issued } = memoryKeeper({ now: false })
+    const first = await keeper.current()
+    expect(await keeper.current()).toBe(first)
+    advance(80) // 40 s left: still fresh
+    expect(await keeper.current()).toBe(first)
+    advance(15) // 25 s left < 30 s renew-before: renewed on use, whatever the timer did
+    const second = await keeper.current()
+    expect(second).not.toBe(first)
+    expect(decodeBadge(second).claims.exp).toBeGreaterThan(decodeBadge(first).claims.exp as number)
+    expect(issued()).toBe(2)
+    await keeper.stop()
+  })
+
+  it('concurrent callers share one renewal', async () => {
+    const { keeper, issued } = memoryKeeper({ now: false })
+    const all = await Promise.all(Array.from({ length: 20 }, () => keeper.current()))
+    expect(new Set(all).size).toBe(1)
+    expect(issued()).toBe(1)
+    await keeper.stop()
+  })
+
+  it('while renewals fail, hands out the last badge until it expires, then throws the renewal error', async () => {
+    const fail = { now: false }
+    const { keeper, advance } = memoryKeeper(fail)
+    const first = await keeper.current()
+    fail.now = true
+    advance(100) // 20 s left: renewal fails, the badge is still valid
+    expect(await keeper.current()).toBe(first)
+    advance(30) // expired
+    await expect(keeper.current()).rejects.toMatchObject({ code: 'NETWORK_ERROR' })
+    fail.now = false
+    expect(await keeper.current()).not.toBe(first)
+    await keeper.stop()
+  })
+})
