@@ -1,5 +1,5 @@
 import { link, lstat, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
-import { randomBytes, type KeyObject } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { basename, dirname, join } from 'node:path'
 
 import { CapiscioError } from '../errors.js'
@@ -142,7 +142,8 @@ export async function completeKeySwitch(dir: string): Promise<void> {
     }
     const ours = [...SET_FILES, KEY_SWITCH_JOURNAL]
     for (const entry of await readdir(dir)) {
-      if (ours.some((name) => isTempNameOf(entry, name))) await unlink(join(dir, entry)).catch(ignoreMissing)
+      if (ours.some((name) => isTempNameOf(entry, name)) || isDeadRunsPidFile(entry))
+        await unlink(join(dir, entry)).catch(ignoreMissing)
     }
     await syncDir(dir)
   } catch (err) {
@@ -203,9 +204,10 @@ async function lockKeyDir(dir: string): Promise<() => Promise<void>> {
     locksHeld.delete(path)
     await unlink(path).catch(() => undefined)
   }
-  const pidFile = `${path}.${randomBytes(6).toString('hex')}.tmp`
+  // Named for its pid, so a killed run's file can be told from a live run's and removed.
+  const pidFile = `${path}.${process.pid}.tmp`
   try {
-    await writeFile(pidFile, `${process.pid}\n`, { mode: 0o600, flag: 'wx' })
+    await writeFile(pidFile, `${process.pid}\n`, { mode: 0o600 })
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await link(pidFile, path)
@@ -233,6 +235,15 @@ function lockHeld(dir: string, path: string, pid: number): CapiscioError {
   return new CapiscioError('WRITE_FAILED', `another key gen (pid ${pid}) is writing keys in ${dir}`, {
     hint: `wait for it to finish; if no such run exists, remove ${path}`,
   })
+}
+
+/** A lock's pid file left by a run that was killed while taking the lock. */
+function isDeadRunsPidFile(entry: string): boolean {
+  const m = /^\.capiscio-keyset\.lock\.(\d+)\.tmp$/.exec(entry)
+  if (!m) return false
+  const pid = Number(m[1])
+  // Our own pid: this process may be taking a lock right now.
+  return pid !== process.pid && !isAlive(pid)
 }
 
 function isAlive(pid: number): boolean {
