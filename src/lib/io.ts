@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 
 import { CapiscioError } from './errors.js'
@@ -45,6 +46,22 @@ export async function readTextFile(path: string, maxBytes = MAX_KEY_FILE_BYTES):
   } finally {
     await handle.close()
   }
+}
+
+/**
+ * readTextFile for callers that cannot wait (a constructor that must fail at once on a bad path),
+ * with the same codes. Regular files only: the size is checked after the read.
+ */
+export function readTextFileSync(path: string, maxBytes = MAX_KEY_FILE_BYTES): string {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch (err) {
+    throw fsError(err, path)
+  }
+  if (bytes.length > maxBytes)
+    throw new CapiscioError('FILE_TOO_LARGE', `${path} is ${bytes.length} bytes; the limit is ${maxBytes}`)
+  return bytes.toString('utf8')
 }
 
 /** Reads all of a stream (stdin) up to a limit, failing with FILE_TOO_LARGE past it. */

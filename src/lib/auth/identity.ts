@@ -60,20 +60,29 @@ export function identityFromClaims(
   claims: Record<string, unknown>,
   mapping: ClaimMapping = {},
 ): Identity | null {
+  return claimMapper(mapping)(claims)
+}
+
+/** identityFromClaims with the mapping resolved once, for a verifier that maps every request. */
+export function claimMapper(
+  mapping: ClaimMapping = {},
+): (claims: Record<string, unknown>) => Identity | null {
   const m = { ...DEFAULT_CLAIM_MAPPING, ...mapping }
-  const id = claimToString(own(claims, m.idClaim))
-  if (id === null || id === '') return null
-  const type = claimToString(own(claims, m.typeClaim)) ?? 'user'
-  const rawRoles = own(claims, m.rolesClaim)
-  const roles = Array.isArray(rawRoles)
-    ? rawRoles.map(claimToString).filter((r): r is string => r !== null)
-    : []
-  const attrs: Record<string, unknown> = {}
-  for (const name of m.attrsClaims) {
-    if (Object.hasOwn(claims, name))
-      Object.defineProperty(attrs, name, { value: claims[name], enumerable: true })
+  return (claims) => {
+    const id = claimToString(own(claims, m.idClaim))
+    if (id === null || id === '') return null
+    const type = claimToString(own(claims, m.typeClaim)) ?? 'user'
+    const rawRoles = own(claims, m.rolesClaim)
+    const roles = Array.isArray(rawRoles)
+      ? rawRoles.map(claimToString).filter((r): r is string => r !== null)
+      : []
+    const attrs: Record<string, unknown> = {}
+    for (const name of m.attrsClaims) {
+      if (Object.hasOwn(claims, name))
+        Object.defineProperty(attrs, name, { value: claims[name], enumerable: true })
+    }
+    return makeIdentity(id, type, roles, attrs)
   }
-  return makeIdentity(id, type, roles, attrs)
 }
 
 /** A frozen Identity: it is shared by everything that runs for the request, so nothing may change it. */

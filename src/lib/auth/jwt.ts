@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import type { KeyObject } from 'node:crypto'
 
 import { CapiscioError } from '../errors.js'
@@ -6,11 +5,11 @@ import { parseKeysSync } from '../keys/parse.js'
 import { RemoteJwksKeySource, type RemoteJwksOptions } from '../keysource/jwks.js'
 import { StaticKeySource } from '../keysource/static.js'
 import type { KeySource } from '../keysource/types.js'
-import { MAX_KEY_FILE_BYTES } from '../io.js'
+import { readTextFileSync } from '../io.js'
 import { createTokenVerifier, type TokenVerifier, type VerifyTokenOptions } from '../token/verify.js'
 import { reportRefusal, type Authenticator, type SecurityScheme } from './authenticator.js'
 import { bearerToken, type HeaderBag } from './headers.js'
-import { identityFromClaims, type ClaimMapping, type Identity } from './identity.js'
+import { claimMapper, type ClaimMapping, type Identity } from './identity.js'
 
 export interface JWTAuthenticatorOptions extends Omit<VerifyTokenOptions, 'secret' | 'keys'> {
   /** Public keys as a key source (a trust store, a JWKS…): first in precedence. */
@@ -40,14 +39,14 @@ export const SECRET_ENV = ['CAPISCIO_JWT_SECRET', 'APCORE_JWT_SECRET'] as const
  */
 export class JWTAuthenticator implements Authenticator {
   private readonly verify: TokenVerifier
-  private readonly mapping: ClaimMapping
+  private readonly mapClaims: (claims: Record<string, unknown>) => Identity | null
   private readonly onError: ((error: CapiscioError) => void) | undefined
   /** Where the key came from, for logs and messages: "keys", "keyFile", "jwksUrl", "secret" or a variable's name. */
   readonly keySource: string
 
   constructor(options: JWTAuthenticatorOptions = {}) {
     const { keys, keyFile, jwksUrl, jwksOptions, secret, env, claimMapping, onError, ...verify } = options
-    this.mapping = claimMapping ?? {}
+    this.mapClaims = claimMapper(claimMapping)
     this.onError = onError
     let resolved: Pick<VerifyTokenOptions, 'secret' | 'keys'>
     if (keys) {
@@ -87,7 +86,7 @@ export class JWTAuthenticator implements Authenticator {
     if (!presented || !('token' in presented)) return null
     try {
       const { claims } = await this.verify(presented.token)
-      const identity = identityFromClaims(claims, this.mapping)
+      const identity = this.mapClaims(claims)
       if (!identity)
         reportRefusal(
           this.onError,
@@ -108,21 +107,7 @@ export class JWTAuthenticator implements Authenticator {
 
 /** A public key file, read and parsed now, so that a bad path fails at start-up, not on the first request. */
 function keyFileSource(path: string): KeySource {
-  let text: string
-  try {
-    const bytes = readFileSync(path)
-    if (bytes.length > MAX_KEY_FILE_BYTES)
-      throw new CapiscioError('FILE_TOO_LARGE', `${path} is larger than ${MAX_KEY_FILE_BYTES} bytes`)
-    text = bytes.toString('utf8')
-  } catch (err) {
-    if (err instanceof CapiscioError) throw err
-    const code = (err as NodeJS.ErrnoException).code
-    throw new CapiscioError(
-      code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE',
-      `cannot read the key file ${path} (${code ?? 'unknown error'})`,
-      { cause: err },
-    )
-  }
+  const text = readTextFileSync(path)
   const keys = parseKeysSync(text)
   return new StaticKeySource(
     keys.map((k) =>
