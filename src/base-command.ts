@@ -14,6 +14,9 @@ import { KEY_FILES } from './lib/store/keydir.js'
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
 >
+/** What a verify command returns for a refused credential. */
+export type Refusal = { valid: false; error: ReturnType<CapiscioError['toJSON']> }
+
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 /** Environment variable that holds a private key's passphrase (docs/formats.md, "Key directory"). */
@@ -35,6 +38,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Fields a --json failure carries besides `error` (verify commands add `valid: false`). */
   static jsonFailure: Record<string, unknown> = {}
+  /** This command's flag for a library option, where it differs from the table in flags.ts. */
+  static optionFlags: Record<string, string> = {}
   /** Long-running commands write JSON lines under --json: every object, the last included, on one line. */
   static jsonLines = false
 
@@ -201,6 +206,22 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     )
   }
 
+  /**
+   * A credential that fails verification is a verify command's answer, not a crash: exit 3 with
+   * its code, and {valid:false, error} under --json.
+   */
+  protected refuse(error: CapiscioError, what: 'badge' | 'token'): Refusal {
+    const err = forCli(error, (this.ctor as typeof BaseCommand).optionFlags)
+    process.exitCode = err.exitCode
+    if (!this.jsonEnabled()) {
+      const c = this.color()
+      process.stderr.write(
+        `${c.red('Error:')} invalid ${what}: ${err.message}\n${c.dim('Code:')} ${err.code}\n${c.dim('Hint:')} ${err.displayHint}\n`,
+      )
+    }
+    return { valid: false, error: err.toJSON() }
+  }
+
   /** One rendering for every failure: `Error:`/`Code:`/hint on stderr, or {"error":{…}} under --json. */
   override async catch(err: Error & { oclif?: { exit?: number }; code?: string }): Promise<void> {
     if (err instanceof Errors.ExitError) throw err
@@ -210,7 +231,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       return
     }
     const ctor = this.ctor as typeof BaseCommand
-    const error = withFlagSuggestion(toCapiscioError(err), err, Object.keys(ctor.flags ?? {}))
+    const error = withFlagSuggestion(
+      forCli(toCapiscioError(err), ctor.optionFlags),
+      err,
+      Object.keys(ctor.flags ?? {}),
+    )
     process.exitCode = error.exitCode
     const extra = { ...ctor.jsonFailure, ...(this.warnings.length > 0 ? { warnings: this.warnings } : {}) }
     reportError(error, this.jsonEnabled(), this.color(), extra, ctor.jsonLines)
@@ -256,11 +281,11 @@ export function reportError(
 }
 
 /** The library names its options (`sub is required`); the CLI shows them as its flags (`--sub`). */
-export function forCli(error: CapiscioError): CapiscioError {
+export function forCli(error: CapiscioError, flags: Record<string, string> = {}): CapiscioError {
   if (!error.options?.length) return error
   const swap = (text: string) =>
     error.options!.reduce(
-      (t, o) => t.replace(new RegExp(`(?<![\\w-])${o}(?![\\w-])`, 'g'), flagText(o)),
+      (t, o) => t.replace(new RegExp(`(?<![\\w-])${o}(?![\\w-])`, 'g'), flags[o] ?? flagText(o)),
       text,
     )
   return new CapiscioError(error.code, swap(error.message), {

@@ -7,6 +7,8 @@ import BadgeVerify from './commands/badge/verify.js'
 import GatewayStart from './commands/gateway/start.js'
 import KeyGen from './commands/key/gen.js'
 import KeyShow from './commands/key/show.js'
+import TokenMint from './commands/token/mint.js'
+import TokenVerify from './commands/token/verify.js'
 import TrustAdd from './commands/trust/add.js'
 import TrustList from './commands/trust/list.js'
 import TrustRemove from './commands/trust/remove.js'
@@ -19,6 +21,8 @@ export const COMMANDS = {
   'gateway:start': GatewayStart,
   'key:gen': KeyGen,
   'key:show': KeyShow,
+  'token:mint': TokenMint,
+  'token:verify': TokenVerify,
   'trust:add': TrustAdd,
   'trust:list': TrustList,
   'trust:remove': TrustRemove,

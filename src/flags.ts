@@ -20,6 +20,13 @@ const OPTION_FLAGS: Record<string, string> = {
   ttlSeconds: '--ttl',
   clockSkewSeconds: '--clock-skew',
   issuers: '--issuer',
+  // token mint / token verify
+  claims: '--claim',
+  roles: '--role',
+  privateKey: '--key',
+  algorithms: '--alg',
+  requiredClaims: '--require-claim',
+  maxAgeSeconds: '--max-age',
 }
 
 /** `localKey` → `--local-key`, unless the table above names another flag. */

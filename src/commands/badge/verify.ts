@@ -2,18 +2,15 @@ import { stat } from 'node:fs/promises'
 
 import { Args, Flags } from '@oclif/core'
 
-import { BaseCommand, forCli } from '../../base-command.js'
+import { BaseCommand, type Refusal } from '../../base-command.js'
 import { trustDirFlag } from '../../flags.js'
 import { verifyBadge, type VerificationResult } from '../../lib/badge/verify.js'
 import { formatSpan } from '../../lib/duration.js'
 import { CapiscioError } from '../../lib/errors.js'
 import { fsError } from '../../lib/io.js'
-import { keySourceFrom, RemoteJwksKeySource, StaticKeySource } from '../../lib/keysource/index.js'
+import { keySourceFrom, requireReachable, StaticKeySource } from '../../lib/keysource/index.js'
 import { privateKeyWarning } from '../../lib/keysource/private-warning.js'
-import { redactUrl } from '../../lib/net/redact.js'
 import { verifierFlags, verifyOptionsFromFlags } from '../../verify-flags.js'
-
-type Failure = { valid: false; error: ReturnType<CapiscioError['toJSON']> }
 
 export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
   static override description = 'verify a trust badge: exit 0 when valid, 3 with a BADGE_* code when not'
@@ -40,7 +37,7 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
     'trust-dir': trustDirFlag,
   }
 
-  async run(): Promise<VerificationResult | Failure> {
+  async run(): Promise<VerificationResult | Refusal> {
     const { flags } = this
     const token = (await this.readTokenArg(this.args.token)).trim()
     const options = verifyOptionsFromFlags(flags)
@@ -56,24 +53,13 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
       })
     const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir, issuers: options.issuers })
     if (keys instanceof StaticKeySource && keys.heldPrivateKey) this.warnLine(privateKeyWarning(flags.key!))
-    // An unreachable registry is an outage (exit 4), not an untrusted badge (exit 3): fetch first.
-    if (keys instanceof RemoteJwksKeySource) {
-      await keys.refresh()
-      if (!keys.ready()) {
-        // Every message names the (redacted) URL, also "the JWKS has no keys array", which does not.
-        const url = redactUrl(keys.url)
-        const reason = keys.error?.message ?? 'the JWKS could not be fetched'
-        throw new CapiscioError('NETWORK_ERROR', reason.includes(url) ? reason : `${url}: ${reason}`, {
-          cause: keys.error,
-        })
-      }
-    }
+    await requireReachable(keys)
     let result: VerificationResult
     try {
       result = await verifyBadge(token, { ...options, keys })
     } catch (err) {
       if (!(err instanceof CapiscioError) || !err.code.startsWith('BADGE_')) throw err
-      return this.invalid(err)
+      return this.refuse(err, 'badge')
     }
     const { claims } = result
     const left = claims.exp - Date.now() / 1000
@@ -91,18 +77,5 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
     }
     for (const w of result.warnings) this.warnLine(w)
     return result
-  }
-
-  /** An invalid badge is this command's answer, not a crash: exit 3 with the code, {valid:false} under --json. */
-  private invalid(error: CapiscioError): Failure {
-    const err = forCli(error)
-    process.exitCode = err.exitCode
-    if (!this.jsonEnabled()) {
-      const c = this.color()
-      process.stderr.write(
-        `${c.red('Error:')} invalid badge: ${err.message}\n${c.dim('Code:')} ${err.code}\n${c.dim('Hint:')} ${err.displayHint}\n`,
-      )
-    }
-    return { valid: false, error: err.toJSON() }
   }
 }

@@ -65,7 +65,7 @@ export function mintToken(options: MintTokenOptions): MintedToken {
     if (!isHmacAlg(alg)) usage(`${alg} needs a private key; a secret signs HS256, HS384 or HS512`, ['alg'])
     const min = MIN_SECRET_BYTES[alg]
     if ((secret.symmetricKeySize ?? 0) < min)
-      usage(`${alg} needs a secret of at least ${min} bytes (RFC 7518 §3.2)`, ['alg', 'secret'])
+      usage(`${alg} needs a secret of at least ${min} bytes (RFC 7518 §3.2)`, ['alg'])
     const hash = HMAC_HASH[alg]
     signWith = (input) => createHmac(hash, secret).update(input).digest()
   } else {

@@ -1,0 +1,84 @@
+import { Flags } from '@oclif/core'
+
+import { CapiscioError } from './lib/errors.js'
+import { readStream, readTextFile } from './lib/io.js'
+import { SECRET_ENV } from './lib/auth/jwt.js'
+
+export const secretFileFlag = Flags.string({
+  description: `file holding the HMAC secret, or '-' for standard input [default: ${SECRET_ENV.join(', then ')}]`,
+  helpValue: 'FILE',
+})
+
+/**
+ * DESIGN §7 lists --secret VALUE, and scripts expect it, but a secret on the command line lands in
+ * shell history and in `ps` output: it works, and says so on stderr every time.
+ */
+export const secretFlag = Flags.string({
+  description:
+    'the HMAC secret itself (visible in shell history and ps: prefer --secret-file or the environment)',
+  helpValue: 'VALUE',
+})
+
+export const SECRET_FLAG_WARNING =
+  '--secret puts the secret in shell history and in ps output; prefer --secret-file FILE or CAPISCIO_JWT_SECRET'
+
+export interface SecretChoice {
+  secret: Buffer
+  /** Where it came from, for messages: never the secret itself. */
+  from: string
+}
+
+/** Upper bound on a secret file: a secret is bytes, not a document. */
+const MAX_SECRET_BYTES = 4096
+
+/**
+ * The HMAC secret from --secret-file (a path or '-') or --secret, else CAPISCIO_JWT_SECRET, else
+ * APCORE_JWT_SECRET, else undefined. A file's one trailing newline is dropped, since
+ * `openssl rand -base64 48 > secret` writes one; every other byte is the secret, as-is.
+ */
+export async function secretFromFlags(
+  file: string | undefined,
+  value?: string,
+): Promise<SecretChoice | undefined> {
+  if (file !== undefined && value !== undefined)
+    throw new CapiscioError('USAGE', 'choose one: --secret-file or --secret, not both')
+  if (value !== undefined) {
+    if (value === '') throw new CapiscioError('USAGE', 'the --secret value is empty')
+    return { secret: Buffer.from(value, 'utf8'), from: '--secret' }
+  }
+  if (file !== undefined) {
+    let text: string
+    if (file === '-') {
+      if (process.stdin.isTTY)
+        throw new CapiscioError('USAGE', '--secret-file - reads standard input, but nothing is piped in')
+      text = await readStream(process.stdin, MAX_SECRET_BYTES)
+    } else {
+      text = await readTextFile(file, MAX_SECRET_BYTES)
+    }
+    const from = file === '-' ? 'standard input' : file
+    // Secrets are text, as in the environment and in PyJWT or jose given a string: raw random
+    // bytes would not survive being shared that way, so they are refused, not silently mangled.
+    if (text.includes('\uFFFD'))
+      throw new CapiscioError('USAGE', `the secret in ${from} is not UTF-8 text`, {
+        hint: 'store the secret as text, e.g. openssl rand -base64 48 > secret',
+      })
+    const secret = Buffer.from(text.replace(/\r?\n$/, ''), 'utf8')
+    if (secret.length === 0) throw new CapiscioError('USAGE', `the secret in ${from} is empty`)
+    return { secret, from }
+  }
+  for (const name of SECRET_ENV) {
+    const value = process.env[name]
+    if (value !== undefined && value !== '') return { secret: Buffer.from(value, 'utf8'), from: name }
+  }
+  return undefined
+}
+
+/** `--aud a --aud b,c` → ['a', 'b', 'c']. */
+export function commaList(values: string[] | undefined): string[] | undefined {
+  if (!values?.length) return undefined
+  const list = values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean)
+  return list.length > 0 ? list : undefined
+}
