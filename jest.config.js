@@ -5,6 +5,8 @@ export default {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   moduleNameMapper: {
+    // The examples import the package by name; in tests that is the source, not dist/.
+    '^capiscio-toolkit$': '<rootDir>/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {
