@@ -73,12 +73,16 @@ export async function secretFromFlags(
   return undefined
 }
 
-/** `--aud a --aud b,c` → ['a', 'b', 'c']. */
-export function commaList(values: string[] | undefined): string[] | undefined {
-  if (!values?.length) return undefined
+/**
+ * `--aud a --aud b,c` → ['a', 'b', 'c']; not given → undefined. Given but empty (`--aud "$AUD"` with
+ * AUD unset) is a usage error: read as "not given", it would turn a check off without a word.
+ */
+export function commaList(values: string[] | undefined, flag: string): string[] | undefined {
+  if (values === undefined || values.length === 0) return undefined
   const list = values
     .flatMap((v) => v.split(','))
     .map((v) => v.trim())
     .filter(Boolean)
-  return list.length > 0 ? list : undefined
+  if (list.length === 0) throw new CapiscioError('USAGE', `${flag} is empty`)
+  return list
 }

@@ -389,6 +389,21 @@ describe('capiscio token verify (built CLI)', () => {
     expect(text.stderr + json.stdout).not.toContain(SECRET)
   })
 
+  it('an empty --aud, --iss or --require-claim (an unset shell variable) is a usage error, never a check turned off', async () => {
+    const cwd = secretDir()
+    const token = mint()
+    const results = await Promise.all(
+      ['--aud', '--iss', '--require-claim'].map((flag) =>
+        runCli(['token', 'verify', token, '--secret-file', 'jwt.secret', flag, ' , '], { cwd }),
+      ),
+    )
+    for (const r of results) {
+      expect(r.code).toBe(2)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toMatch(/Error: --(aud|iss|require-claim) is empty/)
+    }
+  })
+
   it('tolerates 60 s of clock skew by default, and --clock-skew 0 tolerates none', async () => {
     const cwd = secretDir()
     const token = mint({ now: () => Date.now() - 3630_000 }) // expired 30 s ago

@@ -88,7 +88,7 @@ export default class TokenMint extends BaseCommand<typeof TokenMint> {
     if (flags.type !== undefined) options.type = flags.type
     if (flags.role?.length) options.roles = flags.role
     if (flags.claim?.length) options.claims = parseClaims(flags.claim)
-    const aud = commaList(flags.aud)
+    const aud = commaList(flags.aud, '--aud')
     if (aud) options.aud = aud
     if (flags.iss !== undefined) options.iss = flags.iss
     if (flags.ttl !== undefined) options.ttlSeconds = parseDuration(flags.ttl, '--ttl')

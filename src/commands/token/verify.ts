@@ -103,7 +103,7 @@ export default class TokenVerify extends BaseCommand<typeof TokenVerify> {
       await stat(dir).catch((e: unknown) => {
         throw fsError(e, dir)
       })
-    const issuers = commaList(flags.iss)
+    const issuers = commaList(flags.iss, '--iss')
     const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir: dir, issuers })
     if (keys) {
       if (keys instanceof StaticKeySource && keys.heldPrivateKey) this.warnLine(privateKeyWarning(flags.key!))
@@ -122,10 +122,11 @@ export default class TokenVerify extends BaseCommand<typeof TokenVerify> {
       options.secret = chosen.secret
     }
     if (flags.alg?.length) options.algorithms = flags.alg as TokenAlg[]
-    const aud = commaList(flags.aud)
+    const aud = commaList(flags.aud, '--aud')
     if (aud) options.audience = aud
     if (issuers) options.issuer = issuers
-    if (flags['require-claim']?.length) options.requiredClaims = commaList(flags['require-claim']) ?? []
+    if (flags['require-claim']?.length)
+      options.requiredClaims = commaList(flags['require-claim'], '--require-claim')
     if (flags['clock-skew'] !== undefined)
       options.clockSkewSeconds = parseDuration(flags['clock-skew'], '--clock-skew')
     if (flags['max-age'] !== undefined) options.maxAgeSeconds = parseDuration(flags['max-age'], '--max-age')
@@ -133,7 +134,7 @@ export default class TokenVerify extends BaseCommand<typeof TokenVerify> {
     if (flags['id-claim'] !== undefined) mapping.idClaim = flags['id-claim']
     if (flags['type-claim'] !== undefined) mapping.typeClaim = flags['type-claim']
     if (flags['roles-claim'] !== undefined) mapping.rolesClaim = flags['roles-claim']
-    if (flags['attr-claim']?.length) mapping.attrsClaims = commaList(flags['attr-claim']) ?? []
+    if (flags['attr-claim']?.length) mapping.attrsClaims = commaList(flags['attr-claim'], '--attr-claim')
 
     // The options are checked (and a weak secret refused, exit 2) before the token is looked at.
     const verify = createTokenVerifier(options)
