@@ -1,5 +1,5 @@
 // npm run bench: every speed target is a ratio against a baseline measured in the same run.
-// Results are printed and written to bench/RESULTS.md. `node bench/run.js verify|startup|cache|gateway`
+// Results are printed and written to bench/RESULTS.md. `node bench/run.js verify|jwt|startup|cache|gateway`
 // runs one section and only prints it.
 import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 
 import { cacheBench } from './cache.js'
 import { gatewayBench } from './gateway.js'
+import { jwtBench } from './jwt.js'
 import { startupBench } from './startup.js'
 import { verifyBench } from './verify.js'
 
@@ -14,6 +15,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const sections = []
 const only = process.argv[2]
 if (!only || only === 'verify') sections.push(await verifyBench())
+if (!only || only === 'jwt') sections.push(await jwtBench())
 if (!only || only === 'startup') sections.push(await startupBench())
 if (!only || only === 'cache') sections.push(await cacheBench())
 if (!only || only === 'gateway') sections.push(await gatewayBench())

@@ -6,7 +6,12 @@ import { RemoteJwksKeySource, type RemoteJwksOptions } from '../keysource/jwks.j
 import { StaticKeySource } from '../keysource/static.js'
 import type { KeySource } from '../keysource/types.js'
 import { readTextFileSync } from '../io.js'
-import { createTokenVerifier, type TokenVerifier, type VerifyTokenOptions } from '../token/verify.js'
+import {
+  createTokenVerifier,
+  tokenChecker,
+  type VerifiedToken,
+  type VerifyTokenOptions,
+} from '../token/verify.js'
 import { reportRefusal, type Authenticator, type SecurityScheme } from './authenticator.js'
 import { bearerToken, type HeaderBag } from './headers.js'
 import { claimMapper, type ClaimMapping, type Identity } from './identity.js'
@@ -38,7 +43,7 @@ export const SECRET_ENV = ['CAPISCIO_JWT_SECRET', 'APCORE_JWT_SECRET'] as const
  * silent fallback to a secret (apcore once used an unreadable key file's path as the HMAC secret).
  */
 export class JWTAuthenticator implements Authenticator {
-  private readonly verify: TokenVerifier
+  private readonly check: (token: string) => VerifiedToken | Promise<VerifiedToken>
   private readonly mapClaims: (claims: Record<string, unknown>) => Identity | null
   private readonly onError: ((error: CapiscioError) => void) | undefined
   /** Where the key came from, for logs and messages: "keys", "keyFile", "jwksUrl", "secret" or a variable's name. */
@@ -77,27 +82,45 @@ export class JWTAuthenticator implements Authenticator {
       resolved = { secret: vars[name]! }
       this.keySource = name
     }
-    this.verify = createTokenVerifier({ ...verify, ...resolved })
+    this.check = tokenChecker(createTokenVerifier({ ...verify, ...resolved }))
   }
 
-  /** The verified token's Identity, or null (no bearer token, an invalid one, or no usable id claim). */
-  async authenticate(headers: HeaderBag): Promise<Identity | null> {
+  /**
+   * The verified token's Identity, or null (no bearer token, an invalid one, or no usable id claim).
+   * The answer comes at once when nothing needs waiting for (a secret, or keys in memory), else as
+   * a promise: the Authenticator contract allows both, and authMiddleware then adds no promise.
+   */
+  authenticate(headers: HeaderBag): Identity | null | Promise<Identity | null> {
     const presented = bearerToken(headers)
     if (!presented || !('token' in presented)) return null
+    let checked: VerifiedToken | Promise<VerifiedToken>
     try {
-      const { claims } = await this.verify(presented.token)
-      const identity = this.mapClaims(claims)
-      if (!identity)
-        reportRefusal(
-          this.onError,
-          new CapiscioError('TOKEN_CLAIMS_INVALID', 'the id claim is missing or not a string or number'),
-          'token',
-        )
-      return identity
+      checked = this.check(presented.token)
     } catch (err) {
-      reportRefusal(this.onError, err, 'token')
-      return null
+      return this.refused(err)
     }
+    if (checked instanceof Promise)
+      return checked.then(
+        (ok) => this.identify(ok),
+        (err: unknown) => this.refused(err),
+      )
+    return this.identify(checked)
+  }
+
+  private identify({ claims }: VerifiedToken): Identity | null {
+    const identity = this.mapClaims(claims)
+    if (!identity)
+      reportRefusal(
+        this.onError,
+        new CapiscioError('TOKEN_CLAIMS_INVALID', 'the id claim is missing or not a string or number'),
+        'token',
+      )
+    return identity
+  }
+
+  private refused(err: unknown): null {
+    reportRefusal(this.onError, err, 'token')
+    return null
   }
 
   securitySchemes(): Record<string, SecurityScheme> {

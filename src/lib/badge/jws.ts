@@ -6,8 +6,6 @@ import { keyFitsAlg, type SignatureAlg } from '../keys/alg.js'
 
 export const MAX_BADGE_LENGTH = 16 * 1024
 
-const B64URL = /^[A-Za-z0-9_-]+$/
-
 /**
  * How deep a token's header or payload JSON may nest. A badge needs 3 levels (payload, vc,
  * credentialSubject) and a JWK 2; a bound keeps hostile nesting from overflowing the stack of anyone
@@ -34,26 +32,53 @@ export function decodeJws(token: unknown, code: ErrorCode = 'BADGE_MALFORMED'): 
   if (token.length > MAX_BADGE_LENGTH) {
     throw new CapiscioError(code, `the token is ${token.length} bytes; the limit is ${MAX_BADGE_LENGTH}`)
   }
+  // One pass for the common case (three base64url parts); the checks below name what is wrong.
+  if (!COMPACT.test(token)) {
+    const first = token.indexOf('.')
+    const second = token.indexOf('.', first + 1)
+    if (first < 0 || second < 0 || token.indexOf('.', second + 1) >= 0) {
+      throw new CapiscioError(code, 'the token is not three base64url parts separated by dots')
+    }
+    throw new CapiscioError(code, 'a part of the token is empty or not base64url')
+  }
   const first = token.indexOf('.')
   const second = token.indexOf('.', first + 1)
-  if (first < 0 || second < 0 || token.indexOf('.', second + 1) >= 0) {
-    throw new CapiscioError(code, 'the token is not three base64url parts separated by dots')
-  }
   const h = token.slice(0, first)
   const p = token.slice(first + 1, second)
   const s = token.slice(second + 1)
-  if (!B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s)) {
-    throw new CapiscioError(code, 'a part of the token is empty or not base64url')
-  }
-  if (!isCanonicalB64url(h) || !isCanonicalB64url(p) || !isCanonicalB64url(s)) {
+  let header = headerCache.get(h)
+  if (!isCanonicalB64url(p) || !isCanonicalB64url(s) || (header === undefined && !isCanonicalB64url(h))) {
     throw new CapiscioError(code, 'a part of the token is not canonical base64url')
   }
+  if (header === undefined) {
+    header = deepFreeze(parseSegment(h, 'header', code))
+    if (headerCache.size >= HEADER_CACHE_SIZE) headerCache.clear()
+    headerCache.set(h, header)
+  }
   return {
-    header: parseSegment(h, 'header', code),
+    header,
     payload: parseSegment(p, 'payload', code),
     signingInput: token.slice(0, second),
     signature: Buffer.from(s, 'base64url'),
   }
+}
+
+const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+/**
+ * Decoded headers by their base64url text. One signer's tokens share one header, so a verifier
+ * parses it once instead of per token; junk headers only churn the cache (cleared when full). The
+ * entries are frozen, since every token with that header gets the same object.
+ */
+const headerCache = new Map<string, Record<string, unknown>>()
+const HEADER_CACHE_SIZE = 256
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
 }
 
 /**

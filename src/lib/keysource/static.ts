@@ -68,6 +68,10 @@ export class StaticKeySource implements KeySource {
   }
 
   async find(query: KeyQuery): Promise<CandidateKey[]> {
+    return this.findSync(query)
+  }
+
+  findSync(query: KeyQuery): CandidateKey[] {
     const fits = (k: CandidateKey) => keyFitsAlg(k.publicKey, query.alg)
     if (query.kid === undefined) return this.all.filter(fits)
     const exact = this.byKid.get(query.kid)

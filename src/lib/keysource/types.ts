@@ -33,6 +33,8 @@ export interface KeySource {
   readonly kind: string
   /** Candidate keys for a token, most specific first; empty when none is known. */
   find(query: KeyQuery): Promise<CandidateKey[]>
+  /** The same answer at once, for sources that hold their keys in memory: verifiers then wait for nothing. */
+  findSync?(query: KeyQuery): CandidateKey[]
   /** Whether a badge id is revoked, for sources that keep a revocation list. */
   isRevoked?(jti: string): Promise<boolean>
   /** Whether the source has what it needs to answer (a gateway's /ready). */

@@ -3,7 +3,7 @@ import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { decodeJws, verifySignature } from '../badge/jws.js'
 import { MAX_KIDLESS_KEYS } from '../badge/verify.js'
 import { CapiscioError, type ErrorCode } from '../errors.js'
-import type { CandidateKey, KeySource } from '../keysource/types.js'
+import type { CandidateKey, KeyQuery, KeySource } from '../keysource/types.js'
 import {
   HMAC_HASH,
   MIN_SECRET_BYTES,
@@ -104,7 +104,53 @@ export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier 
   const clock = options.now ?? Date.now
   const allowedText = [...allowed].join(', ')
 
-  return async (token) => {
+  const keys = options.keys
+  const findSync = keys?.findSync?.bind(keys)
+
+  /** Steps 5 to 7, once the signature has verified. */
+  const finish = (
+    header: Record<string, unknown>,
+    claims: Record<string, unknown>,
+    alg: TokenAlg,
+    signerKid: string | undefined,
+    audList: readonly string[] | undefined,
+  ): VerifiedToken => {
+    // 5. Time.
+    const now = clock() / 1000
+    const { exp, nbf, iat } = claims as { exp?: number; nbf?: number; iat?: number }
+    if (exp !== undefined && now - skew >= exp) fail('TOKEN_EXPIRED', 'the token expired')
+    if (nbf !== undefined && nbf > now + skew) fail('TOKEN_NOT_YET_VALID', 'the token is not valid yet (nbf)')
+    if (iat !== undefined && iat > now + skew)
+      fail('TOKEN_NOT_YET_VALID', 'the token was issued in the future (iat)')
+    if (options.maxAgeSeconds !== undefined) {
+      if (iat === undefined) fail('TOKEN_CLAIMS_INVALID', 'the token has no iat, so its age is unknown')
+      if (now - iat > options.maxAgeSeconds + skew)
+        fail('TOKEN_EXPIRED', `the token is older than the maximum age of ${options.maxAgeSeconds}s`)
+    }
+
+    // 6. Audience.
+    if (audiences) {
+      if (audList === undefined) fail('TOKEN_AUDIENCE_MISMATCH', 'the token has no aud')
+      if (!audList.some((a) => audiences.includes(a)))
+        fail('TOKEN_AUDIENCE_MISMATCH', `the token's aud does not include ${audiences.join(' or ')}`)
+    }
+
+    // 7. Required claims.
+    for (const name of required) {
+      if (!Object.hasOwn(claims, name) || claims[name] === null)
+        fail('TOKEN_CLAIMS_INVALID', `the token has no ${name} claim`)
+    }
+
+    const result: VerifiedToken = { header, claims, alg }
+    if (signerKid !== undefined) result.kid = signerKid
+    return result
+  }
+
+  /**
+   * The whole check, synchronous where nothing needs waiting for (a secret, or keys held in
+   * memory), so that a busy service pays for no promise it does not need.
+   */
+  const check = (token: string): VerifiedToken | Promise<VerifiedToken> => {
     // 1. Shape and algorithm.
     const { header, payload: claims, signingInput, signature } = decodeJws(token, 'TOKEN_MALFORMED')
     const alg = header.alg
@@ -143,50 +189,40 @@ export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier 
       )
 
     // 4. Key and signature.
-    let signerKid: string | undefined
     if (isHmacAlg(alg)) {
       const expected = createHmac(HMAC_HASH[alg], secret!).update(signingInput, 'latin1').digest()
       if (expected.length !== signature.length || !timingSafeEqual(expected, signature))
         fail('TOKEN_SIGNATURE_INVALID', 'the signature does not verify')
-    } else {
-      const candidates = await findKeys(options.keys!, kid as string | undefined, iss, alg)
+      return finish(header, claims, alg, undefined, audList as string[] | undefined)
+    }
+    const signedBy = (found: CandidateKey[]): VerifiedToken => {
+      const candidates = pickCandidates(keys!, found, kid as string | undefined, iss, alg)
       const signer = candidates.find((c) =>
         verifySignature(alg, c.publicKey, signingInput, signature, { lowS: false }),
       )
       if (!signer) fail('TOKEN_SIGNATURE_INVALID', 'the signature does not verify')
-      signerKid = signer.kid
+      return finish(header, claims, alg, signer.kid, audList as string[] | undefined)
     }
-
-    // 5. Time.
-    const now = clock() / 1000
-    const { exp, nbf, iat } = claims as { exp?: number; nbf?: number; iat?: number }
-    if (exp !== undefined && now - skew >= exp) fail('TOKEN_EXPIRED', 'the token expired')
-    if (nbf !== undefined && nbf > now + skew) fail('TOKEN_NOT_YET_VALID', 'the token is not valid yet (nbf)')
-    if (iat !== undefined && iat > now + skew)
-      fail('TOKEN_NOT_YET_VALID', 'the token was issued in the future (iat)')
-    if (options.maxAgeSeconds !== undefined) {
-      if (iat === undefined) fail('TOKEN_CLAIMS_INVALID', 'the token has no iat, so its age is unknown')
-      if (now - iat > options.maxAgeSeconds + skew)
-        fail('TOKEN_EXPIRED', `the token is older than the maximum age of ${options.maxAgeSeconds}s`)
-    }
-
-    // 6. Audience.
-    if (audiences) {
-      if (audList === undefined) fail('TOKEN_AUDIENCE_MISMATCH', 'the token has no aud')
-      if (!audList.some((a) => audiences.includes(a)))
-        fail('TOKEN_AUDIENCE_MISMATCH', `the token's aud does not include ${audiences.join(' or ')}`)
-    }
-
-    // 7. Required claims.
-    for (const name of required) {
-      if (!Object.hasOwn(claims, name) || claims[name] === null)
-        fail('TOKEN_CLAIMS_INVALID', `the token has no ${name} claim`)
-    }
-
-    const result: VerifiedToken = { header, claims, alg }
-    if (signerKid !== undefined) result.kid = signerKid
-    return result
+    const query = keyQuery(kid as string | undefined, iss, alg)
+    return findSync ? signedBy(findSync(query)) : keys!.find(query).then(signedBy)
   }
+
+  const verifier: TokenVerifier = async (token) => check(token)
+  CHECKERS.set(verifier, check)
+  return verifier
+}
+
+/** Each verifier's synchronous-when-possible form, for JWTAuthenticator (tokenChecker). */
+const CHECKERS = new WeakMap<TokenVerifier, (token: string) => VerifiedToken | Promise<VerifiedToken>>()
+
+/**
+ * The verifier's check as it runs: a result at once when nothing needed waiting for, else a
+ * promise; a refusal is thrown either way. For callers that avoid a promise per token.
+ */
+export function tokenChecker(
+  verifier: TokenVerifier,
+): (token: string) => VerifiedToken | Promise<VerifiedToken> {
+  return CHECKERS.get(verifier) ?? verifier
 }
 
 /** Verifies one token; a service that verifies many builds its verifier once with createTokenVerifier. */
@@ -199,22 +235,27 @@ export function verifyToken(token: string, options: VerifyTokenOptions): Promise
  * bound to (docs/formats.md, "Trust store"): a token that names an iss must be signed by a key
  * bound to it, so one partner cannot speak for another; a token without iss claims no issuer.
  */
-async function findKeys(
+function keyQuery(kid: string | undefined, iss: unknown, alg: 'RS256' | 'ES256' | 'EdDSA'): KeyQuery {
+  const issuer = typeof iss === 'string' ? iss : ''
+  return kid === undefined ? { iss: issuer, alg } : { kid, iss: issuer, alg }
+}
+
+function pickCandidates(
   keys: KeySource,
+  found: CandidateKey[],
   kid: string | undefined,
-  iss: string | undefined,
+  iss: unknown,
   alg: 'RS256' | 'ES256' | 'EdDSA',
-): Promise<CandidateKey[]> {
-  const query = kid === undefined ? { iss: iss ?? '', alg } : { kid, iss: iss ?? '', alg }
-  const found = await keys.find(query)
-  const candidates = found.filter((c) => iss === undefined || !c.issuers || c.issuers.includes(iss))
+): CandidateKey[] {
+  const issuer = iss as string | undefined
+  const candidates = found.filter((c) => issuer === undefined || !c.issuers || c.issuers.includes(issuer))
   const which = kid === undefined ? 'this token (it has no kid)' : `kid ${kid}`
   if (candidates.length === 0) {
     // A remote key set that never loaded is an outage, not a bad token: say so (exit 4, not 3).
     if (keys.ready?.() === false)
       throw new CapiscioError('NETWORK_ERROR', keys.notReadyReason?.() ?? 'the key source is not loaded')
     if (found.length > 0)
-      fail('TOKEN_SIGNATURE_INVALID', `the key for ${which} may not sign for issuer ${iss}`)
+      fail('TOKEN_SIGNATURE_INVALID', `the key for ${which} may not sign for issuer ${issuer}`)
     fail('TOKEN_SIGNATURE_INVALID', `no known ${alg} key for ${which}`)
   }
   if (kid === undefined && candidates.length > MAX_KIDLESS_KEYS) {
