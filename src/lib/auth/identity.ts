@@ -67,23 +67,35 @@ export function identityFromClaims(
 export function claimMapper(
   mapping: ClaimMapping = {},
 ): (claims: Record<string, unknown>) => Identity | null {
-  const m = { ...DEFAULT_CLAIM_MAPPING, ...mapping }
+  const { idClaim, typeClaim, rolesClaim, attrsClaims } = { ...DEFAULT_CLAIM_MAPPING, ...mapping }
+  const attrNames = [...attrsClaims]
+  // It runs for every request: one pass, no intermediate arrays, a shared empty attrs object.
   return (claims) => {
-    const id = claimToString(own(claims, m.idClaim))
+    const id = claimToString(own(claims, idClaim))
     if (id === null || id === '') return null
-    const type = claimToString(own(claims, m.typeClaim)) ?? 'user'
-    const rawRoles = own(claims, m.rolesClaim)
-    const roles = Array.isArray(rawRoles)
-      ? rawRoles.map(claimToString).filter((r): r is string => r !== null)
-      : []
-    const attrs: Record<string, unknown> = {}
-    for (const name of m.attrsClaims) {
-      if (Object.hasOwn(claims, name))
-        Object.defineProperty(attrs, name, { value: claims[name], enumerable: true })
+    const type = claimToString(own(claims, typeClaim)) ?? 'user'
+    const rawRoles = own(claims, rolesClaim)
+    const roles: string[] = []
+    if (Array.isArray(rawRoles)) {
+      for (const r of rawRoles) {
+        const role = claimToString(r)
+        if (role !== null) roles.push(role)
+      }
     }
-    return makeIdentity(id, type, roles, attrs)
+    let attrs = NO_ATTRS
+    if (attrNames.length > 0) {
+      const picked: Record<string, unknown> = {}
+      for (const name of attrNames) {
+        if (Object.hasOwn(claims, name))
+          Object.defineProperty(picked, name, { value: claims[name], enumerable: true })
+      }
+      attrs = Object.freeze(picked)
+    }
+    return Object.freeze({ id, type, roles: Object.freeze(roles), attrs })
   }
 }
+
+const NO_ATTRS: Readonly<Record<string, unknown>> = Object.freeze({})
 
 /** A frozen Identity: it is shared by everything that runs for the request, so nothing may change it. */
 export function makeIdentity(
