@@ -138,13 +138,30 @@ describe('withAuth (node:http)', () => {
 
 describe('hostile credentials through the middleware: each a 401, never a crash', () => {
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
   let base: string
-  beforeAll(async () => {
+  let rsaBase: string
+  const serve = async (publicKey: typeof ec.publicKey) => {
     const keyFile = join(tmpDir(), 'public.pem')
-    writeFileSync(keyFile, ec.publicKey.export({ type: 'spki', format: 'pem' }))
+    writeFileSync(keyFile, publicKey.export({ type: 'spki', format: 'pem' }))
     const server = createServer(withAuth(whoAmI, { authenticator: new JWTAuthenticator({ keyFile }) }))
     servers.push(server)
-    base = await listen(server)
+    return listen(server)
+  }
+  beforeAll(async () => {
+    base = await serve(ec.publicKey)
+    rsaBase = await serve(rsa.publicKey)
+  })
+
+  it.each([
+    ['PEM', () => rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string],
+    ['PKCS#1 PEM', () => rsa.publicKey.export({ type: 'pkcs1', format: 'pem' }) as string],
+    ['JWK', () => JSON.stringify(rsa.publicKey.export({ format: 'jwk' }))],
+  ])('HS256 keyed with the RSA public key (%s) → 401 invalid_token', async (_name, secret) => {
+    const r = await call(rsaBase, '/x', {
+      authorization: `Bearer ${signHmac({ alg: 'HS256', typ: 'JWT' }, { sub: 'admin' }, secret())}`,
+    })
+    expect([r.status, r.headers['www-authenticate']]).toEqual([401, 'Bearer error="invalid_token"'])
   })
 
   const pem = () => ec.publicKey.export({ type: 'spki', format: 'pem' }) as string
