@@ -109,3 +109,18 @@ export {
   CapiscioUser,
   type CredentialInterceptorOptions,
 } from './lib/auth/a2a.js'
+export { SimpleGuard, findProjectRoot, type SimpleGuardOptions } from './lib/guard/guard.js'
+export {
+  bodyHash,
+  EMPTY_BODY_HASH,
+  GUARD_CLOCK_SKEW_SECONDS,
+  GUARD_TOKEN_TTL_SECONDS,
+  signGuardToken,
+  verifyGuardToken,
+  type Body,
+  type GuardClaims,
+  type GuardKeyLookup,
+  type SignGuardTokenOptions,
+  type VerifiedGuardToken,
+  type VerifyGuardTokenOptions,
+} from './lib/guard/token.js'

@@ -193,6 +193,44 @@ export const ERROR_CODES = {
     summary: "the token's aud does not include this verifier's audience, or it has none",
     hint: 'mint the token with --aud for this service',
   },
+  GUARD_MALFORMED: {
+    exit: EXIT.INVALID,
+    summary:
+      'the SimpleGuard token is not a compact EdDSA JWS with a kid, iat and exp (never none, never HMAC)',
+    hint: "sign the request again with the caller's SimpleGuard",
+  },
+  GUARD_UNTRUSTED_KEY: {
+    exit: EXIT.INVALID,
+    summary:
+      "no trusted/<kid>.pem (or .jwk) holds the token's kid, or the trust store binds that key to other issuers",
+    hint: "trust the caller's public key: capiscio trust add public.pem --kid KID",
+  },
+  GUARD_SIGNATURE_INVALID: {
+    exit: EXIT.INVALID,
+    summary: "the token's signature does not verify with the trusted key for its kid",
+    hint: 'the token was tampered with or signed with another key',
+  },
+  GUARD_EXPIRED: {
+    exit: EXIT.INVALID,
+    summary: "the token's exp has passed, or it is older than the maximum token age (beyond the clock skew)",
+    hint: 'sign every request just before sending it',
+  },
+  GUARD_NOT_YET_VALID: {
+    exit: EXIT.INVALID,
+    summary: "the token's iat or nbf is ahead of the verifier's clock (beyond the clock skew)",
+    hint: 'check both clocks',
+  },
+  GUARD_BODY_MISMATCH: {
+    exit: EXIT.INVALID,
+    summary:
+      "the body does not match the token's bh: a different hash, a body without bh, or bh without a body",
+    hint: 'sign the exact bytes sent, after any serialisation',
+  },
+  GUARD_REPLAY: {
+    exit: EXIT.INVALID,
+    summary: 'a token with this jti was already accepted within its lifetime',
+    hint: 'sign a fresh token for every request',
+  },
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto'
 import type { TrustedKey, TrustStore } from '../store/truststore.js'
 import { keyFitsAlg } from '../keys/alg.js'
 import { didKeyOf } from '../keys/didkey.js'
@@ -61,6 +62,19 @@ export class TrustStoreKeySource implements KeySource {
     const entry = { at: this.now(), key, did: key && didKeyOf(key.publicKey) }
     this.keys.set(kid, entry)
     return entry
+  }
+
+  /**
+   * The key stored for a kid, as the SimpleGuard looks keys up (`trusted/<kid>.pem`), from the
+   * same short-lived cache as find().
+   */
+  async keyFor(kid: string): Promise<KeyObject | undefined> {
+    return (await this.key(kid)).key?.publicKey
+  }
+
+  /** The issuers issuers.json binds a kid to (empty: none recorded). */
+  async issuersOf(kid: string): Promise<readonly string[]> {
+    return (await this.loadBindings()).byKid.get(kid) ?? []
   }
 
   private async loadBindings(): Promise<Bindings> {
