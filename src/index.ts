@@ -124,3 +124,12 @@ export {
   type VerifiedGuardToken,
   type VerifyGuardTokenOptions,
 } from './lib/guard/token.js'
+export {
+  captureRawBody,
+  guardedFetch,
+  requireSignature,
+  signResponse,
+  SIGNATURE_HEADER,
+  type GuardedFetchOptions,
+  type RequireSignatureOptions,
+} from './lib/guard/http.js'
