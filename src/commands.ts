@@ -4,6 +4,8 @@ import BadgeInspect from './commands/badge/inspect.js'
 import BadgeIssue from './commands/badge/issue.js'
 import BadgeKeep from './commands/badge/keep.js'
 import BadgeVerify from './commands/badge/verify.js'
+import GuardSign from './commands/guard/sign.js'
+import GuardVerify from './commands/guard/verify.js'
 import GatewayStart from './commands/gateway/start.js'
 import KeyGen from './commands/key/gen.js'
 import KeyShow from './commands/key/show.js'
@@ -19,6 +21,8 @@ export const COMMANDS = {
   'badge:keep': BadgeKeep,
   'badge:verify': BadgeVerify,
   'gateway:start': GatewayStart,
+  'guard:sign': GuardSign,
+  'guard:verify': GuardVerify,
   'key:gen': KeyGen,
   'key:show': KeyShow,
   'token:mint': TokenMint,

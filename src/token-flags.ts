@@ -86,3 +86,30 @@ export function commaList(values: string[] | undefined, flag: string): string[] 
   if (list.length === 0) throw new CapiscioError('USAGE', `${flag} is empty`)
   return list
 }
+
+/**
+ * `--claim NAME=JSON`: the value is JSON, so `n=3` is a number and `tier="gold"` a string. A value
+ * that is not JSON is refused rather than guessed at (`n=007`, `on=yes`), with the quoting to use.
+ */
+export function parseClaims(specs: string[]): Record<string, unknown> {
+  const claims: Record<string, unknown> = {}
+  for (const spec of specs) {
+    const eq = spec.indexOf('=')
+    const name = eq < 0 ? spec : spec.slice(0, eq)
+    if (eq <= 0)
+      throw new CapiscioError('USAGE', `--claim ${JSON.stringify(spec)} is not NAME=JSON`, {
+        hint: `write --claim 'tier="gold"' or --claim n=3`,
+      })
+    if (Object.hasOwn(claims, name)) throw new CapiscioError('USAGE', `--claim ${name} is given twice`)
+    let value: unknown
+    try {
+      value = JSON.parse(spec.slice(eq + 1))
+    } catch {
+      throw new CapiscioError('USAGE', `--claim ${name}: the value is not JSON`, {
+        hint: `quote a string as JSON: --claim '${name}="${spec.slice(eq + 1).replace(/["'\\]/g, '')}"'`,
+      })
+    }
+    Object.defineProperty(claims, name, { value, enumerable: true, writable: true, configurable: true })
+  }
+  return claims
+}

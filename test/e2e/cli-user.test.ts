@@ -36,7 +36,7 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     const r = await runCli(['--help'])
     expect(r.code).toBe(0)
     const topics = [...r.stdout.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1])
-    expect(topics).toEqual(['badge', 'gateway', 'key', 'token', 'trust'])
+    expect(topics).toEqual(['badge', 'gateway', 'guard', 'key', 'token', 'trust'])
     // Nor does the description above them promise cards yet.
     expect(r.stdout).not.toMatch(/\bcards?\b/i)
   })

@@ -1,0 +1,55 @@
+import { Flags } from '@oclif/core'
+
+import { BaseCommand } from '../../base-command.js'
+import { passphraseFileFlag } from '../../flags.js'
+import { parseClaims } from '../../token-flags.js'
+import { didKeyOf } from '../../lib/keys/didkey.js'
+import { signGuardToken } from '../../lib/guard/token.js'
+import { readSigningKey } from '../../lib/store/keydir.js'
+
+export default class GuardSign extends BaseCommand<typeof GuardSign> {
+  static override description =
+    'sign a SimpleGuard token over a request body, so a shell script can call a SimpleGuard-protected agent'
+  static override examples = [
+    'curl -H "X-Capiscio-Badge: $(<%= config.bin %> <%= command.id %> --body-file req.json)" --data-binary @req.json http://localhost:8000/a2a/tasks',
+    'echo -n \'{"id":1}\' | <%= config.bin %> <%= command.id %> --body-file - --claim \'sub="ci"\'',
+  ]
+  static override flags = {
+    'body-file': Flags.string({
+      description: "the exact body bytes to bind (a file, or '-' for standard input) [default: no body]",
+      helpValue: 'FILE',
+    }),
+    claim: Flags.string({
+      description: 'an extra claim NAME=JSON (repeatable)',
+      multiple: true,
+      helpValue: 'NAME=JSON',
+    }),
+    key: Flags.string({
+      description: 'the Ed25519 signing key or key directory [default: capiscio_keys]',
+      helpValue: 'FILE',
+    }),
+    iss: Flags.string({ description: "the agent id (iss) [default: the key's did:key]" }),
+    'passphrase-file': passphraseFileFlag,
+  }
+
+  async run(): Promise<{ token: string }> {
+    const { flags } = this
+    const keyPath = flags.key ?? (await this.setting('keyDir', undefined))!
+    const signing = await readSigningKey(keyPath, {
+      passphrase: await this.passphraseSource(flags['passphrase-file']),
+    })
+    const body = flags['body-file'] === undefined ? undefined : await this.readBody(flags['body-file'])
+    const token = signGuardToken({
+      privateKey: signing.privateKey,
+      kid: signing.kid,
+      iss: flags.iss ?? didKeyOf(signing.privateKey) ?? signing.kid,
+      claims: flags.claim?.length ? parseClaims(flags.claim) : {},
+      body,
+    })
+    this.out(token)
+    this.info(
+      `signed for ${body === undefined ? 'no body' : `a ${body.length}-byte body`} (kid ${signing.kid}, valid 60s)`,
+    )
+    return { token }
+  }
+}
