@@ -133,3 +133,16 @@ export {
   type GuardedFetchOptions,
   type RequireSignatureOptions,
 } from './lib/guard/http.js'
+export { canonicalize, canonicalizeText, MAX_JCS_DEPTH } from './lib/card/canonicalize.js'
+export {
+  cardSigningPayload,
+  parseCardSignatureHeader,
+  signAgentCard,
+  verifyAgentCard,
+  type AgentCard,
+  type CardSignature,
+  type CardVerification,
+  type ProtectedHeader,
+  type SignAgentCardOptions,
+  type SignatureReport,
+} from './lib/card/sign.js'

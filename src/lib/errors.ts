@@ -231,6 +231,23 @@ export const ERROR_CODES = {
     summary: 'a token with this jti was already accepted within its lifetime',
     hint: 'sign a fresh token for every request',
   },
+  CARD_INVALID: {
+    exit: EXIT.INVALID,
+    summary:
+      'the agent card is not a JSON object that can be canonicalized (RFC 8785): too deep, a lone surrogate, a non-finite number',
+    hint: 'fix the card so that it is plain JSON nesting at most 128 levels',
+  },
+  CARD_SIGNATURE_MALFORMED: {
+    exit: EXIT.INVALID,
+    summary:
+      "a signature's protected header is not base64url JSON with a non-empty alg and kid, or its signature is not base64url",
+    hint: 'sign the card again with capiscio card sign',
+  },
+  CARD_SIGNATURE_INVALID: {
+    exit: EXIT.INVALID,
+    summary: 'no signature of the card verifies with a trusted key',
+    hint: 'the card changed after it was signed, or was signed with a key that is not trusted',
+  },
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 
 import { CapiscioError, type ErrorCode } from '../errors.js'
 import { keyFitsAlg, type SignatureAlg } from '../keys/alg.js'
+import { nestsWithin } from '../json-depth.js'
 
 export const MAX_BADGE_LENGTH = 16 * 1024
 
@@ -106,24 +107,6 @@ function fewOpeners(text: string, max: number): boolean {
   for (const opener of ['{', '[']) {
     for (let i = text.indexOf(opener); i >= 0; i = text.indexOf(opener, i + 1))
       if (++count > max) return false
-  }
-  return true
-}
-
-/** Whether JSON text nests objects/arrays at most `max` deep (brackets inside strings do not count). */
-function nestsWithin(text: string, max: number): boolean {
-  let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 0x5c)
-        i++ // backslash: skip the escaped character
-      else if (c === 0x22) inString = false
-    } else if (c === 0x22) inString = true
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > max) return false
-    } else if (c === 0x7d || c === 0x5d) depth--
   }
   return true
 }
