@@ -237,7 +237,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * A credential that fails verification is a verify command's answer, not a crash: exit 3 with
    * its code, and {valid:false, error} under --json.
    */
-  protected refuse(error: CapiscioError, what: 'badge' | 'token'): Refusal {
+  protected refuse(error: CapiscioError, what: 'badge' | 'token' | 'card'): Refusal {
     const err = forCli(error, (this.ctor as typeof BaseCommand).optionFlags)
     process.exitCode = err.exitCode
     if (!this.jsonEnabled()) {

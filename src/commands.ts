@@ -6,6 +6,8 @@ import BadgeKeep from './commands/badge/keep.js'
 import BadgeVerify from './commands/badge/verify.js'
 import GuardSign from './commands/guard/sign.js'
 import GuardVerify from './commands/guard/verify.js'
+import CardSign from './commands/card/sign.js'
+import CardVerify from './commands/card/verify.js'
 import GatewayStart from './commands/gateway/start.js'
 import KeyGen from './commands/key/gen.js'
 import KeyShow from './commands/key/show.js'
@@ -20,6 +22,8 @@ export const COMMANDS = {
   'badge:issue': BadgeIssue,
   'badge:keep': BadgeKeep,
   'badge:verify': BadgeVerify,
+  'card:sign': CardSign,
+  'card:verify': CardVerify,
   'gateway:start': GatewayStart,
   'guard:sign': GuardSign,
   'guard:verify': GuardVerify,

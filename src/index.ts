@@ -146,3 +146,6 @@ export {
   type SignAgentCardOptions,
   type SignatureReport,
 } from './lib/card/sign.js'
+export { answerCard, cardHandler, CARD_PATHS, servedCard, type ServedCard } from './lib/card/serve.js'
+export { loadCard as loadAgentCard, parseCard } from './lib/card/load.js'
+export { CARD_V1_MEMBERS, portabilityIssues } from './lib/card/portable.js'

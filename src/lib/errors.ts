@@ -231,6 +231,11 @@ export const ERROR_CODES = {
     summary: 'a token with this jti was already accepted within its lifetime',
     hint: 'sign a fresh token for every request',
   },
+  CARD_UNREADABLE: {
+    exit: EXIT.INPUT,
+    summary: 'the agent card could not be read: not JSON, or not a JSON object',
+    hint: 'check the file or URL; a card is one JSON object',
+  },
   CARD_INVALID: {
     exit: EXIT.INVALID,
     summary:

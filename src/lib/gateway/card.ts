@@ -3,12 +3,7 @@ import { createHash } from 'node:crypto'
 import { CapiscioError } from '../errors.js'
 import { readTextFile } from '../io.js'
 
-export const CARD_PATHS = new Set(['/.well-known/agent-card.json', '/.well-known/agent.json'])
-
-export interface ServedCard {
-  body: Buffer
-  etag: string
-}
+import type { ServedCard } from '../card/serve.js'
 
 /** Loads `--card FILE` once at start: it must be JSON; its strong ETag is the body's SHA-256. */
 export async function loadCard(path: string): Promise<ServedCard> {

@@ -12,7 +12,7 @@ import { Pool } from 'undici'
 
 import { CapiscioError } from '../errors.js'
 import { redactUrl } from '../net/redact.js'
-import { CARD_PATHS, type ServedCard } from './card.js'
+import { answerCard, CARD_PATHS, type ServedCard } from '../card/serve.js'
 import { checkRequestTarget, extractCredential, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
 import { BodyTooLarge, forward } from './proxy.js'
@@ -237,15 +237,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     if (isRead && CARD_PATHS.has(path)) {
       if (options.card) {
-        const { body, etag } = options.card
-        const headers = { etag, 'cache-control': 'public, max-age=300', 'content-type': 'application/json' }
-        if (req.headers['if-none-match'] === etag) {
-          res.writeHead(304, headers)
-          res.end()
-        } else {
-          res.writeHead(200, { ...headers, 'content-length': body.length })
-          res.end(method === 'HEAD' ? undefined : body)
-        }
+        answerCard(req, res, { v1: options.card })
         return
       }
       return proxy(req, res, ctx, undefined)

@@ -1,0 +1,73 @@
+import { Args, Flags } from '@oclif/core'
+
+import { BaseCommand, type Refusal } from '../../base-command.js'
+import { trustDirFlag } from '../../flags.js'
+import { loadCard } from '../../lib/card/load.js'
+import { verifyAgentCard, type CardVerification } from '../../lib/card/sign.js'
+import { CapiscioError } from '../../lib/errors.js'
+import { keySourceFrom, requireReachable } from '../../lib/keysource/index.js'
+
+export default class CardVerify extends BaseCommand<typeof CardVerify> {
+  static override description =
+    'verify the signatures of an agent card: exit 0 when one from a trusted key verifies and none is malformed, 3 when not'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> agent-card.json --key partner/public.jwk',
+    '<%= config.bin %> <%= command.id %> https://agent.example.com/.well-known/agent-card.json --jwks https://agent.example.com/.well-known/jwks.json --json',
+  ]
+  static override args = {
+    card: Args.string({ description: 'the card: a file or an https URL', required: true }),
+  }
+  static override jsonFailure = { valid: false }
+  static override flags = {
+    key: Flags.string({ description: 'trusted public key file: JWK, JWKS or PEM', helpValue: 'FILE' }),
+    jwks: Flags.string({ description: 'trusted keys from a JWKS URL or file', helpValue: 'URL|FILE' }),
+    'trust-dir': trustDirFlag,
+    all: Flags.boolean({ description: 'require every signature to verify' }),
+  }
+
+  async run(): Promise<CardVerification | Refusal> {
+    const { flags } = this
+    const card = await loadCard(this.args.card)
+    const explicit = flags.key !== undefined || flags.jwks !== undefined || flags['trust-dir'] !== undefined
+    // Never a key because the card points at it (jku): a key file, a JWKS or the trust store.
+    const keys = await keySourceFrom({
+      key: flags.key,
+      jwks: flags.jwks,
+      trustDir: explicit ? flags['trust-dir'] : await this.trustDir(undefined),
+    })
+    await requireReachable(keys)
+    let result: CardVerification
+    try {
+      result = await verifyAgentCard(card, { keys: keys!, all: flags.all })
+    } catch (err) {
+      if (!(err instanceof CapiscioError) || !err.code.startsWith('CARD_')) throw err
+      return this.refuse(err, 'card')
+    }
+    for (const s of result.signatures)
+      this.out(
+        `signature ${s.index + 1}: ${s.status}${s.kid ? ` (kid ${s.kid}, ${s.alg})` : ''}${s.message ? ` — ${s.message}` : ''}`,
+      )
+    if (!result.valid) {
+      const reason =
+        result.signatures.length === 0
+          ? 'the card has no signatures'
+          : result.signatures.some((s) => s.status === 'malformed')
+            ? 'a signature is malformed'
+            : flags.all
+              ? 'not every signature verifies with a trusted key'
+              : 'no signature verifies with a trusted key'
+      const refusal = this.refuse(
+        new CapiscioError(
+          result.signatures.some((s) => s.status === 'malformed')
+            ? 'CARD_SIGNATURE_MALFORMED'
+            : 'CARD_SIGNATURE_INVALID',
+          reason,
+        ),
+        'card',
+      )
+      return { ...refusal, signatures: result.signatures } as Refusal
+    }
+    this.out('valid card')
+    return result
+  }
+}

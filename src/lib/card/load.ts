@@ -1,0 +1,32 @@
+import { CapiscioError } from '../errors.js'
+import { readTextFile } from '../io.js'
+import { nestsWithin } from '../json-depth.js'
+import { checkFetchUrl, fetchJson, MAX_REMOTE_BYTES, type FetchLike } from '../net/fetch-json.js'
+import { MAX_JCS_DEPTH } from './canonicalize.js'
+import type { AgentCard } from './sign.js'
+
+/** A card's JSON text as a card object: depth checked on the text first, then parsed. */
+export function parseCard(text: string, from: string): AgentCard {
+  if (!nestsWithin(text, MAX_JCS_DEPTH))
+    throw new CapiscioError('CARD_INVALID', `${from} nests deeper than ${MAX_JCS_DEPTH} levels`)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new CapiscioError('CARD_UNREADABLE', `${from} is not JSON`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new CapiscioError('CARD_UNREADABLE', `${from} is not a JSON object`)
+  return value as AgentCard
+}
+
+/** A card from a file or an https URL (http on loopback), at most 1 MiB. */
+export async function loadCard(source: string, options: { fetch?: FetchLike } = {}): Promise<AgentCard> {
+  if (/^https?:\/\//i.test(source)) {
+    const value = await fetchJson(checkFetchUrl(source), { fetch: options.fetch, maxBytes: MAX_REMOTE_BYTES })
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new CapiscioError('CARD_UNREADABLE', `${source} is not a JSON object`)
+    return value as AgentCard
+  }
+  return parseCard(await readTextFile(source, MAX_REMOTE_BYTES), source)
+}
