@@ -7,6 +7,7 @@ import BadgeVerify from './commands/badge/verify.js'
 import GuardSign from './commands/guard/sign.js'
 import GuardVerify from './commands/guard/verify.js'
 import CardSign from './commands/card/sign.js'
+import CardValidate from './commands/card/validate.js'
 import CardVerify from './commands/card/verify.js'
 import GatewayStart from './commands/gateway/start.js'
 import KeyGen from './commands/key/gen.js'
@@ -23,6 +24,7 @@ export const COMMANDS = {
   'badge:keep': BadgeKeep,
   'badge:verify': BadgeVerify,
   'card:sign': CardSign,
+  'card:validate': CardValidate,
   'card:verify': CardVerify,
   'gateway:start': GatewayStart,
   'guard:sign': GuardSign,

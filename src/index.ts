@@ -149,3 +149,11 @@ export {
 export { answerCard, cardHandler, CARD_PATHS, servedCard, type ServedCard } from './lib/card/serve.js'
 export { loadCard as loadAgentCard, parseCard } from './lib/card/load.js'
 export { CARD_V1_MEMBERS, portabilityIssues } from './lib/card/portable.js'
+export {
+  CARD_RULES,
+  validateAgentCard,
+  type CardFinding,
+  type CardRule,
+  type CardValidation,
+} from './lib/card/validate.js'
+export { discoverCard, type DiscoveredCard } from './lib/card/discover.js'

@@ -189,3 +189,34 @@ describe('card sign (built CLI)', () => {
     ).toBe(4)
   })
 })
+
+describe('card validate (built CLI)', () => {
+  const cards = join(CONFORMANCE, 'cards')
+  it('exit 0 for valid/, 3 for invalid/ and legacy/, 4 for malformed JSON; --strict fails on warnings', async () => {
+    const run = (file: string, ...flags: string[]) =>
+      runCli(['card', 'validate', join(cards, file), ...flags])
+    const [ok, bad, legacy, broken, strict] = await Promise.all([
+      run('valid/complex-agent.json'),
+      run('invalid/invalid-url.json'),
+      run('legacy/legacy-agent.json'),
+      run('invalid/malformed.txt'),
+      run('valid/complex-agent.json', '--strict'),
+    ])
+    expect([ok.code, bad.code, legacy.code, broken.code, strict.code]).toEqual([0, 3, 3, 4, 3])
+    expect(bad.stdout).toMatch(/error +INVALID_URL_SCHEME url:/)
+    expect(legacy.stdout).toContain('LEGACY_CARD_SHAPE')
+    expect(broken.stderr).toContain('Code: CARD_UNREADABLE')
+  })
+
+  it('--json has the documented shape', async () => {
+    const r = await runCli(['card', 'validate', join(cards, 'invalid', 'invalid-version.json'), '--json'])
+    expect(r.code).toBe(3)
+    const out = JSON.parse(r.stdout) as Record<string, unknown>
+    expect(Object.keys(out).sort()).toEqual(['errors', 'score', 'source', 'valid', 'version', 'warnings'])
+    expect(out).toMatchObject({
+      valid: false,
+      version: '0.3',
+      errors: [{ code: 'INVALID_PROTOCOL_VERSION', severity: 'error', path: 'protocolVersion' }],
+    })
+  })
+})

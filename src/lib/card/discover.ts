@@ -1,0 +1,62 @@
+import { CapiscioError } from '../errors.js'
+import { checkFetchUrl, fetchJson, type FetchLike } from '../net/fetch-json.js'
+import { loadCard } from './load.js'
+import type { AgentCard } from './sign.js'
+import type { CardFinding } from './validate.js'
+
+export interface DiscoveredCard {
+  card: AgentCard
+  /** Where it was read from. */
+  source: string
+  /** Findings about how it was found (the legacy well-known path). */
+  findings: CardFinding[]
+}
+
+/**
+ * A card from a file, a card URL, or a domain or origin (`agent.example.com`,
+ * `https://agent.example.com`): well-known discovery tries `/.well-known/agent-card.json`, then the
+ * legacy `/.well-known/agent.json` (reported as LEGACY_DISCOVERY_ENDPOINT).
+ */
+export async function discoverCard(
+  input: string,
+  options: { fetch?: FetchLike } = {},
+): Promise<DiscoveredCard> {
+  const isUrl = /^https?:\/\//i.test(input)
+  const isDomain = !isUrl && /^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?$/i.test(input) && !input.endsWith('.json')
+  if (!isUrl && !isDomain) return { card: await loadCard(input), source: input, findings: [] }
+  const base = checkFetchUrl(isUrl ? input : `https://${input}`)
+  if (base.pathname !== '/' && base.pathname !== '') {
+    return { card: await loadCard(base.href, options), source: base.href, findings: [] }
+  }
+  const primary = new URL('/.well-known/agent-card.json', base)
+  try {
+    return {
+      card: asCard(await fetchJson(primary, options), primary.href),
+      source: primary.href,
+      findings: [],
+    }
+  } catch (err) {
+    // Only a missing card moves on to the legacy path; an outage or a bad answer is reported.
+    if (!(err instanceof CapiscioError && / answered HTTP 404$/.test(err.message))) throw err
+  }
+  const legacy = new URL('/.well-known/agent.json', base)
+  const card = asCard(await fetchJson(legacy, options), legacy.href)
+  return {
+    card,
+    source: legacy.href,
+    findings: [
+      {
+        code: 'LEGACY_DISCOVERY_ENDPOINT',
+        severity: 'warning',
+        path: '',
+        message: `found only at the legacy ${legacy.pathname}; serve it at /.well-known/agent-card.json`,
+      },
+    ],
+  }
+}
+
+function asCard(value: unknown, from: string): AgentCard {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new CapiscioError('CARD_UNREADABLE', `${from} is not a JSON object`)
+  return value as AgentCard
+}

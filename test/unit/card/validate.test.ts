@@ -1,0 +1,99 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+
+import { afterEach, describe, expect, it } from '@jest/globals'
+
+import { discoverCard } from '../../../src/lib/card/discover.js'
+import { parseCard } from '../../../src/lib/card/load.js'
+import { CARD_RULES, validateAgentCard } from '../../../src/lib/card/validate.js'
+import { CONFORMANCE, ROOT } from '../../helpers/paths.js'
+
+const CARDS = join(CONFORMANCE, 'cards')
+const codes = (file: string) => {
+  const r = validateAgentCard(parseCard(readFileSync(join(CARDS, file), 'utf8'), file))
+  return { r, errors: r.errors.map((e) => e.code), warnings: r.warnings.map((w) => w.code) }
+}
+
+describe('validateAgentCard on ../shared/conformance/cards (the expectations of its README)', () => {
+  it.each(readdirSync(join(CARDS, 'valid')))('valid/%s passes (warnings allowed)', (file) => {
+    const { r, errors } = codes(join('valid', file))
+    expect(errors).toEqual([])
+    expect(r.valid).toBe(true)
+  })
+
+  it.each<[string, string[]]>([
+    ['invalid-url.json', ['INVALID_URL_SCHEME']],
+    ['invalid-version.json', ['INVALID_PROTOCOL_VERSION']],
+    ['missing-required.json', ['MISSING_VERSION', 'MISSING_URL', 'MISSING_PROTOCOL_VERSION']],
+    ['mixed-issues.json', ['INVALID_URL_SCHEME', 'INVALID_PROTOCOL_VERSION', 'INVALID_TRANSPORT']],
+    ['node-e2e-invalid.json', ['MISSING_DESCRIPTION', 'MISSING_URL', 'MISSING_PROTOCOL_VERSION']],
+  ])('invalid/%s fails with a code per problem', (file, expected) => {
+    const { r, errors } = codes(join('invalid', file))
+    expect(r.valid).toBe(false)
+    for (const code of expected) expect(errors).toContain(code)
+  })
+
+  it('every file in invalid/ is covered: malformed.txt is an input error, not a finding', () => {
+    expect(() =>
+      parseCard(readFileSync(join(CARDS, 'invalid', 'malformed.txt'), 'utf8'), 'malformed.txt'),
+    ).toThrow(expect.objectContaining({ code: 'CARD_UNREADABLE' }) as unknown as Error)
+  })
+
+  it('legacy/legacy-agent.json is LEGACY_CARD_SHAPE, named in the message, and nothing crashes on any JSON value', () => {
+    const { r, errors } = codes(join('legacy', 'legacy-agent.json'))
+    expect([r.valid, r.version, errors]).toEqual([false, 'legacy', ['LEGACY_CARD_SHAPE']])
+    expect(r.errors[0]!.message).toMatch(/0\.2-era card \(capabilities as an array, endpoints\)/)
+    for (const v of [null, 1, 'x', [], { capabilities: 'x' }, { skills: [null, 1] }, { signatures: {} }])
+      expect(() => validateAgentCard(v)).not.toThrow()
+  })
+
+  it('a 1.0 card built to the spec has no errors; strict fails on a warning', () => {
+    const card = {
+      name: 'A',
+      description: 'B',
+      version: '1.0.0',
+      supportedInterfaces: [
+        { url: 'https://a.example/a2a', protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
+      ],
+      capabilities: { streaming: true },
+      defaultInputModes: ['text/plain'],
+      defaultOutputModes: ['text/plain'],
+      skills: [{ id: 's', name: 'S', description: 'd', tags: ['t'] }],
+    }
+    const r = validateAgentCard(card)
+    expect([r.version, r.errors, r.warnings.map((w) => w.code)]).toEqual(['1.0', [], ['NO_SIGNATURES']])
+    expect(validateAgentCard(card, { strict: true }).valid).toBe(false)
+  })
+
+  it('docs/card-rules.md lists exactly the codes the validator has, with their severities', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'card-rules.md'), 'utf8')
+    const rows = [...doc.matchAll(/^\| `([A-Z_]+)` *\| (error|warning) *\|/gm)].map((m) => [m[1], m[2]])
+    expect(Object.fromEntries(rows)).toEqual(CARD_RULES)
+  })
+})
+
+describe('discovery', () => {
+  let server: Server | undefined
+  afterEach(async () => {
+    server?.closeAllConnections()
+    await new Promise((r) => (server ? server.close(r) : r(undefined)))
+  })
+  it('an origin tries /.well-known/agent-card.json, then the legacy agent.json with a warning', async () => {
+    const served: Record<string, string> = { '/.well-known/agent.json': '{"name":"Legacy path agent"}' }
+    server = createServer((req, res) => {
+      const body = served[req.url ?? '']
+      res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' })
+      res.end(body ?? '{}')
+    })
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r))
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const legacy = await discoverCard(origin)
+    expect(legacy.source).toBe(`${origin}/.well-known/agent.json`)
+    expect(legacy.findings.map((f) => f.code)).toEqual(['LEGACY_DISCOVERY_ENDPOINT'])
+    served['/.well-known/agent-card.json'] = '{"name":"Current path agent"}'
+    const current = await discoverCard(origin)
+    expect([current.card.name, current.findings]).toEqual(['Current path agent', []])
+  })
+})
