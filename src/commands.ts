@@ -6,6 +6,7 @@ import BadgeKeep from './commands/badge/keep.js'
 import BadgeVerify from './commands/badge/verify.js'
 import GuardSign from './commands/guard/sign.js'
 import GuardVerify from './commands/guard/verify.js'
+import CardBuild from './commands/card/build.js'
 import CardSign from './commands/card/sign.js'
 import CardValidate from './commands/card/validate.js'
 import CardVerify from './commands/card/verify.js'
@@ -23,6 +24,7 @@ export const COMMANDS = {
   'badge:issue': BadgeIssue,
   'badge:keep': BadgeKeep,
   'badge:verify': BadgeVerify,
+  'card:build': CardBuild,
   'card:sign': CardSign,
   'card:validate': CardValidate,
   'card:verify': CardVerify,

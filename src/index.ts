@@ -157,3 +157,13 @@ export {
   type CardValidation,
 } from './lib/card/validate.js'
 export { discoverCard, type DiscoveredCard } from './lib/card/discover.js'
+export {
+  buildAgentCard,
+  inputFromPartialCard,
+  missingCardFields,
+  parseSkillSpec,
+  REQUIRED_CARD_FIELDS,
+  type CardInput,
+  type CardVersion,
+  type SkillInput,
+} from './lib/card/build.js'

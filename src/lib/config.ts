@@ -19,6 +19,8 @@ export interface CapiscioConfig {
   alg?: KeyAlg
   /** `capiscio gateway start` settings. */
   gateway?: GatewayConfig
+  /** Defaults for `capiscio card build`: a partial agent card (flags and --from override it). */
+  card?: Record<string, unknown>
 }
 
 /** The `gateway` section; each key is also a CAPISCIO_GATEWAY_* variable and a flag. */
@@ -64,7 +66,7 @@ type Rule =
   | { type: 'list' }
 
 /** The top-level settings (the gateway section has its own resolver). */
-export type TopKey = Exclude<keyof CapiscioConfig, 'gateway'>
+export type TopKey = Exclude<keyof CapiscioConfig, 'gateway' | 'card'>
 
 const SCHEMA: Record<TopKey, Rule> = {
   keyDir: { type: 'string', path: true },
@@ -176,8 +178,13 @@ function validateSection(
 export function validateConfig(raw: unknown, filepath: string): CapiscioConfig {
   if (!isPlainObject(raw))
     throw new CapiscioError('CONFIG_INVALID', `${filepath}: the configuration must be an object`)
-  const { gateway, ...top } = raw
-  const out = validateSection(top, SCHEMA, filepath, '', ['gateway']) as CapiscioConfig
+  const { gateway, card, ...top } = raw
+  const out = validateSection(top, SCHEMA, filepath, '', ['gateway', 'card']) as CapiscioConfig
+  if (card !== undefined) {
+    if (!isPlainObject(card))
+      throw new CapiscioError('CONFIG_INVALID', `${filepath}: "card" must be an object`)
+    out.card = card
+  }
   if (gateway !== undefined) {
     if (!isPlainObject(gateway))
       throw new CapiscioError('CONFIG_INVALID', `${filepath}: "gateway" must be an object`)

@@ -61,6 +61,11 @@ export const ERROR_CODES = {
     summary: 'the key type, curve or size is not allowed (Ed25519, P-256 and RSA ≥ 2048 bits are)',
     hint: 'generate a supported key with capiscio key gen',
   },
+  FILE_EXISTS: {
+    exit: EXIT.INPUT,
+    summary: 'the output file already exists and is not replaced without being asked',
+    hint: 'pass --force, or choose another --out',
+  },
   KEY_EXISTS: {
     exit: EXIT.INPUT,
     summary: 'a private key already exists where a new one would be written',

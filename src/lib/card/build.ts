@@ -1,0 +1,224 @@
+import { CapiscioError } from '../errors.js'
+import type { AgentCard } from './sign.js'
+
+export interface SkillInput {
+  id: string
+  name: string
+  description: string
+  tags: string[]
+  examples?: string[]
+}
+
+/** What `card build` asks for: everything a card needs, flat, from flags, a file, config or prompts. */
+export interface CardInput {
+  name?: string
+  description?: string
+  /** The agent's A2A endpoint (JSON-RPC). */
+  url?: string
+  version?: string
+  skills?: SkillInput[]
+  inputModes?: string[]
+  outputModes?: string[]
+  streaming?: boolean
+  pushNotifications?: boolean
+  providerOrganization?: string
+  providerUrl?: string
+  documentationUrl?: string
+  iconUrl?: string
+  /** How callers authenticate: a CapiscIO badge, a bearer JWT, a SimpleGuard token, or nothing. */
+  auth?: 'badge' | 'jwt' | 'guard' | 'none'
+}
+
+export type CardVersion = '1.0' | '0.3'
+
+/** The fields without which no card is built. */
+export const REQUIRED_CARD_FIELDS = ['name', 'description', 'url', 'version'] as const
+
+const DEFAULT_MODES = ['text/plain']
+
+/** The security scheme each --auth choice declares, in the flat (0.3, OpenAPI) form. */
+const AUTH_SCHEMES = {
+  badge: {
+    capiscioBadge: {
+      type: 'apiKey',
+      in: 'header',
+      name: 'X-Capiscio-Badge',
+      description: 'a CapiscIO trust badge (RFC-002); also accepted as Authorization: Bearer',
+    },
+  },
+  jwt: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+  guard: {
+    capiscioGuard: {
+      type: 'apiKey',
+      in: 'header',
+      name: 'X-Capiscio-Badge',
+      description: 'a SimpleGuard request token signed over the body; also accepted as Authorization: Bearer',
+    },
+  },
+} as const
+
+/** A flat scheme in the 1.0 proto3 one-of shape (a2a-v1.proto SecurityScheme). */
+function schemeV1(flat: Record<string, string>): Record<string, unknown> {
+  const described = (o: Record<string, string | undefined>) =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ''))
+  if (flat.type === 'http')
+    return {
+      httpAuthSecurityScheme: described({
+        scheme: flat.scheme,
+        bearerFormat: flat.bearerFormat,
+        description: flat.description,
+      }),
+    }
+  return {
+    apiKeySecurityScheme: described({ location: flat.in, name: flat.name, description: flat.description }),
+  }
+}
+
+/** The fields a card input still lacks, by their flag names' stems. */
+export function missingCardFields(input: CardInput): string[] {
+  return REQUIRED_CARD_FIELDS.filter((f) => typeof input[f] !== 'string' || input[f]!.trim() === '')
+}
+
+const clean = (list: string[] | undefined) => list?.map((s) => s.trim()).filter((s) => s !== '')
+
+/**
+ * Builds an agent card (DESIGN §10): the A2A 1.0 shape by default, or 0.3. It never emits an empty
+ * string, array or object, since SDKs that strip them and RFC 8785 would then sign different bytes.
+ * Security schemes come from `auth`; requirements are left out, since a requirement without scopes
+ * is an empty list (the same disagreement), and the schemes are what a client reads to authenticate.
+ */
+export function buildAgentCard(input: CardInput, version: CardVersion = '1.0'): AgentCard {
+  const missing = missingCardFields(input)
+  if (missing.length > 0)
+    throw new CapiscioError('USAGE', `missing ${missing.join(', ')}`, { options: [...missing] })
+  let url: URL
+  try {
+    url = new URL(input.url!)
+  } catch {
+    throw new CapiscioError('USAGE', `url ${JSON.stringify(input.url)} is not an absolute URL`, {
+      options: ['url'],
+    })
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new CapiscioError('USAGE', `url must be http(s), not ${url.protocol}`, { options: ['url'] })
+  const skills = (input.skills ?? []).map((s, i) => {
+    for (const f of ['id', 'name', 'description'] as const)
+      if (typeof s[f] !== 'string' || s[f].trim() === '')
+        throw new CapiscioError('USAGE', `skill ${i + 1} has no ${f}`, { options: ['skills'] })
+    const skill: Record<string, unknown> = { id: s.id, name: s.name, description: s.description }
+    const tags = clean(s.tags)
+    if (tags?.length) skill.tags = tags
+    const examples = clean(s.examples)
+    if (examples?.length) skill.examples = examples
+    return skill
+  })
+  const card: AgentCard = {}
+  const set = (key: string, value: unknown) => {
+    if (value === undefined || value === '' || (Array.isArray(value) && value.length === 0)) return
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      Object.keys(value).length === 0
+    )
+      return
+    card[key] = value
+  }
+  if (version === '0.3') set('protocolVersion', '0.3.0')
+  set('name', input.name!.trim())
+  set('description', input.description!.trim())
+  if (version === '0.3') {
+    set('url', input.url!.trim())
+    set('preferredTransport', 'JSONRPC')
+  } else {
+    set('supportedInterfaces', [{ url: input.url!.trim(), protocolBinding: 'JSONRPC', protocolVersion: '1.0' }])
+  }
+  set('version', input.version!.trim())
+  if (input.providerOrganization) {
+    const provider: Record<string, string> = { organization: input.providerOrganization }
+    if (input.providerUrl) provider.url = input.providerUrl
+    set('provider', provider)
+  }
+  set('documentationUrl', input.documentationUrl)
+  set('iconUrl', input.iconUrl)
+  set('capabilities', {
+    streaming: input.streaming ?? false,
+    pushNotifications: input.pushNotifications ?? false,
+  })
+  const auth = input.auth ?? 'none'
+  if (auth !== 'none') {
+    const flat = AUTH_SCHEMES[auth] as Record<string, Record<string, string>>
+    set(
+      'securitySchemes',
+      version === '0.3' ? flat : Object.fromEntries(Object.entries(flat).map(([k, v]) => [k, schemeV1(v)])),
+    )
+  }
+  set('defaultInputModes', clean(input.inputModes)?.length ? clean(input.inputModes) : DEFAULT_MODES)
+  set('defaultOutputModes', clean(input.outputModes)?.length ? clean(input.outputModes) : DEFAULT_MODES)
+  set('skills', skills)
+  return card
+}
+
+/** `--skill id:name:description:tag,tag` (a colon inside a part is written `\\:`). */
+export function parseSkillSpec(spec: string): SkillInput {
+  const parts = spec.split(/(?<!\\):/).map((p) => p.replace(/\\:/g, ':').trim())
+  if (parts.length < 3 || parts.length > 4 || parts.slice(0, 3).some((p) => p === ''))
+    throw new CapiscioError('USAGE', `--skill ${JSON.stringify(spec)} is not id:name:description[:tag,tag]`)
+  const [id, name, description, tags] = parts as [string, string, string, string | undefined]
+  return {
+    id,
+    name,
+    description,
+    tags: (tags ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
+  }
+}
+
+/** A partial card (`--from FILE`, the config file's `card` section) as builder input. */
+export function inputFromPartialCard(partial: Record<string, unknown>): CardInput {
+  const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : undefined)
+  const strs = (v: unknown) =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined
+  const input: CardInput = {}
+  const assign = <K extends keyof CardInput>(k: K, v: CardInput[K] | undefined) => {
+    if (v !== undefined) input[k] = v
+  }
+  assign('name', str(partial.name))
+  assign('description', str(partial.description))
+  assign('version', str(partial.version))
+  const ifaces = partial.supportedInterfaces
+  const firstUrl = Array.isArray(ifaces)
+    ? str((ifaces[0] as Record<string, unknown> | undefined)?.url)
+    : undefined
+  assign('url', str(partial.url) ?? firstUrl)
+  assign('inputModes', strs(partial.defaultInputModes))
+  assign('outputModes', strs(partial.defaultOutputModes))
+  const caps = partial.capabilities as Record<string, unknown> | undefined
+  if (caps && typeof caps === 'object') {
+    if (typeof caps.streaming === 'boolean') input.streaming = caps.streaming
+    if (typeof caps.pushNotifications === 'boolean') input.pushNotifications = caps.pushNotifications
+  }
+  const provider = partial.provider as Record<string, unknown> | undefined
+  if (provider && typeof provider === 'object') {
+    assign('providerOrganization', str(provider.organization))
+    assign('providerUrl', str(provider.url))
+  }
+  assign('documentationUrl', str(partial.documentationUrl))
+  assign('iconUrl', str(partial.iconUrl))
+  if (Array.isArray(partial.skills))
+    input.skills = partial.skills.map((s) => {
+      const k = (s ?? {}) as Record<string, unknown>
+      return {
+        id: str(k.id) ?? '',
+        name: str(k.name) ?? '',
+        description: str(k.description) ?? '',
+        tags: strs(k.tags) ?? [],
+        ...(strs(k.examples) ? { examples: strs(k.examples)! } : {}),
+      }
+    })
+  if (typeof partial.auth === 'string' && ['badge', 'jwt', 'guard', 'none'].includes(partial.auth))
+    input.auth = partial.auth as CardInput['auth']
+  return input
+}
