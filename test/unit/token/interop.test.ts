@@ -67,6 +67,24 @@ function verifyOptions(m: Material): VerifyTokenOptions {
     : { keys: new StaticKeySource([{ publicKey: m.publicKey!, kid: m.kid }]) }
 }
 
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
+
+/** The S of an ES256 token's signature (IEEE P1363: r ‖ s, 32 bytes each). */
+function sOf(token: string): bigint {
+  const sig = Buffer.from(token.split('.')[2]!, 'base64url')
+  expect(sig).toHaveLength(64)
+  return BigInt('0x' + sig.subarray(32).toString('hex'))
+}
+
+/** The same ES256 token with the other valid signature (r, n − s): its S-twin. */
+function sTwin(token: string): string {
+  const [h, p, s] = token.split('.')
+  const sig = Buffer.from(s!, 'base64url')
+  const twinS = P256_N - BigInt('0x' + sig.subarray(32).toString('hex'))
+  const twin = Buffer.concat([sig.subarray(0, 32), Buffer.from(twinS.toString(16).padStart(64, '0'), 'hex')])
+  return `${h}.${p}.${twin.toString('base64url')}`
+}
+
 /** Runs a Python script under PyJWT with a JSON input on stdin; returns its JSON output. */
 function python(script: string, input: unknown): unknown {
   const out = execFileSync(pythonWith('jwt', 'cryptography'), ['-c', script], {
@@ -99,15 +117,26 @@ describe('bearer tokens: our mint → jose and jose → our verify', () => {
     const m = material[alg]
     const key = alg === 'HS256' ? new TextEncoder().encode(SECRET) : await importPKCS8(m.privatePem!, alg)
     const token = await new SignJWT({ type: 'user', roles: ['admin'], team: 'core' })
-      .setProtectedHeader(alg === 'HS256' ? { alg } : { alg, kid: m.kid })
+      .setProtectedHeader({ alg, kid: m.kid })
       .setSubject('jose-user')
       .setIssuer(ISS)
       .setAudience([AUD, 'https://other.example.com'])
       .setIssuedAt()
       .setExpirationTime('10m')
       .sign(key)
-    const { claims } = await verifyToken(token, { ...verifyOptions(m), audience: AUD, issuer: ISS })
-    expect(claims).toMatchObject({ sub: 'jose-user', type: 'user', roles: ['admin'], team: 'core' })
+    const verified = await verifyToken(token, { ...verifyOptions(m), audience: AUD, issuer: ISS })
+    expect(verified.alg).toBe(alg)
+    expect(verified.header).toMatchObject({ alg, kid: m.kid })
+    // The kid of the key that verified it: a key source's keys only, never a secret's.
+    expect(verified.kid).toBe(alg === 'HS256' ? undefined : m.kid)
+    expect(verified.claims).toMatchObject({
+      sub: 'jose-user',
+      type: 'user',
+      roles: ['admin'],
+      team: 'core',
+      iss: ISS,
+      aud: [AUD, 'https://other.example.com'],
+    })
   })
 
   it('a jose token becomes the right Identity through JWTAuthenticator', async () => {
@@ -149,17 +178,25 @@ describe('bearer tokens: our mint → jose and jose → our verify', () => {
   it('a high-S twin of an ES256 signature still verifies as a token (JWT signers emit both forms)', async () => {
     const m = material.ES256
     const token = mintFor(m)
-    const [h, p, s] = token.split('.')
-    const sig = Buffer.from(s!, 'base64url')
-    const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
-    const sValue = BigInt('0x' + sig.subarray(32).toString('hex'))
-    const twin = Buffer.concat([
-      sig.subarray(0, 32),
-      Buffer.from((n - sValue).toString(16).padStart(64, '0'), 'hex'),
-    ])
-    const highS = `${h}.${p}.${twin.toString('base64url')}`
-    expect(highS).not.toBe(token)
-    await expect(verifyToken(highS, verifyOptions(m))).resolves.toMatchObject({ alg: 'ES256' })
+    // We mint low S; its twin is the high-S form another signer could as well have produced.
+    expect(sOf(token) <= P256_N / 2n).toBe(true)
+    const highS = sTwin(token)
+    expect(sOf(highS) > P256_N / 2n).toBe(true)
+    expect(highS.slice(0, highS.lastIndexOf('.'))).toBe(token.slice(0, token.lastIndexOf('.')))
+    await expect(verifyToken(highS, { ...verifyOptions(m), audience: AUD })).resolves.toMatchObject({
+      alg: 'ES256',
+      kid: m.kid,
+      claims: { sub: 'svc-ES256' },
+    })
+    // jose takes it too: both forms are valid ECDSA signatures.
+    await expect(jwtVerify(highS, m.publicKey!, { algorithms: ['ES256'] })).resolves.toBeDefined()
+    // The twin is a real signature, not anything with the right length: another r fails.
+    const sig = Buffer.from(highS.split('.')[2]!, 'base64url')
+    sig[0] = sig[0]! ^ 1
+    const badR = `${highS.slice(0, highS.lastIndexOf('.'))}.${sig.toString('base64url')}`
+    await expect(verifyToken(badR, verifyOptions(m))).rejects.toMatchObject({
+      code: 'TOKEN_SIGNATURE_INVALID',
+    })
   })
 })
 
@@ -203,7 +240,7 @@ describe('bearer tokens: our mint → PyJWT and PyJWT → our verify', () => {
     }))
     const out = python(PY_VERIFY, cases) as Record<
       Alg,
-      { ok: boolean; error?: string; claims: Record<string, unknown> }
+      { ok: boolean; error?: string; claims: Record<string, unknown>; header: Record<string, unknown> }
     >
     for (const alg of ALGS) {
       expect({ alg, ...out[alg] }).toMatchObject({ alg, ok: true })
@@ -212,7 +249,12 @@ describe('bearer tokens: our mint → PyJWT and PyJWT → our verify', () => {
         type: 'service',
         roles: ['reader', 'writer'],
         tenant: 'acme',
+        aud: AUD,
+        iss: ISS,
       })
+      expect(out[alg].header).toEqual(
+        alg === 'HS256' ? { alg, typ: 'JWT' } : { alg, typ: 'JWT', kid: material[alg].kid },
+      )
     }
   })
 
@@ -248,6 +290,13 @@ describe('bearer tokens: our mint → PyJWT and PyJWT → our verify', () => {
         attrs: { tier: 'gold' },
       })
     }
+    // PyJWT's ECDSA signs high or low S at random: its token and the S-twin of its token, one of
+    // them high S, both verify (bearer tokens take either form; badges would refuse the high one).
+    const twin = sTwin(tokens.ES256)
+    expect([sOf(tokens.ES256), sOf(twin)].filter((s) => s > P256_N / 2n)).toHaveLength(1)
+    await expect(
+      verifyToken(twin, { ...verifyOptions(material.ES256), audience: AUD, issuer: ISS }),
+    ).resolves.toMatchObject({ alg: 'ES256', claims: { sub: 'py-ES256' } })
   })
 
   it('PyJWT tokens we must refuse: another secret, and a token PyJWT signs with alg none', async () => {

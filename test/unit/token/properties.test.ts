@@ -10,22 +10,37 @@ import { CapiscioError } from '../../../src/lib/errors.js'
 import { generateKey, type GeneratedKey } from '../../../src/lib/keys/generate.js'
 import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { mintToken, RESERVED_CLAIMS, type MintTokenOptions } from '../../../src/lib/token/mint.js'
-import { verifyToken, type VerifyTokenOptions } from '../../../src/lib/token/verify.js'
+import { createTokenVerifier, verifyToken, type VerifyTokenOptions } from '../../../src/lib/token/verify.js'
 
 const SECRET = 'property-test-secret-of-at-least-32-bytes'
 const NOW = 1_800_000_000_000
 const now = () => NOW
 let ed: GeneratedKey
 let edVerify: VerifyTokenOptions
+/** One key of each public-key algorithm, kid-less, so any kid-less token is tried against its alg's key. */
+let allKeysVerify: VerifyTokenOptions
 
 beforeAll(async () => {
   ed = await generateKey('EdDSA')
   edVerify = { keys: new StaticKeySource([{ publicKey: createPublicKey(ed.privateKey), kid: ed.kid }]), now }
-})
+  const others = await Promise.all([generateKey('ES256'), generateKey('RS256')])
+  allKeysVerify = {
+    keys: new StaticKeySource([ed, ...others].map((k) => ({ publicKey: createPublicKey(k.privateKey) }))),
+    now,
+  }
+}, 30_000)
 
 const reserved = new Set<string>(RESERVED_CLAIMS)
-const claimName = fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !reserved.has(k))
-const jsonValue = fc.jsonValue({ maxDepth: 3 })
+/** Any text: ASCII mostly, whole Unicode, and lone surrogates (JSON.stringify escapes them). */
+const anyText = (constraints: { minLength?: number; maxLength?: number }) =>
+  fc.oneof(fc.string(constraints), fc.string({ ...constraints, unit: 'binary' }))
+// fc.string leans towards names like __proto__ and constructor, which must stay plain claims.
+const claimName = fc
+  .oneof(anyText({ minLength: 1, maxLength: 12 }), fc.constantFrom('__proto__', 'constructor', 'toString'))
+  .filter((k) => !reserved.has(k))
+const jsonValue = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' }))
+/** As JSON carries a value: -0 travels as 0, the one JSON value that does not survive. */
+const asJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v))
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
 /** The code of the refusal, or "accepted"; anything but a CapiscioError is rethrown to fail the test. */
@@ -46,9 +61,9 @@ describe('bearer token properties', () => {
       await fc.assert(
         fc.asyncProperty(
           fc.record({
-            sub: fc.string({ minLength: 1, maxLength: 40 }),
-            roles: fc.array(fc.string({ maxLength: 10 }), { maxLength: 4 }),
-            type: fc.option(fc.string({ maxLength: 10 }), { nil: undefined }),
+            sub: anyText({ minLength: 1, maxLength: 40 }),
+            roles: fc.array(anyText({ maxLength: 10 }), { maxLength: 4 }),
+            type: fc.option(anyText({ maxLength: 10 }), { nil: undefined }),
             claims: fc.dictionary(claimName, jsonValue, { maxKeys: 4 }),
             ttl: fc.integer({ min: 1, max: 1_000_000 }),
             aud: fc.option(fc.array(fc.webUrl(), { minLength: 1, maxLength: 3 }), { nil: undefined }),
@@ -64,9 +79,21 @@ describe('bearer token properties', () => {
               alg === 'HS256' ? { secret: SECRET, now } : edVerify,
             )
             expect(verified.alg).toBe(alg)
-            // As JSON carries them: -0 travels as 0, the one value JSON does not keep.
-            const asJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v))
             expect(verified.claims).toEqual(asJson(minted.claims))
+            // Exactly the claims asked for, built from the inputs rather than from what mint reports.
+            const expected: Record<string, unknown> = {
+              ...claims,
+              sub,
+              roles,
+              iat: NOW / 1000,
+              exp: NOW / 1000 + ttl,
+              jti: minted.claims.jti,
+            }
+            if (type !== undefined) expected.type = type
+            if (aud !== undefined) expected.aud = aud.length === 1 ? aud[0] : aud
+            expect(verified.claims).toStrictEqual(asJson(expected))
+            expect(Object.getPrototypeOf(verified.claims)).toBe(Object.prototype)
+            expect(typeof verified.claims.jti).toBe('string')
             expect(verified.claims.sub).toBe(sub)
             expect(verified.claims.roles).toEqual(roles)
             expect(verified.claims.exp).toBe(NOW / 1000 + ttl)
@@ -117,11 +144,64 @@ describe('bearer token properties', () => {
     },
   )
 
+  it.each(['HS256', 'EdDSA'] as const)(
+    '%s: every single-character change at every position is refused with a TOKEN_* code',
+    async (alg) => {
+      // Exhaustive where the sampled property above only samples: it includes each segment's last
+      // character, where a non-canonical spelling of the same bytes would otherwise slip through.
+      const signer = alg === 'HS256' ? { secret: SECRET } : { privateKey: ed.privateKey, kid: ed.kid }
+      const { token } = mintToken({ sub: 'bob', aud: 'https://b.example', now, ...signer })
+      const verify = createTokenVerifier(alg === 'HS256' ? { secret: SECRET, now } : edVerify)
+      await expect(verify(token)).resolves.toMatchObject({ alg })
+      const accepted: string[] = []
+      const codes = new Set<string>()
+      let tried = 0
+      for (let at = 0; at < token.length; at++) {
+        for (const ch of B64URL + '.') {
+          if (token[at] === ch) continue
+          const tampered = token.slice(0, at) + ch + token.slice(at + 1)
+          tried++
+          try {
+            await verify(tampered)
+            accepted.push(tampered)
+          } catch (err) {
+            if (!(err instanceof CapiscioError)) throw err
+            codes.add(err.code)
+          }
+        }
+      }
+      expect(tried).toBe(token.length * B64URL.length)
+      expect(accepted).toEqual([])
+      expect([...codes].every((c) => c.startsWith('TOKEN_'))).toBe(true)
+      // Sanity: the changes reached past the shape check into the signature.
+      expect(codes).toContain('TOKEN_SIGNATURE_INVALID')
+      expect(codes).toContain('TOKEN_MALFORMED')
+    },
+    30_000,
+  )
+
   it('arbitrary text, and arbitrary dot-joined base64url triples, are refused with a TOKEN_* code', async () => {
     const part = fc.string({ unit: fc.constantFrom(...B64URL), maxLength: 60 })
-    const json = fc
-      .jsonValue({ maxDepth: 3 })
-      .map((v) => Buffer.from(JSON.stringify(v) ?? 'null').toString('base64url'))
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v) ?? 'null').toString('base64url')
+    // Payloads of every JSON kind, objects (the only valid kind) often, some with the time claims.
+    const json = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }).map(b64),
+      fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }).map(b64),
+      fc
+        .record(
+          { sub: fc.string(), exp: fc.integer(), iat: fc.integer(), nbf: fc.integer() },
+          { requiredKeys: [] },
+        )
+        .map(b64),
+    )
+    // Signatures of any length, and of exactly the lengths ES256/EdDSA (64) and RS256 (256) check.
+    const bytes = (length: number) =>
+      fc.uint8Array({ minLength: length, maxLength: length }).map((b) => Buffer.from(b).toString('base64url'))
+    const signature = fc.oneof(
+      part.filter((p) => p.length > 0),
+      bytes(64),
+      bytes(256),
+    )
     const header = fc
       .record({
         alg: fc.constantFrom('HS256', 'HS512', 'none', 'EdDSA', 'RS256', 'ES256', 'hs256', ''),
@@ -131,13 +211,17 @@ describe('bearer token properties', () => {
     const candidates = fc.oneof(
       fc.string(),
       fc.string({ unit: 'grapheme' }),
+      fc.string({ unit: 'binary' }),
       fc.tuple(part, part, part).map((p) => p.join('.')),
       fc.tuple(header, json, part).map((p) => p.join('.')),
+      fc.tuple(header, json, signature).map((p) => p.join('.')),
     )
     await fc.assert(
       fc.asyncProperty(candidates, async (text) => {
         expect(await outcome(text, { secret: SECRET, now })).toMatch(/^TOKEN_/)
         expect(await outcome(text, edVerify)).toMatch(/^TOKEN_/)
+        // RS256 and ES256 too: arbitrary signature bytes reach their checks with a kid-less header.
+        expect(await outcome(text, allKeysVerify)).toMatch(/^TOKEN_/)
       }),
       { numRuns: 400 },
     )
