@@ -220,3 +220,42 @@ describe('card validate (built CLI)', () => {
     })
   })
 })
+
+describe('card verify --allow-jku', () => {
+  it("uses a signature's jku only under an allowed prefix: untrusted without it, valid with it", async () => {
+    const cwd = tmpDir()
+    await runCli(['key', 'gen', '--alg', 'ES256', '--out', 'k', '-q'], { cwd })
+    const jwks = JSON.stringify({ keys: [JSON.parse(readFileSync(join(cwd, 'k', 'public.jwk'), 'utf8'))] })
+    let fetches = 0
+    server = createServer((_req, res) => {
+      fetches++
+      res.setHeader('content-type', 'application/json')
+      res.end(jwks)
+    })
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r))
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    writeFileSync(join(cwd, 'card.json'), JSON.stringify(CARD))
+    // The card is signed with a loopback jku, standing in for the https one a real agent publishes.
+    const { signAgentCard } = await import('../../src/lib/card/sign.js')
+    const { readSigningKey } = await import('../../src/lib/store/keydir.js')
+    const key = await readSigningKey(join(cwd, 'k'))
+    const withJku = signAgentCard(
+      { ...CARD },
+      { privateKey: key.privateKey, kid: key.kid, jku: `${origin}/keys/jwks.json` },
+    )
+    writeFileSync(join(cwd, 'jku.json'), JSON.stringify(withJku))
+    const trustNothing = tmpDir()
+    const [none, other, allowed] = await Promise.all([
+      runCli(['card', 'verify', 'jku.json', '--trust-dir', trustNothing, '-q'], { cwd }),
+      runCli(
+        ['card', 'verify', 'jku.json', '--trust-dir', trustNothing, '--allow-jku', `${origin}/other/`, '-q'],
+        { cwd },
+      ),
+      runCli(['card', 'verify', 'jku.json', '--trust-dir', trustNothing, '--allow-jku', `${origin}/keys/`], {
+        cwd,
+      }),
+    ])
+    expect([none.code, other.code, allowed.code]).toEqual([3, 3, 0])
+    expect(fetches).toBe(1)
+  })
+})

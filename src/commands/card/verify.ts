@@ -5,7 +5,42 @@ import { trustDirFlag } from '../../flags.js'
 import { loadCard } from '../../lib/card/load.js'
 import { verifyAgentCard, type CardVerification } from '../../lib/card/sign.js'
 import { CapiscioError } from '../../lib/errors.js'
-import { keySourceFrom, requireReachable } from '../../lib/keysource/index.js'
+import { parseKeysSync } from '../../lib/keys/parse.js'
+import {
+  keySourceFrom,
+  requireReachable,
+  StaticKeySource,
+  type KeySource,
+} from '../../lib/keysource/index.js'
+import { checkFetchUrl, fetchJson } from '../../lib/net/fetch-json.js'
+
+/**
+ * Keys from a signature's jku, only for URLs under an allowed https prefix, fetched once per run
+ * (size-capped, no redirects). A card never gets its keys trusted by pointing at them.
+ */
+function jkuFetcher(prefixes: string[]): (jku: string) => Promise<KeySource | undefined> {
+  // https, or http on loopback (a local registry), as for every key URL; and a path after the host.
+  for (const p of prefixes) {
+    checkFetchUrl(p)
+    if (!/^https?:\/\/[^/]+\//.test(p))
+      throw new CapiscioError(
+        'USAGE',
+        `--allow-jku ${p} must be a URL prefix with a path, e.g. https://agent.example.com/`,
+      )
+  }
+  const fetched = new Map<string, Promise<KeySource>>()
+  return async (jku) => {
+    if (!prefixes.some((p) => jku.startsWith(p))) return undefined
+    let source = fetched.get(jku)
+    if (!source) {
+      source = fetchJson(checkFetchUrl(jku)).then((doc) =>
+        StaticKeySource.fromParsed(parseKeysSync(JSON.stringify(doc))),
+      )
+      fetched.set(jku, source)
+    }
+    return source
+  }
+}
 
 export default class CardVerify extends BaseCommand<typeof CardVerify> {
   static override description =
@@ -23,6 +58,11 @@ export default class CardVerify extends BaseCommand<typeof CardVerify> {
     jwks: Flags.string({ description: 'trusted keys from a JWKS URL or file', helpValue: 'URL|FILE' }),
     'trust-dir': trustDirFlag,
     all: Flags.boolean({ description: 'require every signature to verify' }),
+    'allow-jku': Flags.string({
+      description: "trust keys from a signature's jku when it starts with this https prefix (repeatable)",
+      multiple: true,
+      helpValue: 'PREFIX',
+    }),
   }
 
   async run(): Promise<CardVerification | Refusal> {
@@ -38,7 +78,11 @@ export default class CardVerify extends BaseCommand<typeof CardVerify> {
     await requireReachable(keys)
     let result: CardVerification
     try {
-      result = await verifyAgentCard(card, { keys: keys!, all: flags.all })
+      result = await verifyAgentCard(card, {
+        keys: keys!,
+        all: flags.all,
+        jkuKeys: jkuFetcher(flags['allow-jku'] ?? []),
+      })
     } catch (err) {
       if (!(err instanceof CapiscioError) || !err.code.startsWith('CARD_')) throw err
       return this.refuse(err, 'card')

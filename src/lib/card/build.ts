@@ -131,7 +131,9 @@ export function buildAgentCard(input: CardInput, version: CardVersion = '1.0'): 
     set('url', input.url!.trim())
     set('preferredTransport', 'JSONRPC')
   } else {
-    set('supportedInterfaces', [{ url: input.url!.trim(), protocolBinding: 'JSONRPC', protocolVersion: '1.0' }])
+    set('supportedInterfaces', [
+      { url: input.url!.trim(), protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
+    ])
   }
   set('version', input.version!.trim())
   if (input.providerOrganization) {
@@ -163,7 +165,7 @@ export function buildAgentCard(input: CardInput, version: CardVersion = '1.0'): 
 export function parseSkillSpec(spec: string): SkillInput {
   const parts = spec.split(/(?<!\\):/).map((p) => p.replace(/\\:/g, ':').trim())
   if (parts.length < 3 || parts.length > 4 || parts.slice(0, 3).some((p) => p === ''))
-    throw new CapiscioError('USAGE', `--skill ${JSON.stringify(spec)} is not id:name:description[:tag,tag]`)
+    throw new CapiscioError('USAGE', `a skill is id:name:description[:tag,tag], not ${JSON.stringify(spec)}`)
   const [id, name, description, tags] = parts as [string, string, string, string | undefined]
   return {
     id,

@@ -118,7 +118,15 @@ const VERIFIABLE: readonly string[] = ['EdDSA', 'ES256', 'RS256']
  */
 export async function verifyAgentCard(
   card: AgentCard,
-  options: { keys: KeySource; all?: boolean },
+  options: {
+    keys: KeySource
+    all?: boolean
+    /**
+     * Keys for a signature's `jku`, asked only when the trusted keys have none for its kid; the
+     * caller decides which jku it will fetch (an allow-list), never the card.
+     */
+    jkuKeys?: (jku: string) => Promise<KeySource | undefined>
+  },
 ): Promise<CardVerification> {
   const payload = cardSigningPayload(card)
   const signatures = card.signatures
@@ -142,7 +150,11 @@ export async function verifyAgentCard(
       continue
     }
     const alg = header.alg as SignatureAlg
-    const candidates = await options.keys.find({ kid: header.kid, iss: '', alg })
+    let candidates = await options.keys.find({ kid: header.kid, iss: '', alg })
+    if (candidates.length === 0 && typeof header.jku === 'string' && options.jkuKeys) {
+      const fromJku = await options.jkuKeys(header.jku)
+      if (fromJku) candidates = await fromJku.find({ kid: header.kid, iss: '', alg })
+    }
     if (candidates.length === 0) {
       report.status = 'untrusted'
       report.message = `no trusted ${alg} key for kid ${header.kid}`

@@ -1,7 +1,8 @@
-import { createHmac, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto'
+import { createHmac, createPublicKey, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto'
 
 import { toLowS } from '../badge/jws.js'
 import { CapiscioError } from '../errors.js'
+import { keyFitsAlg } from '../keys/alg.js'
 import { algForKey, HMAC_HASH, isHmacAlg, MIN_SECRET_BYTES, secretKeyFrom, type TokenAlg } from './algs.js'
 
 /** Claims mintToken sets itself; extra claims may not override them. */
@@ -72,6 +73,13 @@ export function mintToken(options: MintTokenOptions): MintedToken {
     const key = options.privateKey!
     if (key.type !== 'private') usage('the key is not a private key', ['privateKey'])
     alg = algForKey(key)
+    // Only keys a verifier here accepts: P-384 or secp256k1 would be labelled ES256, a short RSA
+    // key RS256, and no verifier (ours included) would take the token.
+    if (!keyFitsAlg(createPublicKey(key), alg))
+      usage(
+        'this key cannot sign tokens: use Ed25519 (EdDSA), P-256 (ES256) or RSA of 2048 bits or more (RS256)',
+        ['privateKey'],
+      )
     if (options.alg !== undefined && options.alg !== alg)
       usage(`this key signs ${alg}, not ${options.alg}`, ['alg'])
     signWith =

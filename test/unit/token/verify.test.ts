@@ -279,3 +279,15 @@ describe('createTokenVerifier', () => {
     expect(subs).toEqual(tokens.map((_, i) => `s${i}`))
   })
 })
+
+describe('mintToken refuses keys no verifier takes', () => {
+  it.each([
+    ['P-384', () => generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey],
+    ['secp256k1', () => generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey],
+    ['RSA-1024', () => generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey],
+  ])('%s is a usage error, not a token labelled with an algorithm it cannot meet', (_name, make) => {
+    expect(() => mintToken({ sub: 'a', privateKey: make() })).toThrow(
+      expect.objectContaining({ code: 'USAGE' }) as unknown as Error,
+    )
+  })
+})
