@@ -92,7 +92,13 @@ export function mintToken(options: MintTokenOptions): MintedToken {
   for (const name of RESERVED_CLAIMS) {
     if (Object.hasOwn(extra, name)) usage(`the claim ${name} is set by its own option`, ['claims'])
   }
-  const iat = Math.floor((options.now ?? Date.now)() / 1000)
+  // What is signed is JSON: a value JSON cannot carry as it is (undefined, NaN, a BigInt, a Date)
+  // would be signed as something else than the claims this returns, or throw a bare TypeError.
+  for (const [name, value] of Object.entries(extra))
+    if (!isJsonValue(value)) usage(`the claim ${name} is not a JSON value`, ['claims'])
+  const nowMs = (options.now ?? Date.now)()
+  if (!Number.isFinite(nowMs)) usage('the clock (now) did not return a number of milliseconds', ['now'])
+  const iat = Math.floor(nowMs / 1000)
   const claims: Record<string, unknown> = {}
   if (options.iss !== undefined) claims.iss = options.iss
   claims.sub = sub
@@ -115,4 +121,15 @@ export function mintToken(options: MintTokenOptions): MintedToken {
   const signingInput = `${b64(header)}.${b64(claims)}`
   const signature = signWith(Buffer.from(signingInput, 'latin1')).toString('base64url')
   return { token: `${signingInput}.${signature}`, header, claims }
+}
+
+/** Whether a value survives JSON unchanged: null, booleans, finite numbers, strings, and plain arrays and objects of them. */
+function isJsonValue(value: unknown, depth = 0): boolean {
+  if (depth > 32) return false
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return true
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (Array.isArray(value)) return value.every((v) => isJsonValue(v, depth + 1))
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+    return Object.values(value).every((v) => isJsonValue(v, depth + 1))
+  return false
 }

@@ -40,7 +40,8 @@ export interface VerifyTokenOptions {
 }
 
 export interface VerifiedToken {
-  header: Record<string, unknown>
+  /** Shared by every token with the same header (decoded once, frozen): read it, do not change it. */
+  header: Readonly<Record<string, unknown>>
   claims: Record<string, unknown>
   alg: TokenAlg
   /** The kid of the key that verified the signature (a key source's keys only). */

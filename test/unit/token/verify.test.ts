@@ -291,3 +291,26 @@ describe('mintToken refuses keys no verifier takes', () => {
     )
   })
 })
+
+describe('mintToken signs only what JSON carries', () => {
+  it.each([
+    ['undefined', undefined],
+    ['NaN', Number.NaN],
+    ['a BigInt', 10n],
+    ['a Date', new Date(0)],
+    ['a nested Infinity', { a: [1, Infinity] }],
+  ])('a claim holding %s is a usage error', (_name, value) => {
+    expect(() => mintToken({ sub: 'a', secret: 'x'.repeat(32), claims: { bad: value } })).toThrow(
+      expect.objectContaining({
+        code: 'USAGE',
+        message: 'the claim bad is not a JSON value',
+      }) as unknown as Error,
+    )
+  })
+
+  it('a clock that returns no number is a usage error, not a token with null times', () => {
+    expect(() => mintToken({ sub: 'a', secret: 'x'.repeat(32), now: () => Number.NaN })).toThrow(
+      expect.objectContaining({ code: 'USAGE' }) as unknown as Error,
+    )
+  })
+})
