@@ -7,6 +7,7 @@ import { createHmac, createPublicKey, timingSafeEqual, verify } from 'node:crypt
 import { createVerifier } from 'fast-jwt'
 import { jwtVerify } from 'jose'
 
+import { loop, race } from './measure.js'
 import {
   authMiddleware,
   createTokenVerifier,
@@ -21,32 +22,6 @@ const ROUNDS = Number(process.env.BENCH_JWT_ROUNDS ?? 7)
 const AUD = 'https://api.example.com'
 const SECRET = 'a-48-character-shared-secret-for-the-hs256-bench'
 const MIDDLEWARE_TARGET_US = 5
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-
-async function seconds(fn) {
-  const t0 = process.hrtime.bigint()
-  await fn()
-  return Number(process.hrtime.bigint() - t0) / 1e9
-}
-
-/** Runs fn over every token and throws unless every one was accepted: a bench never measures failures. */
-function loop(name, tokens, fn) {
-  return async () => {
-    let ok = 0
-    for (const t of tokens) if (await fn(t)) ok++
-    if (ok !== tokens.length) throw new Error(`${name} accepted ${ok} of ${tokens.length} tokens`)
-  }
-}
-
-/** Median throughput of each contender, in interleaved rounds after a warm-up. */
-async function race(contenders) {
-  for (const c of contenders) await c.run()
-  const rates = contenders.map(() => [])
-  for (let r = 0; r < ROUNDS; r++)
-    for (const [i, c] of contenders.entries()) rates[i].push(N / (await seconds(c.run)))
-  return rates.map(median)
-}
 
 async function setup(alg) {
   let signWith
@@ -121,7 +96,7 @@ export async function jwtBench() {
     const headers = tokens.map((t) => ({ authorization: `Bearer ${t}` }))
     if (alg === 'HS256') hs256 = { tokens, auth }
     const bare = bareCheck(alg, verifyKey)
-    const [b, f, j, v, a] = await race([
+    const [b, f, j, v, a] = await race(ROUNDS, N, [
       { run: loop('bare', tokens, bare) },
       { run: loop('fast-jwt', tokens, (t) => fast(t).sub !== undefined) },
       {
@@ -159,7 +134,7 @@ export async function jwtBench() {
     url: '/',
     headers: { authorization: `Bearer ${t}` },
   }))
-  const [direct, through] = await race([
+  const [direct, through] = await race(ROUNDS, N, [
     { run: loop('authenticate', requests, async (req) => (await auth.authenticate(req.headers)) !== null) },
     {
       run: loop(

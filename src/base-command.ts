@@ -8,7 +8,7 @@ import { loadConfig, resolveSetting, type LoadedConfig, type TopKey } from './li
 import { CapiscioError, EXIT } from './lib/errors.js'
 import { flagText } from './flags.js'
 import { closest } from './suggest.js'
-import { fsError, readStream, readTextFile } from './lib/io.js'
+import { readFileBytes, readStream, readStreamBytes, readTextFile } from './lib/io.js'
 import { KEY_FILES } from './lib/store/keydir.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -136,26 +136,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** A request body's exact bytes from a file or '-' (standard input; empty is allowed: an empty body). */
   protected async readBody(pathOrDash: string): Promise<Buffer> {
-    if (pathOrDash === '-') {
-      if (process.stdin.isTTY)
-        throw new CapiscioError('USAGE', "'-' reads standard input, but nothing is piped in")
-      const chunks: Buffer[] = []
-      let size = 0
-      for await (const chunk of process.stdin) {
-        size += (chunk as Buffer).length
-        if (size > MAX_BODY_BYTES)
-          throw new CapiscioError('FILE_TOO_LARGE', `standard input is larger than ${MAX_BODY_BYTES} bytes`)
-        chunks.push(chunk as Buffer)
-      }
-      return Buffer.concat(chunks)
-    }
-    const { stat, readFile } = await import('node:fs/promises')
-    const info = await stat(pathOrDash).catch((e: unknown) => {
-      throw fsError(e, pathOrDash)
-    })
-    if (info.size > MAX_BODY_BYTES)
-      throw new CapiscioError('FILE_TOO_LARGE', `${pathOrDash} is larger than ${MAX_BODY_BYTES} bytes`)
-    return readFile(pathOrDash)
+    if (pathOrDash !== '-') return readFileBytes(pathOrDash, MAX_BODY_BYTES)
+    if (process.stdin.isTTY)
+      throw new CapiscioError('USAGE', "'-' reads standard input, but nothing is piped in")
+    return readStreamBytes(process.stdin, MAX_BODY_BYTES)
   }
 
   /** Reads an input named on the command line: '-' is stdin, anything else a file path. */

@@ -13,6 +13,11 @@ export const MAX_KEY_FILE_BYTES = 1024 * 1024
  * size 0, so the read itself stops one byte past the cap instead of trusting `stat`.
  */
 export async function readTextFile(path: string, maxBytes = MAX_KEY_FILE_BYTES): Promise<string> {
+  return (await readFileBytes(path, maxBytes)).toString('utf8')
+}
+
+/** readTextFile's bytes, for inputs that are not text (a request body that is signed as it is). */
+export async function readFileBytes(path: string, maxBytes = MAX_KEY_FILE_BYTES): Promise<Buffer> {
   let handle
   try {
     handle = await open(path, 'r')
@@ -40,7 +45,7 @@ export async function readTextFile(path: string, maxBytes = MAX_KEY_FILE_BYTES):
         throw new CapiscioError('FILE_TOO_LARGE', `${path} is larger than ${maxBytes} bytes`)
       }
     }
-    return Buffer.concat(chunks, total).toString('utf8')
+    return Buffer.concat(chunks, total)
   } catch (err) {
     throw err instanceof CapiscioError ? err : fsError(err, path)
   } finally {
@@ -69,6 +74,14 @@ export async function readStream(
   stream: NodeJS.ReadableStream,
   maxBytes = MAX_KEY_FILE_BYTES,
 ): Promise<string> {
+  return (await readStreamBytes(stream, maxBytes)).toString('utf8')
+}
+
+/** readStream's bytes. */
+export async function readStreamBytes(
+  stream: NodeJS.ReadableStream,
+  maxBytes = MAX_KEY_FILE_BYTES,
+): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of stream) {
@@ -79,7 +92,7 @@ export async function readStream(
     }
     chunks.push(buf)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
 }
 
 export function fsError(err: unknown, path: string): CapiscioError {

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
 import { runCli } from '../helpers/cli.js'
+import { v1Card } from '../helpers/cards.js'
 import { CONFORMANCE } from '../helpers/paths.js'
 import { cleanupTmp, tmpDir } from '../helpers/tmp.js'
 
@@ -20,18 +21,7 @@ afterEach(async () => {
 const vectors = (name: string) =>
   JSON.parse(readFileSync(join(CONFORMANCE, 'a2a', name), 'utf8')) as Record<string, unknown>
 
-const CARD = {
-  name: 'Agent',
-  description: 'Does things',
-  version: '1.0.0',
-  supportedInterfaces: [
-    { url: 'https://agent.example.com/a2a', protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
-  ],
-  capabilities: { streaming: true },
-  defaultInputModes: ['text/plain'],
-  defaultOutputModes: ['text/plain'],
-  skills: [{ id: 'x', name: 'X', description: 'x', tags: ['x'] }],
-}
+const CARD = v1Card()
 
 describe('card verify on the published vectors (built CLI)', () => {
   it('signing_interop_vectors: 4 accepted (exit 0), 1 rejected (exit 3)', async () => {

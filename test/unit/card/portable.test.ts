@@ -5,19 +5,9 @@ import { canonicalizeAgentCard, type AgentCard as SdkCard } from '@a2a-js/sdk'
 
 import { portabilityIssues } from '../../../src/lib/card/portable.js'
 import { cardSigningPayload, type AgentCard } from '../../../src/lib/card/sign.js'
+import { v1Card } from '../../helpers/cards.js'
 
-const BASE: AgentCard = {
-  name: 'Agent',
-  description: 'Does things',
-  version: '1.0.0',
-  supportedInterfaces: [
-    { url: 'https://agent.example.com/a2a', protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
-  ],
-  capabilities: { streaming: true },
-  defaultInputModes: ['text/plain'],
-  defaultOutputModes: ['text/plain'],
-  skills: [{ id: 'x', name: 'X', description: 'x', tags: ['x'] }],
-}
+const BASE: AgentCard = v1Card()
 const sdkBytes = (card: AgentCard) => canonicalizeAgentCard(card as unknown as SdkCard)
 
 describe('portabilityIssues', () => {

@@ -18,20 +18,10 @@ import {
   type AgentCard,
 } from '../../../src/lib/card/sign.js'
 import { StaticKeySource } from '../../../src/lib/keysource/static.js'
+import { v1Card } from '../../helpers/cards.js'
 
 /** A 1.0 card with every required field set and nothing empty, so both canonical readings agree. */
-const CARD: AgentCard = {
-  name: 'Interop Agent',
-  description: 'Answers questions',
-  version: '1.0.0',
-  supportedInterfaces: [
-    { url: 'https://agent.example.com/a2a', protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
-  ],
-  capabilities: { streaming: true },
-  defaultInputModes: ['text/plain'],
-  defaultOutputModes: ['text/plain'],
-  skills: [{ id: 'qa', name: 'Q&A', description: 'Answers a question', tags: ['qa'] }],
-}
+const CARD: AgentCard = v1Card({ name: 'Interop Agent', description: 'Answers questions' })
 
 describe.each(['ed25519', 'ec'] as const)('agent card signatures with the A2A JS SDK (%s)', (type) => {
   const pair =

@@ -9,6 +9,7 @@ import { ClientFactory } from '@a2a-js/sdk/client'
 
 import { cardHandler } from '../../../src/lib/card/serve.js'
 import { signAgentCard, type AgentCard } from '../../../src/lib/card/sign.js'
+import { v1Card } from '../../helpers/cards.js'
 
 const servers: Server[] = []
 afterEach(async () => {
@@ -23,16 +24,8 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
-const card = (url: string): AgentCard => ({
-  name: 'Served Agent',
-  description: 'Answers',
-  version: '1.0.0',
-  supportedInterfaces: [{ url, protocolBinding: 'JSONRPC', protocolVersion: '1.0' }],
-  capabilities: { streaming: false },
-  defaultInputModes: ['text/plain'],
-  defaultOutputModes: ['text/plain'],
-  skills: [{ id: 'a', name: 'A', description: 'a', tags: ['a'] }],
-})
+const card = (url: string): AgentCard =>
+  v1Card({ name: 'Served Agent', capabilities: { streaming: false } }, url)
 const LEGACY = {
   name: 'Served Agent',
   url: 'http://legacy.example/a2a',
