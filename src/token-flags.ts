@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
 
 import { CapiscioError } from './lib/errors.js'
-import { readStream, readTextFile } from './lib/io.js'
+import { readSecret } from './lib/token/secret-file.js'
 import { SECRET_ENV } from './lib/auth/jwt.js'
 
 export const secretFileFlag = Flags.string({
@@ -28,9 +28,6 @@ export interface SecretChoice {
   from: string
 }
 
-/** Upper bound on a secret file: a secret is bytes, not a document. */
-const MAX_SECRET_BYTES = 4096
-
 /**
  * The HMAC secret from --secret-file (a path or '-') or --secret, else CAPISCIO_JWT_SECRET, else
  * APCORE_JWT_SECRET, else undefined. A file's one trailing newline is dropped, since
@@ -47,24 +44,10 @@ export async function secretFromFlags(
     return { secret: Buffer.from(value, 'utf8'), from: '--secret' }
   }
   if (file !== undefined) {
-    let text: string
-    if (file === '-') {
-      if (process.stdin.isTTY)
-        throw new CapiscioError('USAGE', '--secret-file - reads standard input, but nothing is piped in')
-      text = await readStream(process.stdin, MAX_SECRET_BYTES)
-    } else {
-      text = await readTextFile(file, MAX_SECRET_BYTES)
-    }
+    if (file === '-' && process.stdin.isTTY)
+      throw new CapiscioError('USAGE', '--secret-file - reads standard input, but nothing is piped in')
     const from = file === '-' ? 'standard input' : file
-    // Secrets are text, as in the environment and in PyJWT or jose given a string: raw random
-    // bytes would not survive being shared that way, so they are refused, not silently mangled.
-    if (text.includes('\uFFFD'))
-      throw new CapiscioError('USAGE', `the secret in ${from} is not UTF-8 text`, {
-        hint: 'store the secret as text, e.g. openssl rand -base64 48 > secret',
-      })
-    const secret = Buffer.from(text.replace(/\r?\n$/, ''), 'utf8')
-    if (secret.length === 0) throw new CapiscioError('USAGE', `the secret in ${from} is empty`)
-    return { secret, from }
+    return { secret: await readSecret(file === '-' ? process.stdin : file, from), from }
   }
   for (const name of SECRET_ENV) {
     const value = process.env[name]

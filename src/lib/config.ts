@@ -3,6 +3,15 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 
 import { CapiscioError } from './errors.js'
 import { KEY_ALGS, type KeyAlg } from './keys/key.js'
+import {
+  GATEWAY_SETTINGS,
+  gatewayEnvName,
+  type GatewayConfig,
+  type GatewaySettingKey,
+  type SettingDef,
+} from './gateway/settings.js'
+
+export { gatewayEnvName, type GatewayConfig }
 
 /**
  * Project configuration (docs/architecture.md §3): flags > CAPISCIO_* environment > config file > defaults.
@@ -21,35 +30,6 @@ export interface CapiscioConfig {
   gateway?: GatewayConfig
   /** Defaults for `capiscio card build`: a partial agent card (flags and --from override it). */
   card?: Record<string, unknown>
-}
-
-/** The `gateway` section; each key is also a CAPISCIO_GATEWAY_* variable and a flag. */
-export interface GatewayConfig {
-  port?: number
-  host?: string
-  target?: string
-  localKey?: string
-  registryUrl?: string
-  trustDir?: string
-  issuers?: string[]
-  audience?: string
-  clockSkew?: string
-  acceptSelfSigned?: boolean
-  card?: string
-  forwardCredential?: boolean
-  trustForwarded?: boolean
-  maxBody?: string
-  upstreamTimeout?: string
-  drainTimeout?: string
-  requestTimeout?: string
-  maxConnections?: number
-  logFormat?: 'text' | 'json'
-  workers?: number
-  tlsCert?: string
-  tlsKey?: string
-  replayProtection?: boolean
-  redis?: string
-  cacheSize?: number
 }
 
 export interface LoadedConfig {
@@ -74,44 +54,28 @@ const SCHEMA: Record<TopKey, Rule> = {
   alg: { type: 'enum', values: KEY_ALGS },
 }
 
-export const GATEWAY_SCHEMA: Record<keyof GatewayConfig, Rule> = {
-  port: { type: 'integer', min: 0, max: 65535 },
-  host: { type: 'string' },
-  target: { type: 'string' },
-  localKey: { type: 'string', path: true },
-  registryUrl: { type: 'string' },
-  trustDir: { type: 'string', path: true },
-  issuers: { type: 'list' },
-  audience: { type: 'string' },
-  clockSkew: { type: 'string' },
-  acceptSelfSigned: { type: 'boolean' },
-  card: { type: 'string', path: true },
-  forwardCredential: { type: 'boolean' },
-  trustForwarded: { type: 'boolean' },
-  maxBody: { type: 'string' },
-  upstreamTimeout: { type: 'string' },
-  drainTimeout: { type: 'string' },
-  requestTimeout: { type: 'string' },
-  maxConnections: { type: 'integer', min: 1, max: 1_000_000 },
-  logFormat: { type: 'enum', values: ['text', 'json'] },
-  workers: { type: 'integer', min: 1, max: 64 },
-  tlsCert: { type: 'string', path: true },
-  tlsKey: { type: 'string', path: true },
-  replayProtection: { type: 'boolean' },
-  redis: { type: 'string' },
-  cacheSize: { type: 'integer', min: 0, max: 10_000_000 },
-}
+/** The config rules of the `gateway` section, derived from the one table of gateway settings. */
+export const GATEWAY_SCHEMA: Record<GatewaySettingKey, Rule> = Object.fromEntries(
+  Object.entries(GATEWAY_SETTINGS).map(([key, d]: [string, SettingDef]) => {
+    const rule: Rule =
+      d.kind === 'integer'
+        ? { type: 'integer', min: d.min!, max: d.max! }
+        : d.kind === 'enum'
+          ? { type: 'enum', values: d.values! }
+          : d.kind === 'boolean' || d.kind === 'list'
+            ? { type: d.kind }
+            : d.kind === 'path'
+              ? { type: 'string', path: true }
+              : { type: 'string' }
+    return [key, rule]
+  }),
+) as Record<GatewaySettingKey, Rule>
 
 /** The environment variable for each top-level setting, and its default. */
 export const SETTINGS: Record<TopKey, { env: string; default?: string }> = {
   keyDir: { env: 'CAPISCIO_KEY_DIR', default: 'capiscio_keys' },
   trustDir: { env: 'CAPISCIO_TRUST_DIR' },
   alg: { env: 'CAPISCIO_KEY_ALG', default: 'EdDSA' },
-}
-
-/** CAPISCIO_GATEWAY_ + the key in upper snake case: maxBody → CAPISCIO_GATEWAY_MAX_BODY. */
-export function gatewayEnvName(key: keyof GatewayConfig): string {
-  return 'CAPISCIO_GATEWAY_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()
 }
 
 export const CONFIG_SEARCH_PLACES = [
@@ -268,7 +232,7 @@ export function resolveSetting(
 }
 
 /** A gateway setting by the same precedence: flag > CAPISCIO_GATEWAY_* > config `gateway` section. */
-export function resolveGatewaySetting<K extends keyof GatewayConfig>(
+export function resolveGatewaySetting<K extends GatewaySettingKey>(
   key: K,
   flag: GatewayConfig[K] | undefined,
   loaded: LoadedConfig,

@@ -198,6 +198,11 @@ export const ERROR_CODES = {
     summary: "the token's aud does not include this verifier's audience, or it has none",
     hint: 'mint the token with --aud for this service',
   },
+  TOKEN_REPLAYED: {
+    exit: EXIT.INVALID,
+    summary: 'the gateway has already accepted this token (replay protection, by jti or signature)',
+    hint: 'mint a fresh token for every request, or run the gateway without --replay-protection',
+  },
   GUARD_MALFORMED: {
     exit: EXIT.INVALID,
     summary:

@@ -38,9 +38,7 @@ export const SECRET_ENV = ['CAPISCIO_JWT_SECRET', 'APCORE_JWT_SECRET'] as const
 
 /**
  * Bearer JWTs in, Identity out (docs/architecture.md §7). The key is resolved once, at
- * construction: `keys` > `keyFile` > `jwksUrl` > `secret` > CAPISCIO_JWT_SECRET >
- * APCORE_JWT_SECRET. A key file that cannot be read or parsed is an error there and then: never a
- * silent fallback to a secret (apcore once used an unreadable key file's path as the HMAC secret).
+ * construction (tokenVerifyOptions).
  */
 export class JWTAuthenticator implements Authenticator {
   private readonly check: (token: string) => VerifiedToken | Promise<VerifiedToken>
@@ -50,39 +48,12 @@ export class JWTAuthenticator implements Authenticator {
   readonly keySource: string
 
   constructor(options: JWTAuthenticatorOptions = {}) {
-    const { keys, keyFile, jwksUrl, jwksOptions, secret, env, claimMapping, onError, ...verify } = options
+    const { claimMapping, onError } = options
     this.mapClaims = claimMapper(claimMapping)
     this.onError = onError
-    let resolved: Pick<VerifyTokenOptions, 'secret' | 'keys'>
-    if (keys) {
-      resolved = { keys }
-      this.keySource = 'keys'
-    } else if (keyFile !== undefined) {
-      resolved = { keys: keyFileSource(keyFile) }
-      this.keySource = 'keyFile'
-    } else if (jwksUrl !== undefined) {
-      const remote = { ...jwksOptions }
-      const issuers = verify.issuer === undefined ? undefined : [verify.issuer].flat()
-      if (issuers && !remote.issuers) remote.issuers = issuers
-      resolved = { keys: new RemoteJwksKeySource(jwksUrl, remote) }
-      this.keySource = 'jwksUrl'
-    } else if (secret !== undefined) {
-      resolved = { secret }
-      this.keySource = 'secret'
-    } else {
-      const vars = env ?? process.env
-      const name = SECRET_ENV.find((n) => vars[n] !== undefined && vars[n] !== '')
-      if (!name) {
-        throw new CapiscioError(
-          'USAGE',
-          `no key to verify tokens: give keys, keyFile, jwksUrl or secret, or set ${SECRET_ENV.join(' or ')}`,
-          { options: ['keyFile', 'secret'] },
-        )
-      }
-      resolved = { secret: vars[name]! }
-      this.keySource = name
-    }
-    this.check = tokenChecker(createTokenVerifier({ ...verify, ...resolved }))
+    const { verify, keySource } = tokenVerifyOptions(options)
+    this.keySource = keySource
+    this.check = tokenChecker(createTokenVerifier(verify))
   }
 
   /**
@@ -126,6 +97,40 @@ export class JWTAuthenticator implements Authenticator {
   securitySchemes(): Record<string, SecurityScheme> {
     return { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } }
   }
+}
+
+/**
+ * The token verifier's options from an authenticator's: the key resolved once, by precedence
+ * `keys` > `keyFile` > `jwksUrl` > `secret` > CAPISCIO_JWT_SECRET > APCORE_JWT_SECRET. A key file
+ * that cannot be read or parsed is an error there and then: never a silent fallback to a secret
+ * (apcore once used an unreadable key file's path as the HMAC secret). The gateway's JWT verifier
+ * resolves its key the same way.
+ */
+export function tokenVerifyOptions(options: Omit<JWTAuthenticatorOptions, 'claimMapping' | 'onError'>): {
+  verify: VerifyTokenOptions
+  keySource: string
+} {
+  const { keys, keyFile, jwksUrl, jwksOptions, secret, env, ...verify } = options
+  if (keys) return { verify: { ...verify, keys }, keySource: 'keys' }
+  if (keyFile !== undefined)
+    return { verify: { ...verify, keys: keyFileSource(keyFile) }, keySource: 'keyFile' }
+  if (jwksUrl !== undefined) {
+    const remote = { ...jwksOptions }
+    const issuers = verify.issuer === undefined ? undefined : [verify.issuer].flat()
+    if (issuers && !remote.issuers) remote.issuers = issuers
+    return { verify: { ...verify, keys: new RemoteJwksKeySource(jwksUrl, remote) }, keySource: 'jwksUrl' }
+  }
+  if (secret !== undefined) return { verify: { ...verify, secret }, keySource: 'secret' }
+  const vars = env ?? process.env
+  const name = SECRET_ENV.find((n) => vars[n] !== undefined && vars[n] !== '')
+  if (!name) {
+    throw new CapiscioError(
+      'USAGE',
+      `no key to verify tokens: give keys, keyFile, jwksUrl or secret, or set ${SECRET_ENV.join(' or ')}`,
+      { options: ['keyFile', 'secret'] },
+    )
+  }
+  return { verify: { ...verify, secret: vars[name]! }, keySource: name }
 }
 
 /** A public key file, read and parsed now, so that a bad path fails at start-up, not on the first request. */

@@ -15,7 +15,11 @@ export interface BadgeVerifierOptions extends VerifyBadgeOptions {
 }
 
 interface Entry {
-  /** How long the entry may be used: the badge's expiry, or sooner under maxAge. */
+  /**
+   * Until when the entry may be used: as long as verifyBadge would accept the badge, its expiry plus
+   * the clock skew (or sooner under maxAge); dropping it at exp would re-verify every request in
+   * that last minute.
+   */
   exp: number
   identity: GatewayIdentity
   result: VerificationResult
@@ -24,14 +28,16 @@ interface Entry {
 /**
  * The gateway's badge verifier: verifyBadge with a cache of verified badges in front. A cached badge
  * is still checked against the revocation list and its signing key's trust on every use, and is
- * never used past its expiry.
+ * never used past the time verifyBadge would stop accepting it.
  */
 export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerifier {
   const now = options.now ?? Date.now
+  const skew = options.clockSkewSeconds ?? 60
   const cache = new VerifyCache<Entry>(options.cacheSize ?? 10_000, now)
   const revoked = async (jti: string) =>
     (await options.keys?.isRevoked?.(jti)) || (await options.isRevoked?.(jti))
   return {
+    kind: 'badge',
     async verify(token: string): Promise<GatewayIdentity> {
       const key = VerifyCache.keyOf(token)
       const hit = cache.get(key)
@@ -53,6 +59,7 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
       const result = await verifyBadge(token, options)
       const { claims, trustLevel } = result
       const identity: GatewayIdentity = {
+        kind: 'badge',
         subject: claims.sub,
         issuer: claims.iss,
         trustLevel,
@@ -60,9 +67,10 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
         exp: claims.exp,
       }
       const until =
-        options.maxAgeSeconds === undefined
+        skew +
+        (options.maxAgeSeconds === undefined
           ? claims.exp
-          : Math.min(claims.exp, claims.iat + options.maxAgeSeconds)
+          : Math.min(claims.exp, claims.iat + options.maxAgeSeconds))
       cache.set(key, { exp: until, identity, result })
       return identity
     },

@@ -16,11 +16,61 @@ const HOP_BY_HOP = new Set([
 ])
 
 export const IDENTITY_HEADERS = {
+  credential: 'x-capiscio-credential',
   subject: 'x-capiscio-subject',
   issuer: 'x-capiscio-issuer',
   trustLevel: 'x-capiscio-trust-level',
-  jti: 'x-capiscio-badge-jti',
+  /** Badges only, as before other credentials existed; X-Capiscio-Jti names every credential's id. */
+  badgeJti: 'x-capiscio-badge-jti',
+  jti: 'x-capiscio-jti',
+  type: 'x-capiscio-type',
+  roles: 'x-capiscio-roles',
 } as const
+
+/** Printable ASCII, 1 to 1024 characters: what may travel as an identity header's value. */
+const HEADER_SAFE = /^[\x20-\x7e]{1,1024}$/
+
+/**
+ * Why an identity cannot travel in headers, or undefined when it can: every value printable ASCII
+ * (an HTTP client refuses anything else, which would end as a 502), and no role with a comma (the
+ * roles are sent as one comma-separated list).
+ */
+export function unsafeIdentity(identity: GatewayIdentity): string | undefined {
+  for (const [name, value] of [
+    ['the subject', identity.subject],
+    ['the issuer', identity.issuer || 'x'],
+    ['the jti', identity.jti],
+    ['the type', identity.type ?? 'x'],
+  ] as const)
+    if (!HEADER_SAFE.test(value)) return `${name} must be 1 to 1024 printable ASCII characters`
+  for (const role of identity.roles ?? [])
+    if (!HEADER_SAFE.test(role) || role.includes(','))
+      return 'each role must be printable ASCII without a comma'
+  return undefined
+}
+
+/**
+ * The headers that tell the target (or, in forward-auth, the proxy in front) who the caller is
+ * (docs/formats.md, "Identity headers"): which credential was verified, its subject and issuer, and
+ * per kind the badge's trust level and jti, or the JWT identity's type and roles.
+ */
+export function identityHeaders(identity: GatewayIdentity): Record<string, string> {
+  const kind = identity.kind ?? 'badge'
+  const out: Record<string, string> = {
+    [IDENTITY_HEADERS.credential]: kind,
+    [IDENTITY_HEADERS.subject]: identity.subject,
+    [IDENTITY_HEADERS.jti]: identity.jti,
+  }
+  if (identity.issuer) out[IDENTITY_HEADERS.issuer] = identity.issuer
+  if (kind === 'badge') {
+    out[IDENTITY_HEADERS.trustLevel] = identity.trustLevel
+    out[IDENTITY_HEADERS.badgeJti] = identity.jti
+  }
+  if (identity.type !== undefined) out[IDENTITY_HEADERS.type] = identity.type
+  if (identity.roles !== undefined && identity.roles.length > 0)
+    out[IDENTITY_HEADERS.roles] = identity.roles.join(',')
+  return out
+}
 
 export type OutgoingHeaders = Record<string, string | string[]>
 
@@ -97,12 +147,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
   if (host) out['x-forwarded-host'] = host
   else delete out['x-forwarded-host']
   if (!(o.trustForwarded && typeof incoming['x-real-ip'] === 'string')) out['x-real-ip'] = o.clientIp
-  if (o.identity) {
-    out[IDENTITY_HEADERS.subject] = o.identity.subject
-    out[IDENTITY_HEADERS.issuer] = o.identity.issuer
-    out[IDENTITY_HEADERS.trustLevel] = o.identity.trustLevel
-    out[IDENTITY_HEADERS.jti] = o.identity.jti
-  }
+  if (o.identity) Object.assign(out, identityHeaders(o.identity))
   return out
 }
 

@@ -3,7 +3,8 @@ import type { RequestLogEntry } from './types.js'
 
 /**
  * One line per request (docs/architecture.md §6), never with a credential or a query string:
- * `2025/12/01 19:48:15 [200] POST /api/task - valid badge from did:capiscio:agent:client`,
+ * `2025/12/01 19:48:15 [200] POST /api/task - valid badge from did:capiscio:agent:client` (or
+ * `valid token from …`, `valid signed request from …`),
  * or a JSON object per line.
  */
 export function formatLogLine(e: RequestLogEntry, format: 'text' | 'json'): string {
@@ -16,15 +17,20 @@ export function formatLogLine(e: RequestLogEntry, format: 'text' | 'json'): stri
       duration_ms: Math.round(e.durationMs * 100) / 100,
     }
     if (e.upstreamMs !== undefined) line.upstream_ms = Math.round(e.upstreamMs * 100) / 100
+    if (e.credential) line.credential = e.credential
     if (e.subject) line.subject = e.subject
     if (e.reason) line.reason = e.reason
     if (e.code) line.code = e.code
     return JSON.stringify(line)
   }
   const reason = e.reason ? `${e.reason}${e.code ? ` (${e.code})` : ''}` : undefined
-  const what = e.subject ? `valid badge from ${e.subject}${reason ? `; ${reason}` : ''}` : (reason ?? 'ok')
+  const what = e.subject
+    ? `valid ${CREDENTIAL_NAMES[e.credential ?? 'badge']} from ${e.subject}${reason ? `; ${reason}` : ''}`
+    : (reason ?? 'ok')
   return `${logTime(e.time)} [${e.status}] ${e.method} ${sanitize(e.path)} - ${what}`
 }
+
+const CREDENTIAL_NAMES = { badge: 'badge', jwt: 'token', guard: 'signed request' } as const
 
 /** A path is client input: keep log lines one line each. */
 function sanitize(path: string): string {

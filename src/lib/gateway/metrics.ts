@@ -32,13 +32,13 @@ export class GatewayMetrics {
   })
   readonly auth = new Counter({
     name: 'capiscio_gateway_auth_total',
-    help: 'Authentication decisions: allowed, or denied with the reason code.',
-    labelNames: ['result', 'reason'] as const,
+    help: 'Authentication decisions: allowed, or denied with the reason code; by credential kind (badge, jwt, guard, none).',
+    labelNames: ['result', 'reason', 'credential'] as const,
     registers: [this.registry],
   })
   readonly verifyCache = new Counter({
     name: 'capiscio_gateway_verify_cache_total',
-    help: 'Verified-badge cache lookups, by result (hit, miss).',
+    help: 'Verified-credential cache lookups, by result (hit, miss).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   })

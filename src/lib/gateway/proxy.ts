@@ -14,8 +14,8 @@ export type ForwardOutcome =
 export interface ForwardOptions {
   path: string
   headers: OutgoingHeaders
-  /** The request body, already wrapped by the size limiter; null for none. */
-  body: Transform | null
+  /** The request body, already wrapped by the size limiter, or read whole; null for none. */
+  body: Transform | Buffer | null
   /** Told when the target dies after the response has started (the client is cut off). */
   onBrokenResponse: (detail: string) => void
 }
@@ -72,7 +72,10 @@ export function forward(
           return
         }
         if (res.destroyed) return resolve({ failure: 'client-gone', detail: 'client closed the connection' })
-        if (err instanceof BodyTooLarge || o.body?.errored instanceof BodyTooLarge) {
+        if (
+          err instanceof BodyTooLarge ||
+          (o.body && 'errored' in o.body && o.body.errored instanceof BodyTooLarge)
+        ) {
           return resolve({ failure: 'too-large', detail: 'request body too large' })
         }
         if (code && TIMEOUTS.has(code))

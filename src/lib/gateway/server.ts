@@ -13,17 +13,35 @@ import { Pool } from 'undici'
 import { CapiscioError } from '../errors.js'
 import { redactUrl } from '../net/redact.js'
 import { answerCard, CARD_PATHS, type ServedCard } from '../card/serve.js'
-import { checkRequestTarget, extractCredential, upstreamHeaders } from './headers.js'
+import { checkRequestTarget, identityHeaders, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
+import { DENIALS, OUTCOMES, sendJson as json, sendOutcome, type Outcome } from './outcomes.js'
+import { createPipeline, type AuthResult } from './pipeline.js'
 import { BodyTooLarge, forward } from './proxy.js'
 import { clientErrorAnswer, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
 import { publicReason } from './reasons.js'
-import type { GatewayIdentity, GatewayVerifier, ReplayStore, RequestLogEntry } from './types.js'
+import type {
+  CredentialKind,
+  GatewayIdentity,
+  GatewayVerifier,
+  ReplayStore,
+  RequestLogEntry,
+} from './types.js'
 
 export interface GatewayOptions {
-  /** The agent to protect, e.g. http://localhost:3000 (a path prefix is kept). */
-  target: string
-  verifier: GatewayVerifier
+  /**
+   * "proxy" (default): admitted requests go on to the target. "auth": forward-auth only, for nginx
+   * auth_request, Traefik forwardAuth and Envoy ext_authz; every path but /health, /ready and
+   * /metrics is a credential check answered 200 with the identity headers, 401 or 403.
+   */
+  mode?: 'proxy' | 'auth'
+  /** The agent to protect, e.g. http://localhost:3000 (a path prefix is kept); proxy mode only. */
+  target?: string
+  /** The credential verifier; or several in `verifiers`, tried in order ("any of"). */
+  verifier?: GatewayVerifier
+  verifiers?: readonly GatewayVerifier[]
+  /** The forward-auth endpoint in proxy mode (default /auth; "" turns it off). */
+  authPath?: string
   port?: number
   host?: string
   replay?: ReplayStore
@@ -66,6 +84,7 @@ interface Ctx {
   start: bigint
   upstreamMs?: number
   subject?: string
+  credential?: CredentialKind
   reason?: string
   code?: string
   /** Set when the gateway itself cut the response short: the status and reason to log. */
@@ -85,16 +104,6 @@ interface Conn {
 
 /** A request that got no full answer because the client went away (nginx's convention). */
 const CLIENT_CLOSED = 499
-
-const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  const text = JSON.stringify(body)
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  })
-  res.end(text)
-}
 
 export function validateTarget(target: string): URL {
   let url: URL
@@ -116,17 +125,27 @@ export function validateTarget(target: string): URL {
 
 /** The gateway (DESIGN §9): the same server for the CLI, tests and embedding. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
-  const target = validateTarget(options.target)
-  const basePath = target.pathname.replace(/\/+$/, '')
+  const forwardAuthOnly = options.mode === 'auth'
+  if (!forwardAuthOnly && options.target === undefined)
+    throw new CapiscioError('USAGE', 'a target is required in proxy mode', { options: ['target'] })
+  const target = forwardAuthOnly ? undefined : validateTarget(options.target!)
+  const basePath = target ? target.pathname.replace(/\/+$/, '') : ''
+  const verifiers = options.verifiers ?? (options.verifier ? [options.verifier] : [])
+  if (verifiers.length === 0)
+    throw new CapiscioError('USAGE', 'at least one credential verifier is required', { options: ['verify'] })
   const metrics = options.metrics ?? new GatewayMetrics()
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024
-  const pool = new Pool(target.origin, {
-    connect: { timeout: options.connectTimeoutMs ?? 5000 },
-    headersTimeout: options.upstreamTimeoutMs ?? 30_000,
-    bodyTimeout: 0, // streams such as SSE may idle; a dead upstream still ends the stream
-    keepAliveTimeout: 4000,
-    pipelining: 1,
-  })
+  const authPath = forwardAuthOnly ? undefined : (options.authPath ?? '/auth') || undefined
+  const authenticate = createPipeline({ verifiers, replay: options.replay, maxBodyBytes: maxBody })
+  const pool = target
+    ? new Pool(target.origin, {
+        connect: { timeout: options.connectTimeoutMs ?? 5000 },
+        headersTimeout: options.upstreamTimeoutMs ?? 30_000,
+        bodyTimeout: 0, // streams such as SSE may idle; a dead upstream still ends the stream
+        keepAliveTimeout: 4000,
+        pipelining: 1,
+      })
+    : undefined
   const proto = options.tls ? 'https' : 'http'
   const graceMs = options.drainGraceMs ?? 1000
   /** Responses not yet closed, with their context: drain turns keep-alive off and may cut them. */
@@ -159,6 +178,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const entry: RequestLogEntry = { time: new Date(), status, method, path, durationMs }
     if (ctx.upstreamMs !== undefined) entry.upstreamMs = ctx.upstreamMs
     if (ctx.subject) entry.subject = ctx.subject
+    if (ctx.credential) entry.credential = ctx.credential
     if (reason) entry.reason = reason
     if (ctx.code) entry.code = ctx.code
     options.onLog?.(entry)
@@ -182,25 +202,48 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     setTimeout(() => socket.destroy(), 2000).unref()
   }
 
-  function deny(
+  /** Answers with an outcome of the table (outcomes.ts), noting it for the log line and the metrics. */
+  function refuse(res: ServerResponse, ctx: Ctx, outcome: Outcome, reason?: string, code?: string): void {
+    ctx.reason = code ? publicReason(code) : (reason ?? OUTCOMES[outcome].error)
+    if (code) ctx.code = code
+    if (DENIALS.has(outcome))
+      metrics.auth.inc({
+        result: 'denied',
+        reason: code ?? OUTCOMES[outcome].error.replace(/ /g, '_'),
+        credential: ctx.credential ?? 'none',
+      })
+    sendOutcome(res, outcome, code)
+  }
+
+  /** Runs the authentication stages; on a refusal answers it and returns undefined. */
+  async function admit(
+    req: IncomingMessage,
     res: ServerResponse,
     ctx: Ctx,
-    status: number,
-    reason: string,
-    code?: string,
-    headers?: Record<string, string>,
-  ) {
-    ctx.reason = reason
-    if (code) ctx.code = code
-    metrics.auth.inc({ result: 'denied', reason: code ?? reason.replace(/ /g, '_') })
-    json(res, status, code ? { error: reason, code } : { error: reason }, headers)
+    forwardAuthAnswer = false,
+  ): Promise<Extract<AuthResult, { identity: GatewayIdentity }> | undefined> {
+    const result = await authenticate(req)
+    if ('outcome' in result) {
+      if (result.credential) ctx.credential = result.credential
+      if (result.subject) ctx.subject = result.subject
+      // nginx auth_request turns any answer but 2xx, 401 and 403 into a 500: two credentials is a 401 there.
+      const outcome = forwardAuthAnswer && result.outcome === 'conflict' ? 'conflict-401' : result.outcome
+      refuse(res, ctx, outcome, result.reason, result.code)
+      return undefined
+    }
+    ctx.subject = result.identity.subject
+    ctx.credential = result.identity.kind ?? 'badge'
+    metrics.auth.inc({ result: 'allowed', reason: 'valid', credential: ctx.credential })
+    return result
   }
 
   /** Why the gateway cannot admit anyone now: a short public reason, and the detail for the log. */
   function readiness(): { reason: string; detail: string } | undefined {
-    const keys = options.verifier.notReadyReason?.()
-    if (keys !== undefined || options.verifier.ready?.() === false)
-      return { reason: 'key source not loaded', detail: keys ?? 'key source not loaded' }
+    for (const v of verifiers) {
+      const keys = v.notReadyReason?.()
+      if (keys !== undefined || v.ready?.() === false)
+        return { reason: 'key source not loaded', detail: keys ?? 'key source not loaded' }
+    }
     const replay = options.replay?.notReadyReason?.()
     if (replay !== undefined) return { reason: 'replay store unavailable', detail: replay }
     return undefined
@@ -219,9 +262,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return
     }
     const method = req.method ?? 'GET'
-    if (!checkRequestTarget(rawUrl)) return deny(res, ctx, 400, 'bad request target')
+    if (!checkRequestTarget(rawUrl)) return refuse(res, ctx, 'bad-target')
     const isRead = method === 'GET' || method === 'HEAD'
 
+    // 1. Route: the gateway's own endpoints need no credential.
     if (isRead && path === '/health') return json(res, 200, { status: 'ok' })
     if (isRead && path === '/ready') {
       const notReady = readiness()
@@ -235,52 +279,34 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       res.end(text)
       return
     }
+    if (forwardAuthOnly || path === authPath) return forwardAuth(req, res, ctx)
     if (isRead && CARD_PATHS.has(path)) {
       if (options.card) {
         answerCard(req, res, { v1: options.card })
         return
       }
-      return proxy(req, res, ctx, undefined)
+      return proxy(req, res, ctx, undefined, undefined)
     }
 
-    const { credential, conflict } = extractCredential(req.headers)
-    if (conflict) return deny(res, ctx, 400, 'conflicting credentials', undefined)
-    if (!credential)
-      return deny(res, ctx, 401, 'missing authorization header', undefined, { 'www-authenticate': 'Bearer' })
-    let identity: GatewayIdentity
-    try {
-      identity = await options.verifier.verify(credential)
-    } catch (err) {
-      if (
-        err instanceof CapiscioError &&
-        err.code === 'BADGE_ISSUER_UNTRUSTED' &&
-        options.verifier.ready?.() === false
-      ) {
-        // No keys at all (the registry has never answered): fail closed, but say it is us, not the badge.
-        ctx.reason = `not ready: ${readiness()?.detail ?? 'key source not loaded'}`
-        return json(res, 503, { error: 'credential verification unavailable' })
-      }
-      if (err instanceof CapiscioError && err.exitCode === 3)
-        return deny(res, ctx, 403, publicReason(err.code), err.code)
-      ctx.reason = err instanceof CapiscioError ? err.message : 'verifier failed'
-      return json(res, 503, { error: 'credential verification unavailable' })
-    }
-    ctx.subject = identity.subject
-    if (options.replay) {
-      let first: boolean
-      try {
-        first = await options.replay.claim(identity.jti, identity.exp)
-      } catch (err) {
-        // A badge the store cannot keep (an exp beyond what it can represent) is the badge's fault.
-        if (err instanceof CapiscioError && err.exitCode === 3)
-          return deny(res, ctx, 403, publicReason(err.code), err.code)
-        ctx.reason = `replay protection unavailable: ${(err as Error).message}`
-        return json(res, 503, { error: 'replay protection unavailable' })
-      }
-      if (!first) return deny(res, ctx, 403, publicReason('BADGE_REPLAYED'), 'BADGE_REPLAYED')
-    }
-    metrics.auth.inc({ result: 'allowed', reason: 'valid' })
-    return proxy(req, res, ctx, identity)
+    // 2-4. Extract, verify, replay; then 5. proxy.
+    const admitted = await admit(req, res, ctx)
+    if (admitted) return proxy(req, res, ctx, admitted.identity, admitted.body)
+  }
+
+  /**
+   * Forward-auth (docs/deployment.md): the same stages, and no proxying. 200 with the identity
+   * headers for the proxy in front to pass on, else the refusal, which that proxy shows the client.
+   */
+  async function forwardAuth(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Promise<void> {
+    const admitted = await admit(req, res, ctx, true)
+    if (!admitted) return
+    req.resume()
+    res.writeHead(200, {
+      ...identityHeaders(admitted.identity),
+      'cache-control': 'no-store',
+      'content-length': 0,
+    })
+    res.end()
   }
 
   async function proxy(
@@ -288,15 +314,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     res: ServerResponse,
     ctx: Ctx,
     identity: GatewayIdentity | undefined,
+    /** The body, when authentication had to read it whole (SimpleGuard): forwarded as it is. */
+    read: Buffer | undefined,
   ) {
     const length = req.headers['content-length']
-    if (length !== undefined && Number(length) > maxBody) {
-      ctx.reason = 'request body too large'
-      return json(res, 413, { error: 'request body too large' }, { connection: 'close' })
-    }
+    if (length !== undefined && Number(length) > maxBody)
+      return refuse(res, ctx, 'too-large', 'request body too large')
     const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
-    let body: Transform | undefined
-    if (hasBody) {
+    let body: Transform | Buffer | undefined = read
+    if (hasBody && !read) {
       let seen = 0
       body = new Transform({
         transform(chunk: Buffer, _enc, done) {
@@ -313,7 +339,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       proto,
       trustForwarded: options.trustForwarded ?? false,
     })
-    const outcome = await forward(pool, req, res, {
+    const outcome = await forward(pool!, req, res, {
       path: basePath + (req.url ?? '/'),
       headers,
       body: body ?? null,
@@ -326,10 +352,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     ctx.reason = outcome.detail
     if (outcome.failure === 'client-gone' || res.headersSent) return
-    if (outcome.failure === 'too-large')
-      return json(res, 413, { error: 'request body too large' }, { connection: 'close' })
-    if (outcome.failure === 'timeout') return json(res, 504, { error: 'upstream timeout' })
-    return json(res, 502, { error: 'upstream unavailable' })
+    sendOutcome(
+      res,
+      outcome.failure === 'too-large'
+        ? 'too-large'
+        : outcome.failure === 'timeout'
+          ? 'upstream-timeout'
+          : 'upstream-unavailable',
+    )
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -345,7 +375,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // Draining: this answer is the connection's last, and says so.
     if (draining) res.shouldKeepAlive = false
     handle(req, res, ctx, conn).catch(() => {
-      if (!res.headersSent) json(res, 500, { error: 'internal error' })
+      if (!res.headersSent) sendOutcome(res, 'internal')
       else res.destroy()
     })
   }
@@ -399,7 +429,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      void pool.close()
+      void pool?.close()
       reject(
         new CapiscioError(
           'NETWORK_ERROR',
@@ -456,7 +486,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // Clears Node's connection-checking timer (the listener is already closed).
       server.close(() => undefined)
       // Only now: the upstream pool serves the requests drained above.
-      await pool.close().catch(() => undefined)
+      await pool?.close().catch(() => undefined)
       await options.replay?.close?.()
     })()
     return closing

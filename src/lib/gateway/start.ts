@@ -12,13 +12,27 @@ import { loadCard } from './card.js'
 import { GatewayMetrics } from './metrics.js'
 import { MemoryReplayStore } from './replay.js'
 import { createGateway, validateTarget, type Gateway } from './server.js'
-import type { ReplayStore, RequestLogEntry } from './types.js'
+import type { CredentialKind, GatewayVerifier, ReplayStore, RequestLogEntry } from './types.js'
+import type { ClaimMapping } from '../auth/identity.js'
+import type { TokenAlg } from '../token/algs.js'
+import { createJwtVerifier } from './jwt-verifier.js'
+import { createGuardVerifier } from './guard-verifier.js'
+import { TrustStoreKeySource } from '../keysource/truststore.js'
+import { TrustStore } from '../store/truststore.js'
+import { readSecret } from '../token/secret-file.js'
 
 /** Everything `capiscio gateway start` can set, already parsed (times in ms, sizes in bytes). */
 export interface GatewaySettings {
+  /** "proxy" (default) or "auth" (forward-auth only; no target). */
+  mode?: 'proxy' | 'auth'
   port: number
   host: string
-  target: string
+  /** The agent to protect; proxy mode only. */
+  target?: string
+  /** The credentials accepted, any of (default ["badge"]). */
+  verify?: CredentialKind[]
+  /** The forward-auth endpoint in proxy mode (default /auth; "" for none). */
+  authPath?: string
   localKey?: string
   registryUrl?: string
   trustDir?: string
@@ -26,6 +40,14 @@ export interface GatewaySettings {
   audience?: string
   clockSkewSeconds?: number
   acceptSelfSigned?: boolean
+  /** Bearer JWTs (verify jwt): an HMAC secret file, a JWKS URL or file, or a public key file; else the environment secret. */
+  jwtSecretFile?: string
+  jwks?: string
+  jwtKey?: string
+  algorithms?: TokenAlg[]
+  tokenAudience?: string[]
+  tokenIssuers?: string[]
+  claimMapping?: ClaimMapping
   card?: string
   forwardCredential?: boolean
   trustForwarded?: boolean
@@ -40,6 +62,9 @@ export interface GatewaySettings {
   replayProtection?: boolean
   redis?: string
   cacheSize?: number
+  /** For runGatewayProcess: the request log's format and how many processes serve the port. */
+  logFormat?: 'text' | 'json'
+  workers?: number
 }
 
 export interface StartedGateway extends Gateway {
@@ -74,40 +99,89 @@ export function checkKeySourceChoice(
     })
 }
 
+/** The credentials a gateway accepts: the settings' list, badges by default. */
+const kindsOf = (s: GatewaySettings): CredentialKind[] => (s.verify?.length ? s.verify : ['badge'])
+
 /**
  * Checks settings that need no network before anything starts (the `--workers` primary runs it
- * once rather than each worker failing): target, key source, TLS pair, the trust directory, and
- * in-memory replay protection with several workers (each would keep its own memory, admitting a
- * badge once per worker, and forgetting on restart).
+ * once rather than each worker failing): the mode and target, the key source for each credential
+ * kind, the TLS pair, the trust directory, and in-memory replay protection with several workers
+ * (each would keep its own memory, admitting a credential once per worker, and forgetting on
+ * restart).
  */
 export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Promise<void> {
-  validateTarget(s.target)
-  checkKeySourceChoice(s)
+  const kinds = kindsOf(s)
+  if (s.mode === 'auth') {
+    if (s.target !== undefined)
+      throw new CapiscioError('USAGE', 'mode auth proxies nothing: leave out target', {
+        hint: 'the proxy in front (nginx auth_request, Traefik forwardAuth, Envoy ext_authz) reaches the agent itself',
+        options: ['mode', 'target'],
+      })
+  } else validateTarget(s.target ?? '')
+  if (kinds.includes('badge')) checkKeySourceChoice(s)
+  else {
+    const badgeOnly = (
+      ['localKey', 'registryUrl', 'acceptSelfSigned', 'issuers', 'audience'] as const
+    ).filter((k) => s[k] !== undefined)
+    if (badgeOnly.length > 0)
+      throw new CapiscioError(
+        'USAGE',
+        `${badgeOnly.join(', ')} configure badges, which verify does not include`,
+        {
+          hint: 'add badge to verify, or leave them out',
+          options: [...badgeOnly, 'verify'],
+        },
+      )
+  }
+  if (!kinds.includes('jwt')) {
+    const jwtOnly = (
+      ['jwtSecretFile', 'jwks', 'jwtKey', 'algorithms', 'tokenAudience', 'tokenIssuers'] as const
+    ).filter((k) => s[k] !== undefined)
+    if (jwtOnly.length > 0)
+      throw new CapiscioError(
+        'USAGE',
+        `${jwtOnly.join(', ')} configure JWTs, which verify does not include`,
+        {
+          hint: 'add jwt to verify, or leave them out',
+          options: [...jwtOnly, 'verify'],
+        },
+      )
+  } else {
+    const given = (['jwtSecretFile', 'jwks', 'jwtKey'] as const).filter((k) => s[k] !== undefined)
+    if (given.length > 1)
+      throw new CapiscioError('USAGE', `choose one JWT key: ${given.join(' and ')} were both given`, {
+        options: [...given],
+      })
+  }
   if (Boolean(s.tlsCert) !== Boolean(s.tlsKey))
     throw new CapiscioError('USAGE', 'tlsCert and tlsKey go together', { options: ['tlsCert', 'tlsKey'] })
   if (workers > 1 && s.replayProtection && !s.redis) {
     throw new CapiscioError(
       'USAGE',
-      `replayProtection with workers ${workers} would keep a separate memory in each worker and accept a badge once per worker`,
+      `replayProtection with workers ${workers} would keep a separate memory in each worker and accept a credential once per worker`,
       {
         hint: 'add redis URL to share it between workers, or run workers 1',
         options: ['replayProtection', 'workers', 'redis'],
       },
     )
   }
-  if (s.trustDir !== undefined) {
+  const dir = s.trustDir ?? (kinds.includes('guard') ? DEFAULT_GUARD_TRUST_DIR : undefined)
+  if (dir !== undefined) {
     // A missing trust directory would start a gateway that is "ready" and refuses everyone.
-    const info = await stat(s.trustDir).catch((err: unknown) => {
-      throw fsError(err, s.trustDir!)
+    const info = await stat(dir).catch((err: unknown) => {
+      throw fsError(err, dir)
     })
     if (!info.isDirectory())
       throw new CapiscioError(
         'FILE_NOT_FOUND',
-        `${s.trustDir} is not a directory (trustDir needs the trust store directory)`,
+        `${dir} is not a directory (trustDir needs the trust store directory)`,
         { options: ['trustDir'] },
       )
   }
 }
+
+/** Where SimpleGuard tokens' keys are found when no trustDir is given: SimpleGuard's own place. */
+export const DEFAULT_GUARD_TRUST_DIR = 'capiscio_keys/trusted'
 
 async function readPem(path: string): Promise<Buffer> {
   try {
@@ -117,33 +191,100 @@ async function readPem(path: string): Promise<Buffer> {
   }
 }
 
-/** Builds and starts the gateway from settings: key source, verifier, replay store, card, TLS. */
+/** Builds and starts the gateway from settings: the verifiers, replay store, card, TLS. */
 export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): Promise<StartedGateway> {
   await checkGatewaySettings(s)
+  const kinds = kindsOf(s)
   const metrics = new GatewayMetrics()
   const warnings: string[] = []
   const warn = (m: string) => (warnings.push(m), hooks.onWarning?.(m))
+  const onCache = (result: 'hit' | 'miss') => metrics.verifyCache.inc({ result })
 
-  // The fetch hook reads the key source it belongs to, which does not exist yet when it is made.
-  const ref: { keys?: KeySource } = {}
-  const onFetch = (result: 'ok' | 'error', error?: CapiscioError) => {
-    metrics.jwksFetches.inc({ result })
-    if (!error) return
-    const fallback = ref.keys?.ready?.()
-      ? 'keeping the last good keys'
-      : 'no keys yet: badged requests get 503 until it answers'
-    warn(`registry fetch failed: ${error.message}; ${fallback}`)
+  /** A registry's fetch hook, told whether the key source it belongs to (made later) has keys yet. */
+  const fetchHook = (what: string) => {
+    const ref: { keys?: KeySource } = {}
+    const onFetch = (result: 'ok' | 'error', error?: CapiscioError) => {
+      metrics.jwksFetches.inc({ result })
+      if (!error) return
+      const fallback = ref.keys?.ready?.()
+        ? 'keeping the last good keys'
+        : `no keys yet: ${what} get 503 until it answers`
+      warn(`registry fetch failed: ${error.message}; ${fallback}`)
+    }
+    return { ref, onFetch }
   }
-  const keys = (await keySourceFrom({
-    key: s.localKey,
-    jwks: s.registryUrl,
-    trustDir: s.trustDir,
-    jwksOptions: { onFetch },
-    issuers: s.issuers,
-  })) as KeySource
-  ref.keys = keys
-  await keys.warmUp?.()
-  if (keys instanceof StaticKeySource && keys.heldPrivateKey) warn(privateKeyWarning(s.localKey!))
+
+  const verifiers: GatewayVerifier[] = []
+  const sources: string[] = []
+  for (const kind of kinds) {
+    if (kind === 'badge') {
+      const hook = fetchHook('badged requests')
+      const keys = (await keySourceFrom({
+        key: s.localKey,
+        jwks: s.registryUrl,
+        trustDir: s.trustDir,
+        jwksOptions: { onFetch: hook.onFetch },
+        issuers: s.issuers,
+      })) as KeySource
+      hook.ref.keys = keys
+      await keys.warmUp?.()
+      if (keys instanceof StaticKeySource && keys.heldPrivateKey) warn(privateKeyWarning(s.localKey!))
+      verifiers.push(
+        createBadgeVerifier({
+          keys,
+          acceptSelfSigned: s.acceptSelfSigned ?? false,
+          issuers: s.issuers,
+          audience: s.audience,
+          clockSkewSeconds: s.clockSkewSeconds,
+          cacheSize: s.cacheSize,
+          onCache,
+        }),
+      )
+      sources.push(
+        s.localKey
+          ? `badges: local key ${s.localKey}`
+          : s.registryUrl
+            ? `badges: registry ${redactUrl(s.registryUrl)}`
+            : `badges: trust store ${s.trustDir}`,
+      )
+    } else if (kind === 'jwt') {
+      const hook = fetchHook('JWT requests')
+      const keys = await keySourceFrom({
+        key: s.jwtKey,
+        jwks: s.jwks,
+        jwksOptions: { onFetch: hook.onFetch },
+        issuers: s.tokenIssuers,
+      })
+      hook.ref.keys = keys
+      await keys?.warmUp?.()
+      const secret = s.jwtSecretFile ? await readSecret(s.jwtSecretFile, s.jwtSecretFile) : undefined
+      const verifier = createJwtVerifier({
+        ...(keys ? { keys } : {}),
+        ...(secret ? { secret } : {}),
+        algorithms: s.algorithms,
+        audience: s.tokenAudience,
+        issuer: s.tokenIssuers,
+        clockSkewSeconds: s.clockSkewSeconds,
+        claimMapping: s.claimMapping,
+        cacheSize: s.cacheSize,
+        onCache,
+      })
+      verifiers.push(verifier)
+      sources.push(
+        `JWTs: ${s.jwtSecretFile ? `secret ${s.jwtSecretFile}` : s.jwks ? `JWKS ${redactUrl(s.jwks)}` : s.jwtKey ? `key ${s.jwtKey}` : 'secret from the environment'}`,
+      )
+    } else {
+      const dir = s.trustDir ?? DEFAULT_GUARD_TRUST_DIR
+      verifiers.push(
+        createGuardVerifier({
+          keys: new TrustStoreKeySource(new TrustStore(dir)),
+          cacheSize: s.cacheSize,
+          onCache,
+        }),
+      )
+      sources.push(`signed requests: trust store ${dir}`)
+    }
+  }
 
   let replay: ReplayStore | undefined
   if (s.redis) {
@@ -157,18 +298,11 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     replay = new MemoryReplayStore(Date.now, s.clockSkewSeconds ?? 60)
   }
 
-  const verifier = createBadgeVerifier({
-    keys,
-    acceptSelfSigned: s.acceptSelfSigned ?? false,
-    issuers: s.issuers,
-    audience: s.audience,
-    clockSkewSeconds: s.clockSkewSeconds,
-    cacheSize: s.cacheSize,
-    onCache: (result) => metrics.verifyCache.inc({ result }),
-  })
   const gateway = await createGateway({
-    target: s.target,
-    verifier,
+    mode: s.mode,
+    target: s.mode === 'auth' ? undefined : s.target,
+    verifiers,
+    authPath: s.authPath,
     port: s.port,
     host: s.host,
     replay,
@@ -184,11 +318,6 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     metrics,
     onLog: hooks.onLog,
   })
-  const source = s.localKey
-    ? `local key ${s.localKey}`
-    : s.registryUrl
-      ? `registry ${redactUrl(s.registryUrl)}`
-      : `trust store ${s.trustDir}`
   const replayMode = s.redis
     ? ', replay protection in Redis'
     : s.replayProtection
@@ -196,7 +325,12 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
       : ''
   const { port } = gateway.server.address() as AddressInfo
   const listen = listenAddress(s.tlsCert ? 'https' : 'http', s.host, port)
-  return { ...gateway, summary: `listening on ${listen} → ${s.target} (${source}${replayMode})`, warnings }
+  const where = s.mode === 'auth' ? 'forward-auth' : `→ ${s.target}`
+  return {
+    ...gateway,
+    summary: `listening on ${listen} ${where} (${sources.join('; ')}${replayMode})`,
+    warnings,
+  }
 }
 
 /** Where the gateway listens, for the start-up line: always with its port, `:80` and `:443` included. */

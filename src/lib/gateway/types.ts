@@ -1,12 +1,25 @@
+/** The credentials the gateway can verify (`--verify badge,jwt,guard`). */
+export type CredentialKind = 'badge' | 'jwt' | 'guard'
+
 /** Who a verified credential says the caller is; the gateway forwards it as X-Capiscio-* headers. */
 export interface GatewayIdentity {
+  /** Which credential was verified (default "badge"): X-Capiscio-Credential. */
+  kind?: CredentialKind
   subject: string
+  /** The credential's issuer, or "" when it names none (a JWT without iss). */
   issuer: string
+  /** A badge's trust level ("0".."4"); "" for other credentials. */
   trustLevel: string
-  /** The credential's id, for replay protection and the X-Capiscio-Badge-Jti header. */
+  /**
+   * The credential's id, for replay protection and the X-Capiscio-Jti header: its jti, or for a
+   * credential without one a hash of its signature.
+   */
   jti: string
   /** Expiry, NumericDate seconds: how long replay protection must remember the jti. */
   exp: number
+  /** A JWT identity's type and roles (ClaimMapping): X-Capiscio-Type, X-Capiscio-Roles. */
+  type?: string
+  roles?: readonly string[]
 }
 
 /**
@@ -15,7 +28,14 @@ export interface GatewayIdentity {
  * nothing else about credentials, so bearer JWTs or SimpleGuard tokens plug in without touching it.
  */
 export interface GatewayVerifier {
-  verify(credential: string): Promise<GatewayIdentity>
+  /** The credential it verifies (default "badge"). */
+  readonly kind?: CredentialKind
+  /**
+   * It needs the whole request body (a SimpleGuard token binds it): the gateway reads the body, up
+   * to its limit, before calling verify, and forwards the same bytes.
+   */
+  readonly needsBody?: boolean
+  verify(credential: string, body?: Uint8Array): Promise<GatewayIdentity>
   /** Whether the verifier can answer yet (its keys are loaded), for /ready. */
   ready?(): boolean
   /** Why it is not ready, for /ready and logs. */
@@ -40,6 +60,8 @@ export interface RequestLogEntry {
   durationMs: number
   upstreamMs?: number
   subject?: string
+  /** The kind of credential that was verified, when one was. */
+  credential?: CredentialKind
   /** Why a request was refused: a short reason and, for credential failures, its code. */
   reason?: string
   code?: string

@@ -176,7 +176,8 @@ export async function verifyGuardToken(
   return { claims, kid, header }
 }
 
-function checkBody(bh: string | undefined, body: Body | undefined): void {
+/** The body rule (docs/formats.md, "SimpleGuard token"): throws GUARD_BODY_MISMATCH when body and bh disagree. */
+export function checkBody(bh: string | undefined, body: Body | undefined): void {
   const bytes = body === undefined ? undefined : bytesOf(body)
   if (bytes === undefined || bytes.length === 0) {
     if (bh !== undefined && !sameText(bh, EMPTY_BODY_HASH))

@@ -46,6 +46,8 @@ export interface VerifiedToken {
   alg: TokenAlg
   /** The kid of the key that verified the signature (a key source's keys only). */
   kid?: string
+  /** The public key that verified the signature (a key source's keys only), for re-checking its trust. */
+  key?: KeyObject
 }
 
 /** Checks a token; throws a CapiscioError with a TOKEN_* code for the first check it fails. */
@@ -113,7 +115,7 @@ export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier 
     header: Record<string, unknown>,
     claims: Record<string, unknown>,
     alg: TokenAlg,
-    signerKid: string | undefined,
+    signer: CandidateKey | undefined,
     audList: readonly string[] | undefined,
   ): VerifiedToken => {
     // 5. Time.
@@ -143,7 +145,10 @@ export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier 
     }
 
     const result: VerifiedToken = { header, claims, alg }
-    if (signerKid !== undefined) result.kid = signerKid
+    if (signer) {
+      if (signer.kid !== undefined) result.kid = signer.kid
+      result.key = signer.publicKey
+    }
     return result
   }
 
@@ -202,7 +207,7 @@ export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier 
         verifySignature(alg, c.publicKey, signingInput, signature, { lowS: false }),
       )
       if (!signer) fail('TOKEN_SIGNATURE_INVALID', 'the signature does not verify')
-      return finish(header, claims, alg, signer.kid, audList as string[] | undefined)
+      return finish(header, claims, alg, signer, audList as string[] | undefined)
     }
     const query = keyQuery(kid as string | undefined, iss, alg)
     return findSync ? signedBy(findSync(query)) : keys!.find(query).then(signedBy)

@@ -409,7 +409,7 @@ describe('gateway: operations endpoints', () => {
       'capiscio_gateway_request_duration_seconds_bucket',
       'capiscio_gateway_upstream_duration_seconds_bucket',
       'capiscio_gateway_in_flight_requests',
-      'capiscio_gateway_auth_total{result="allowed",reason="valid"} 1',
+      'capiscio_gateway_auth_total{result="allowed",reason="valid",credential="badge"} 1',
       'process_resident_memory_bytes',
     ]) {
       expect(m).toContain(name)

@@ -42,6 +42,8 @@ describe('upstreamHeaders: headers the gateway sets cannot be forged', () => {
       'x-capiscio-issuer': identity.issuer,
       'x-capiscio-trust-level': '1',
       'x-capiscio-badge-jti': 'j-1',
+      'x-capiscio-jti': 'j-1',
+      'x-capiscio-credential': 'badge',
     })
   })
 

@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto'
+
+import { tokenVerifyOptions, type JWTAuthenticatorOptions } from '../auth/jwt.js'
+import { claimMapper } from '../auth/identity.js'
+import { CapiscioError } from '../errors.js'
+import { createTokenVerifier, tokenChecker, type VerifiedToken } from '../token/verify.js'
+import { unsafeIdentity } from './headers.js'
+import type { GatewayIdentity, GatewayVerifier } from './types.js'
+import { VerifyCache } from './verify-cache.js'
+
+export interface JwtVerifierOptions extends Omit<JWTAuthenticatorOptions, 'onError'> {
+  /** How many verified tokens to remember (default 10 000; 0 disables the cache). */
+  cacheSize?: number
+  onCache?: (result: 'hit' | 'miss') => void
+}
+
+interface Entry {
+  /** Until when the entry may be used: what the verifier itself would accept (exp + clock skew). */
+  exp: number
+  identity: GatewayIdentity
+  token: VerifiedToken
+}
+
+/**
+ * The gateway's bearer-JWT verifier: JWTAuthenticator's key resolution, checks and claim mapping,
+ * with the same cache of verified credentials as badges. A cached token is used no longer than the
+ * verifier would accept it, and one signed by a key source's key is re-checked against that source
+ * on every use, so a removed or rotated key ends it.
+ */
+export function createJwtVerifier(options: JwtVerifierOptions): GatewayVerifier {
+  const { cacheSize, onCache, claimMapping, ...rest } = options
+  const { verify } = tokenVerifyOptions(rest)
+  const check = tokenChecker(createTokenVerifier(verify))
+  const mapClaims = claimMapper(claimMapping)
+  const skew = verify.clockSkewSeconds ?? 60
+  const now = verify.now ?? Date.now
+  const cache = new VerifyCache<Entry>(cacheSize ?? 10_000, now)
+  const keys = verify.keys
+
+  const admit = (token: string, key: string, v: VerifiedToken): GatewayIdentity => {
+    const id = mapClaims(v.claims)
+    if (!id)
+      throw new CapiscioError('TOKEN_CLAIMS_INVALID', 'the id claim is missing or not a string or number')
+    const c = v.claims as { iss?: string; jti?: string; exp?: number; iat?: number }
+    const identity: GatewayIdentity = {
+      kind: 'jwt',
+      subject: id.id,
+      issuer: c.iss ?? '',
+      trustLevel: '',
+      jti:
+        c.jti ??
+        `sig:${createHash('sha256')
+          .update(token.slice(token.lastIndexOf('.') + 1))
+          .digest('base64url')}`,
+      exp: c.exp ?? Number.NaN,
+      type: id.type,
+      roles: id.roles,
+    }
+    const unsafe = unsafeIdentity(identity)
+    if (unsafe) throw new CapiscioError('TOKEN_CLAIMS_INVALID', unsafe)
+    // Tokens without exp are not cached: nothing bounds how long the entry would be good for.
+    if (c.exp !== undefined) {
+      let until = c.exp + skew
+      if (verify.maxAgeSeconds !== undefined && c.iat !== undefined)
+        until = Math.min(until, c.iat + verify.maxAgeSeconds + skew)
+      cache.set(key, { exp: until, identity, token: v })
+    }
+    return identity
+  }
+
+  /** Whether the key that verified a cached token would still be found for it now. */
+  const stillTrusted = async (v: VerifiedToken): Promise<boolean> => {
+    if (!keys || !v.key) return true
+    const iss = typeof v.claims.iss === 'string' ? v.claims.iss : ''
+    const query = {
+      iss,
+      alg: v.alg as 'RS256' | 'ES256' | 'EdDSA',
+      ...(v.kid !== undefined && { kid: v.kid }),
+    }
+    const found = keys.findSync?.(query) ?? (await keys.find(query))
+    return found.some(
+      (c) =>
+        (c.publicKey === v.key || c.publicKey.equals(v.key!)) &&
+        (!c.issuers || !iss || c.issuers.includes(iss)),
+    )
+  }
+
+  return {
+    kind: 'jwt',
+    async verify(token: string): Promise<GatewayIdentity> {
+      const key = VerifyCache.keyOf(token)
+      const hit = cache.get(key)
+      if (hit) {
+        onCache?.('hit')
+        if (!(await stillTrusted(hit.token))) {
+          cache.delete(key)
+          throw new CapiscioError(
+            'TOKEN_SIGNATURE_INVALID',
+            'the key that signed the token is no longer trusted',
+          )
+        }
+        return hit.identity
+      }
+      onCache?.('miss')
+      return admit(token, key, await check(token))
+    },
+    ready: () => keys?.ready?.() ?? true,
+    notReadyReason() {
+      if (keys?.ready?.() !== false) return undefined
+      return keys.notReadyReason?.() ?? 'key source not loaded'
+    },
+  }
+}

@@ -1,0 +1,177 @@
+import type { IncomingMessage } from 'node:http'
+
+import { CapiscioError } from '../errors.js'
+import { extractCredential } from './headers.js'
+import type { Outcome } from './outcomes.js'
+import type { CredentialKind, GatewayIdentity, GatewayVerifier, ReplayStore } from './types.js'
+
+/** What authenticating a request came to: an identity (and the body, when it had to be read), or an outcome. */
+export type AuthResult =
+  | { identity: GatewayIdentity; body?: Buffer }
+  | {
+      outcome: Outcome
+      /** The error code of a refused credential. */
+      code?: string
+      /** The detail for the log line (never the credential). */
+      reason?: string
+      credential?: CredentialKind
+      /** Who the credential named, when it verified and a later stage (replay) refused the request. */
+      subject?: string
+    }
+
+export interface PipelineOptions {
+  /** Tried in order; the first that accepts the credential wins ("any of"). */
+  verifiers: readonly GatewayVerifier[]
+  replay?: ReplayStore
+  maxBodyBytes: number
+}
+
+const REPLAY_CODE: Record<CredentialKind, string> = {
+  badge: 'BADGE_REPLAYED',
+  jwt: 'TOKEN_REPLAYED',
+  guard: 'GUARD_REPLAY',
+}
+
+/**
+ * How far a refusal got through its verifier's checks: when every verifier refuses, the one that
+ * got furthest explains the credential best (an expired badge is "badge expired", not the JWT
+ * verifier's "alg not allowed"). Ties go to the first verifier.
+ */
+function depth(code: string): number {
+  if (code.endsWith('_MALFORMED')) return 0
+  if (code.endsWith('_CLAIMS_INVALID')) return 1
+  if (code === 'BADGE_ISSUER_UNTRUSTED' || code === 'GUARD_UNTRUSTED_KEY' || code === 'TOKEN_ISSUER_MISMATCH')
+    return 2
+  if (code.endsWith('_SIGNATURE_INVALID')) return 3
+  return 4
+}
+
+/** Reads a whole request body, up to `max` bytes. */
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large' | 'broken'> {
+  const length = req.headers['content-length']
+  if (length !== undefined && Number(length) > max) return Promise.resolve('too-large')
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let seen = 0
+    const done = (v: Buffer | 'too-large' | 'broken') => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('aborted', onError)
+      resolve(v)
+    }
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length
+      if (seen > max) {
+        req.pause()
+        done('too-large')
+      } else chunks.push(chunk)
+    }
+    const onEnd = () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, seen))
+    const onError = () => done('broken')
+    req.on('data', onData)
+    req.once('end', onEnd)
+    req.once('error', onError)
+    req.once('aborted', onError)
+  })
+}
+
+/**
+ * The gateway's authentication stages (docs/architecture.md §6): extract the credential, verify it
+ * with each configured verifier in turn (reading the body first for one that binds it), then
+ * replay protection. Proxy and forward-auth share it, so every credential is judged the same way
+ * wherever it arrives.
+ */
+export function createPipeline(o: PipelineOptions): (req: IncomingMessage) => Promise<AuthResult> {
+  const verifiers = o.verifiers
+  return async function authenticate(req) {
+    // 1. Extract.
+    const { credential, conflict } = extractCredential(req.headers)
+    if (conflict) return { outcome: 'conflict', reason: 'conflicting credentials' }
+    if (!credential) return { outcome: 'missing', reason: 'missing authorization header' }
+
+    // 2. Verify: the first verifier that accepts wins.
+    let body: Buffer | undefined
+    let identity: GatewayIdentity | undefined
+    let refusal: CapiscioError | undefined
+    let refusalKind: CredentialKind | undefined
+    let outage: string | undefined
+    for (const v of verifiers) {
+      if (v.needsBody && body === undefined) {
+        const read = await readBody(req, o.maxBodyBytes)
+        if (read === 'too-large') return { outcome: 'too-large', reason: 'request body too large' }
+        if (read === 'broken') return { outcome: 'body-broken', reason: 'request body broken' }
+        body = read
+      }
+      try {
+        identity = await v.verify(credential, v.needsBody ? body : undefined)
+        break
+      } catch (err) {
+        if (err instanceof CapiscioError && err.exitCode === 3 && v.ready?.() !== false) {
+          if (!refusal || depth(err.code) > depth(refusal.code)) {
+            refusal = err
+            refusalKind = v.kind ?? 'badge'
+          }
+        } else {
+          // No keys yet, a registry down, a bug: it is us, not the credential. Fail closed.
+          outage ??=
+            v.ready?.() === false
+              ? `not ready: ${v.notReadyReason?.() ?? 'key source not loaded'}`
+              : err instanceof CapiscioError
+                ? err.message
+                : 'verifier failed'
+        }
+      }
+    }
+    if (!identity) {
+      if (outage !== undefined) return { outcome: 'unavailable', reason: outage }
+      const code = refusal?.code ?? 'BADGE_MALFORMED'
+      return { outcome: 'refused', code, reason: refusal?.message ?? 'refused', credential: refusalKind }
+    }
+    const kind = identity.kind ?? 'badge'
+
+    // 3. Replay: each credential id once, for every kind (badges keep their bare jti as the key).
+    if (o.replay) {
+      if (!Number.isFinite(identity.exp))
+        return {
+          outcome: 'refused',
+          code: 'TOKEN_CLAIMS_INVALID',
+          reason: 'replay protection needs the token to carry exp',
+          credential: kind,
+          subject: identity.subject,
+        }
+      let first: boolean
+      try {
+        first = await o.replay.claim(
+          kind === 'badge' ? identity.jti : `${kind}:${identity.jti}`,
+          identity.exp,
+        )
+      } catch (err) {
+        // A credential the store cannot keep (an exp beyond what it can represent) is the credential's fault.
+        if (err instanceof CapiscioError && err.exitCode === 3)
+          return {
+            outcome: 'refused',
+            code: err.code,
+            reason: err.message,
+            credential: kind,
+            subject: identity.subject,
+          }
+        return {
+          outcome: 'replay-unavailable',
+          reason: `replay protection unavailable: ${(err as Error).message}`,
+          credential: kind,
+          subject: identity.subject,
+        }
+      }
+      if (!first)
+        return {
+          outcome: 'refused',
+          code: REPLAY_CODE[kind],
+          reason: 'already used',
+          credential: kind,
+          subject: identity.subject,
+        }
+    }
+    return body === undefined ? { identity } : { identity, body }
+  }
+}

@@ -1,0 +1,289 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { afterEach, describe, expect, it } from '@jest/globals'
+
+import { createBadgeVerifier } from '../../../src/lib/gateway/badge-verifier.js'
+import { createGuardVerifier } from '../../../src/lib/gateway/guard-verifier.js'
+import { createJwtVerifier } from '../../../src/lib/gateway/jwt-verifier.js'
+import { MemoryReplayStore } from '../../../src/lib/gateway/replay.js'
+import { createGateway, type Gateway, type GatewayOptions } from '../../../src/lib/gateway/server.js'
+import type { GatewayVerifier } from '../../../src/lib/gateway/types.js'
+import { signGuardToken } from '../../../src/lib/guard/token.js'
+import { StaticKeySource } from '../../../src/lib/keysource/static.js'
+import { TrustStoreKeySource } from '../../../src/lib/keysource/truststore.js'
+import { TrustStore } from '../../../src/lib/store/truststore.js'
+import { mintToken } from '../../../src/lib/token/mint.js'
+import { claims, edKey, signHmac, signRaw } from '../../helpers/badges.js'
+import { echoAgent, startUpstream, type Upstream } from '../../helpers/servers.js'
+
+// The gateway's one pipeline for every credential (docs/architecture.md §6): badges, bearer JWTs and
+// SimpleGuard tokens through the proxy and through forward-auth, with real crypto and real servers.
+const SECRET = 'a-shared-secret-of-at-least-thirty-two-bytes!'
+const badgeSigner = edKey()
+const guardSigner = edKey()
+const open: { close(): Promise<void> }[] = []
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()))
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+const now = () => Math.floor(Date.now() / 1000)
+const badge = (over: Record<string, unknown> = {}) =>
+  signRaw(
+    { alg: 'EdDSA', kid: 'k' },
+    claims({ iat: now(), exp: now() + 300, ...over }),
+    badgeSigner.privateKey,
+  )
+const jwt = (over: Partial<Parameters<typeof mintToken>[0]> = {}) =>
+  mintToken({ sub: 'billing', type: 'service', roles: ['admin', 'reader'], secret: SECRET, ...over }).token
+
+const badges = () =>
+  createBadgeVerifier({ keys: new StaticKeySource([{ publicKey: badgeSigner.publicKey, kid: 'k' }]) })
+const jwts = () => createJwtVerifier({ secret: SECRET })
+async function guards(): Promise<GatewayVerifier> {
+  const dir = mkdtempSync(join(tmpdir(), 'capiscio-gw-guard-'))
+  dirs.push(dir)
+  await new TrustStore(dir).add(guardSigner.publicKey, guardSigner.did)
+  return createGuardVerifier({ keys: new TrustStoreKeySource(new TrustStore(dir)) })
+}
+const guardToken = (body: string) =>
+  signGuardToken({ privateKey: guardSigner.privateKey, kid: guardSigner.did, iss: guardSigner.did, body })
+
+async function setup(verifiers: GatewayVerifier[], o: Partial<GatewayOptions> = {}) {
+  const up: Upstream = await startUpstream(echoAgent)
+  const gw: Gateway = await createGateway({ target: up.url, verifiers, ...o })
+  open.push(gw, up)
+  return { gw, up }
+}
+
+async function call(url: string, headers: Record<string, string>, body?: string) {
+  const res = await fetch(url, { method: body === undefined ? 'GET' : 'POST', headers, body })
+  const text = await res.text()
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+  }
+}
+
+describe('gateway --verify jwt', () => {
+  it('admits a valid JWT and tells the target who it is, kind, type and roles included', async () => {
+    const { gw } = await setup([jwts()])
+    const r = await call(`${gw.url}/task`, { authorization: `Bearer ${jwt()}` })
+    expect(r.status).toBe(200)
+    const seen = (r.body as { headers: Record<string, string> }).headers
+    expect(seen).toMatchObject({
+      'x-capiscio-credential': 'jwt',
+      'x-capiscio-subject': 'billing',
+      'x-capiscio-type': 'service',
+      'x-capiscio-roles': 'admin,reader',
+    })
+    expect(seen['x-capiscio-trust-level']).toBeUndefined()
+    expect(seen.authorization).toBeUndefined()
+  })
+
+  it.each([
+    [
+      'another secret',
+      () => jwt({ secret: 'another-secret-also-at-least-thirty-two-bytes' }),
+      'TOKEN_SIGNATURE_INVALID',
+    ],
+    ['an expired token', () => jwt({ now: () => Date.now() - 7200_000 }), 'TOKEN_EXPIRED'],
+    [
+      'alg none',
+      () =>
+        `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}.`,
+      'TOKEN_MALFORMED',
+    ],
+    ['a non-ASCII subject', () => jwt({ sub: 'bïlling' }), 'TOKEN_CLAIMS_INVALID'],
+    ['a role with a comma', () => jwt({ roles: ['a,b'] }), 'TOKEN_CLAIMS_INVALID'],
+  ])('refuses %s with 403 and its code', async (_name, make, code) => {
+    const { gw, up } = await setup([jwts()])
+    const r = await call(`${gw.url}/task`, { authorization: `Bearer ${make()}` })
+    expect([r.status, r.body?.code]).toEqual([403, code])
+    expect(up.seen).toHaveLength(0)
+  })
+
+  it('a token signed with a key that is later removed is refused even from the cache', async () => {
+    const signer = edKey()
+    const keys = new StaticKeySource([{ publicKey: signer.publicKey, kid: 'svc' }])
+    let present = true
+    const source = {
+      find: async (q: Parameters<typeof keys.find>[0]) => (present ? keys.find(q) : []),
+    }
+    const { gw } = await setup([createJwtVerifier({ keys: source as never })])
+    const token = mintToken({ sub: 'svc', privateKey: signer.privateKey, kid: 'svc' }).token
+    expect((await call(`${gw.url}/x`, { authorization: `Bearer ${token}` })).status).toBe(200)
+    present = false
+    const r = await call(`${gw.url}/x`, { authorization: `Bearer ${token}` })
+    expect([r.status, r.body?.code]).toEqual([403, 'TOKEN_SIGNATURE_INVALID'])
+  })
+})
+
+describe('gateway --verify guard (the body is read whole, checked, and forwarded as it came)', () => {
+  it('admits a body signed by a trusted key and forwards exactly those bytes', async () => {
+    const up = await startUpstream((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ body: Buffer.concat(chunks).toString('utf8'), headers: req.headers }))
+      })
+    })
+    const gw = await createGateway({ target: up.url, verifiers: [await guards()] })
+    open.push(gw, up)
+    const body = '{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"text":"héllo"}}'
+    const r = await call(
+      `${gw.url}/a2a`,
+      { 'x-capiscio-badge': guardToken(body), 'content-type': 'application/json' },
+      body,
+    )
+    expect(r.status).toBe(200)
+    expect(r.body?.body).toBe(body)
+    expect((r.body?.headers as Record<string, string>)['x-capiscio-credential']).toBe('guard')
+    expect((r.body?.headers as Record<string, string>)['x-capiscio-subject']).toBe(guardSigner.did)
+  })
+
+  it('refuses a body one byte different from the one signed (GUARD_BODY_MISMATCH), and an untrusted signer', async () => {
+    const { gw, up } = await setup([await guards()])
+    const token = guardToken('{"amount":100}')
+    const changed = await call(`${gw.url}/a2a`, { 'x-capiscio-badge': token }, '{"amount":900}')
+    expect([changed.status, changed.body?.code]).toEqual([403, 'GUARD_BODY_MISMATCH'])
+    const stranger = edKey()
+    const forged = signGuardToken({
+      privateKey: stranger.privateKey,
+      kid: stranger.did,
+      iss: stranger.did,
+      body: 'x',
+    })
+    const untrusted = await call(`${gw.url}/a2a`, { 'x-capiscio-badge': forged }, 'x')
+    expect([untrusted.status, untrusted.body?.code]).toEqual([403, 'GUARD_UNTRUSTED_KEY'])
+    expect(up.seen).toHaveLength(0)
+  })
+
+  it('answers 413 for a body over --max-body before verifying, declared or streamed', async () => {
+    const { gw, up } = await setup([await guards()], { maxBodyBytes: 16 })
+    const big = 'x'.repeat(64)
+    const r = await call(`${gw.url}/a2a`, { 'x-capiscio-badge': guardToken(big) }, big)
+    expect(r.status).toBe(413)
+    expect(up.seen).toHaveLength(0)
+  })
+})
+
+describe('gateway --verify badge,jwt,guard (any of)', () => {
+  it('admits each kind and names it; a refusal is explained by the verifier that got furthest', async () => {
+    const { gw } = await setup([badges(), jwts(), await guards()])
+    const kindOf = async (headers: Record<string, string>, body?: string) => {
+      const r = await call(`${gw.url}/x`, headers, body)
+      return r.status === 200
+        ? (r.body!.headers as Record<string, string>)['x-capiscio-credential']
+        : r.body?.code
+    }
+    expect(await kindOf({ authorization: `Bearer ${badge()}` })).toBe('badge')
+    expect(await kindOf({ authorization: `Bearer ${jwt()}` })).toBe('jwt')
+    expect(await kindOf({ 'x-capiscio-badge': guardToken('{"a":1}') }, '{"a":1}')).toBe('guard')
+    // An expired badge is "badge expired", not the JWT verifier's "alg not allowed".
+    expect(await kindOf({ authorization: `Bearer ${badge({ iat: now() - 900, exp: now() - 600 })}` })).toBe(
+      'BADGE_EXPIRED',
+    )
+    expect(await kindOf({ authorization: `Bearer ${jwt({ secret: 'x'.repeat(40) })}` })).toBe(
+      'TOKEN_SIGNATURE_INVALID',
+    )
+    expect(
+      await kindOf({ authorization: `Bearer ${signHmac({ alg: 'HS256' }, { sub: 'x' }, 'short')}` }),
+    ).toBe('TOKEN_SIGNATURE_INVALID')
+  })
+
+  it('replay protection works the same for every kind (BADGE_REPLAYED, TOKEN_REPLAYED, GUARD_REPLAY)', async () => {
+    const { gw } = await setup([badges(), jwts(), await guards()], { replay: new MemoryReplayStore() })
+    const cases: [Record<string, string>, string | undefined, string][] = [
+      [{ authorization: `Bearer ${badge()}` }, undefined, 'BADGE_REPLAYED'],
+      [{ authorization: `Bearer ${jwt()}` }, undefined, 'TOKEN_REPLAYED'],
+      [{ 'x-capiscio-badge': guardToken('{"b":2}') }, '{"b":2}', 'GUARD_REPLAY'],
+    ]
+    for (const [headers, body, code] of cases) {
+      expect((await call(`${gw.url}/x`, headers, body)).status).toBe(200)
+      const again = await call(`${gw.url}/x`, headers, body)
+      expect([again.status, again.body?.code]).toEqual([403, code])
+    }
+    // A token without exp cannot be remembered for a bounded time: refused, never admitted twice.
+    const noExp = signHmac({ alg: 'HS256' }, { sub: 'svc', jti: 'j1' }, SECRET)
+    const r = await call(`${gw.url}/x`, { authorization: `Bearer ${noExp}` })
+    expect([r.status, r.body?.code]).toEqual([403, 'TOKEN_CLAIMS_INVALID'])
+  })
+})
+
+describe('forward-auth (--mode auth, and /auth in proxy mode)', () => {
+  it('answers 200 with the identity headers for every path and proxies nothing; 401, 403 otherwise', async () => {
+    const gw = await createGateway({ mode: 'auth', verifiers: [badges(), jwts()] })
+    open.push(gw)
+    for (const path of ['/auth', '/anything/else?x=1', '/.well-known/agent-card.json']) {
+      const ok = await call(`${gw.url}${path}`, { authorization: `Bearer ${badge()}` })
+      expect(ok.status).toBe(200)
+      expect(ok.body).toBeUndefined()
+      expect(ok.headers.get('x-capiscio-credential')).toBe('badge')
+      expect(ok.headers.get('x-capiscio-subject')).toBe('did:capiscio:agent:client')
+      expect(ok.headers.get('x-capiscio-trust-level')).toBe('1')
+      expect(ok.headers.get('cache-control')).toBe('no-store')
+    }
+    const token = await call(`${gw.url}/auth`, { authorization: `Bearer ${jwt()}` })
+    expect([token.status, token.headers.get('x-capiscio-roles')]).toEqual([200, 'admin,reader'])
+    const missing = await call(`${gw.url}/auth`, {})
+    expect([missing.status, missing.headers.get('www-authenticate'), missing.body]).toEqual([
+      401,
+      'Bearer',
+      { error: 'missing authorization header' },
+    ])
+    const forged = await call(`${gw.url}/auth`, { authorization: `Bearer ${badge().slice(0, -4)}AAAA` })
+    expect([forged.status, forged.body?.code]).toEqual([403, 'BADGE_SIGNATURE_INVALID'])
+    // Two different credentials: 401 here (nginx passes on only 401 and 403), 400 in proxy mode.
+    const conflict = await call(`${gw.url}/auth`, {
+      authorization: `Bearer ${badge()}`,
+      'x-capiscio-badge': jwt(),
+    })
+    expect(conflict.status).toBe(401)
+    expect((await call(`${gw.url}/health`, {})).status).toBe(200)
+  })
+
+  it('is at /auth in proxy mode too, and off with authPath ""', async () => {
+    const { gw, up } = await setup([badges()])
+    const r = await call(`${gw.url}/auth`, { authorization: `Bearer ${badge()}` })
+    expect([r.status, r.headers.get('x-capiscio-subject')]).toEqual([200, 'did:capiscio:agent:client'])
+    expect(up.seen).toHaveLength(0)
+    const off = await setup([badges()], { authPath: '' })
+    const proxied = await call(`${off.gw.url}/auth`, { authorization: `Bearer ${badge()}` })
+    expect(proxied.status).toBe(200)
+    expect(off.up.seen).toHaveLength(1)
+  })
+
+  it('needs no target in auth mode, and one in proxy mode', async () => {
+    await expect(createGateway({ verifiers: [badges()] })).rejects.toMatchObject({ code: 'USAGE' })
+    await expect(createGateway({ target: 'http://127.0.0.1:1', verifiers: [] })).rejects.toMatchObject({
+      code: 'USAGE',
+    })
+  })
+})
+
+describe('the verified-credential cache and the verifier agree on time', () => {
+  it('keeps a badge until exp + clock skew, as long as verifyBadge accepts it, then drops it', async () => {
+    let t = 1_800_000_000_000
+    let misses = 0
+    const verifier = createBadgeVerifier({
+      keys: new StaticKeySource([{ publicKey: badgeSigner.publicKey, kid: 'k' }]),
+      now: () => t,
+      onCache: (r) => (r === 'miss' ? misses++ : undefined),
+    })
+    const iat = t / 1000
+    const token = signRaw({ alg: 'EdDSA', kid: 'k' }, claims({ iat, exp: iat + 60 }), badgeSigner.privateKey)
+    await verifier.verify(token)
+    t += 90_000 // 30 s past exp, inside the 60 s skew: a cache hit, not a re-verification
+    await verifier.verify(token)
+    expect(misses).toBe(1)
+    t += 31_000 // past exp + skew: refused, as verifyBadge refuses it
+    await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'BADGE_EXPIRED' })
+    expect(misses).toBe(2)
+  })
+})
