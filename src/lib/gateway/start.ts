@@ -126,7 +126,7 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
     if (badgeOnly.length > 0)
       throw new CapiscioError(
         'USAGE',
-        `${badgeOnly.join(', ')} configure badges, which verify does not include`,
+        `${badgeOnly.join(', ')} ${badgeOnly.length === 1 ? 'is' : 'are'} for badges, which verify does not include`,
         {
           hint: 'add badge to verify, or leave them out',
           options: [...badgeOnly, 'verify'],
@@ -140,7 +140,7 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
     if (jwtOnly.length > 0)
       throw new CapiscioError(
         'USAGE',
-        `${jwtOnly.join(', ')} configure JWTs, which verify does not include`,
+        `${jwtOnly.join(', ')} ${jwtOnly.length === 1 ? 'is' : 'are'} for JWTs, which verify does not include`,
         {
           hint: 'add jwt to verify, or leave them out',
           options: [...jwtOnly, 'verify'],
