@@ -6,7 +6,7 @@ import { validateAgentCard, type CardValidation } from '../../lib/card/validate.
 
 export default class CardValidate extends BaseCommand<typeof CardValidate> {
   static override description =
-    'lint an agent card (file, URL or domain) against the A2A 0.3 or 1.0 rules: coded findings and a 0-100 score; exit 3 on errors'
+    'lint an agent card (file, URL or domain) against the A2A 1.0 rules, or the 0.3 rules and JSON Schema: coded findings and a 0-100 score; exit 3 on errors'
   static override examples = [
     '<%= config.bin %> <%= command.id %> agent-card.json',
     '<%= config.bin %> <%= command.id %> agent.example.com --strict --json',

@@ -1,4 +1,5 @@
 import { isLoopbackHost } from '../net/fetch-json.js'
+import { checkCardSchema03 } from './schema-check.js'
 import { parseCardSignatureHeader } from './sign.js'
 
 /** Every finding code `validateAgentCard` may report, with its severity (docs/card-rules.md). */
@@ -17,6 +18,7 @@ export const CARD_RULES = {
   INVALID_TRANSPORT: 'error',
   MISSING_SKILL_FIELD: 'error',
   INVALID_SIGNATURE: 'error',
+  SCHEMA_VIOLATION: 'error',
   INSECURE_URL: 'warning',
   NON_SEMVER_VERSION: 'warning',
   MISSING_CAPABILITIES: 'warning',
@@ -25,6 +27,7 @@ export const CARD_RULES = {
   NO_SKILLS: 'warning',
   MISSING_SKILL_TAGS: 'warning',
   NO_SIGNATURES: 'warning',
+  SCHEMA_MISSING_MEMBER: 'warning',
   LEGACY_DISCOVERY_ENDPOINT: 'warning',
 } as const
 
@@ -56,7 +59,10 @@ const TRANSPORTS = ['JSONRPC', 'GRPC', 'HTTP+JSON']
  * Lints an agent card (docs/card-rules.md): the A2A 1.0 rules when it has `supportedInterfaces`
  * (or version "1.0" is asked for), else the 0.3 rules; a 0.2-era card (capabilities as an
  * array, `endpoints`, protocolVersion below 0.3) is reported as LEGACY_CARD_SHAPE and not
- * linted further. Never throws on any JSON value.
+ * linted further. A 0.3 card is also checked against the A2A 0.3.0 JSON Schema (schema-check.ts):
+ * what the rules already report stays theirs, any other absent required member is
+ * SCHEMA_MISSING_MEMBER (a warning), anything else the schema refuses SCHEMA_VIOLATION (an error).
+ * Never throws on any JSON value.
  */
 export function validateAgentCard(
   card: unknown,
@@ -84,7 +90,10 @@ export function validateAgentCard(
       if (!options.version && Array.isArray(c.supportedInterfaces)) version = '1.0'
       lintCommon(c, add)
       if (version === '1.0') lint10(c, add)
-      else lint03(c, add)
+      else {
+        lint03(c, add)
+        schema03(c, findings, add)
+      }
     }
   }
   const errors = findings.filter((f) => f.severity === 'error')
@@ -190,6 +199,21 @@ function lint03(c: Record<string, unknown>, add: Add): void {
           `transport ${JSON.stringify(iface.transport)} is not one of ${TRANSPORTS.join(', ')}`,
         )
     })
+}
+
+/**
+ * The schema's findings where the rules have none: a missing member a rule already reports (name,
+ * url, skills[0].tags…) is left to that rule, and a violation at a path where a rule found an error
+ * (`name: 42` is MISSING_NAME) is not reported twice.
+ */
+function schema03(c: Record<string, unknown>, lint: readonly CardFinding[], add: Add): void {
+  const anyAt = new Set(lint.map((f) => f.path))
+  const errorAt = new Set(lint.filter((f) => f.severity === 'error').map((f) => f.path))
+  for (const issue of checkCardSchema03(c)) {
+    if (issue.kind === 'missing') {
+      if (!anyAt.has(issue.path)) add('SCHEMA_MISSING_MEMBER', issue.path, issue.message)
+    } else if (!errorAt.has(issue.path)) add('SCHEMA_VIOLATION', issue.path, issue.message)
+  }
 }
 
 function lint10(c: Record<string, unknown>, add: Add): void {
