@@ -52,6 +52,8 @@ export interface StartedGateway extends Gateway {
 export interface StartHooks {
   onLog?: (entry: RequestLogEntry) => void
   onWarning?: (message: string) => void
+  /** The metrics to count in (a `--workers` worker passes one whose `/metrics` is the cluster's sum). */
+  metrics?: GatewayMetrics
 }
 
 /** Checks the key-source choice: exactly one of --local-key, --registry-url, --trust-dir. */
@@ -120,7 +122,7 @@ async function readPem(path: string): Promise<Buffer> {
 /** Builds and starts the gateway from settings: key source, verifier, replay store, card, TLS. */
 export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): Promise<StartedGateway> {
   await checkGatewaySettings(s)
-  const metrics = new GatewayMetrics()
+  const metrics = hooks.metrics ?? new GatewayMetrics()
   const warnings: string[] = []
   const warn = (m: string) => (warnings.push(m), hooks.onWarning?.(m))
 
