@@ -1,5 +1,6 @@
 import type { Cluster, Worker } from 'node:cluster'
 
+import { ClusterMetricsPrimary, ClusterWorkerMetrics } from './lib/gateway/cluster-metrics.js'
 import { checkGatewaySettings, startGateway, type GatewaySettings } from './lib/gateway/start.js'
 import { formatLogLine } from './lib/gateway/log.js'
 import { logTime } from './lib/time.js'
@@ -62,9 +63,13 @@ export async function runGatewayProcess(settings: GatewaySettings, o: ProcessOpt
     return runPrimary(o)
   }
   const log = batchedWriter(process.stderr)
+  // A worker's /metrics is the sum over all workers, asked of the primary (cluster-metrics.ts). Only
+  // under our own primary: a process that is a worker of somebody else's cluster (pm2) runs as one.
+  const metrics = o.workers > 1 && o.cluster.isWorker ? new ClusterWorkerMetrics(process) : undefined
   const gateway = await startGateway(settings, {
     onLog: (entry) => log.write(formatLogLine(entry, o.format) + '\n'),
     onWarning: (m) => note(o.format, 'warn', m),
+    metrics,
   })
   note(
     o.format,
@@ -77,11 +82,14 @@ export async function runGatewayProcess(settings: GatewaySettings, o: ProcessOpt
   log.flush()
   note(o.format, 'info', 'stopped')
   // A cluster worker's IPC channel would keep it alive; let go of it so the worker exits.
+  metrics?.detach()
   o.cluster.worker?.disconnect()
 }
 
 async function runPrimary(o: ProcessOptions): Promise<void> {
   let stopping = false
+  // Answers the workers' /metrics with the sum over all of them; the primary itself listens on no port.
+  const metrics = new ClusterMetricsPrimary(o.cluster)
   const exits = new Map<Worker, Promise<void>>()
   const fork = () => {
     const worker = o.cluster.fork()
@@ -92,6 +100,7 @@ async function runPrimary(o: ProcessOptions): Promise<void> {
           exits.delete(worker)
           if (!stopping) {
             note(o.format, 'warn', `worker ${worker.process.pid} exited (${code}); starting another`)
+            metrics.restarts.inc()
             setTimeout(fork, 500).unref()
           }
           resolve()
@@ -105,5 +114,6 @@ async function runPrimary(o: ProcessOptions): Promise<void> {
   stopping = true
   for (const w of exits.keys()) w.process.kill('SIGTERM')
   await Promise.all(exits.values())
+  metrics.close()
   note(o.format, 'info', `${sig}: all workers stopped`)
 }

@@ -77,6 +77,8 @@ export interface StartedGateway extends Gateway {
 export interface StartHooks {
   onLog?: (entry: RequestLogEntry) => void
   onWarning?: (message: string) => void
+  /** The metrics to count in (a `--workers` worker passes one whose `/metrics` is the cluster's sum). */
+  metrics?: GatewayMetrics
 }
 
 /** Checks the key-source choice: exactly one of --local-key, --registry-url, --trust-dir. */
@@ -195,7 +197,7 @@ async function readPem(path: string): Promise<Buffer> {
 export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): Promise<StartedGateway> {
   await checkGatewaySettings(s)
   const kinds = kindsOf(s)
-  const metrics = new GatewayMetrics()
+  const metrics = hooks.metrics ?? new GatewayMetrics()
   const warnings: string[] = []
   const warn = (m: string) => (warnings.push(m), hooks.onWarning?.(m))
   const onCache = (result: 'hit' | 'miss') => metrics.verifyCache.inc({ result })
