@@ -334,7 +334,9 @@ export async function gatewayBench() {
       return m ? Number(m[1]) : 0
     }
     const total = {
-      allowed: num(/^capiscio_gateway_auth_total\{result="allowed",reason="valid"\} (\S+)/m),
+      allowed: num(
+        /^capiscio_gateway_auth_total\{result="allowed",reason="valid",credential="badge"\} (\S+)/m,
+      ),
       hits: num(/^capiscio_gateway_verify_cache_total\{result="hit"\} (\S+)/m),
       misses: num(/^capiscio_gateway_verify_cache_total\{result="miss"\} (\S+)/m),
       non200: 0,

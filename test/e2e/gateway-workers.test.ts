@@ -104,7 +104,9 @@ describe('capiscio gateway start --workers: one /metrics for all workers', () =>
       // Every request counted once: the K proxied ones, and the j scrapes before this one (a
       // scrape is counted when it ends, after its own text was made).
       expect([sampleValue(body, OK_GET), sampleValue(body, GET_COUNT)]).toEqual([K + j, K + j])
-      expect(sampleValue(body, 'capiscio_gateway_auth_total{result="allowed",reason="valid"}')).toBe(K)
+      expect(
+        sampleValue(body, 'capiscio_gateway_auth_total{result="allowed",reason="valid",credential="badge"}'),
+      ).toBe(K)
       // The same badge every time, and a verify cache per worker: one miss per worker that served
       // any, so both workers served some and both are in the sum.
       expect(sampleValue(body, 'capiscio_gateway_verify_cache_total{result="miss"}')).toBe(2)
@@ -188,7 +190,9 @@ describe('capiscio gateway start --workers: one /metrics for all workers', () =>
       // Its K + 1 as of its last answer stay in the sum (the scrape it served after that is lost),
       // plus the scrapes since; a sum of the live workers alone would have dropped to j.
       expect(sampleValue(body, OK_GET)).toBe(K + 1 + j)
-      expect(sampleValue(body, 'capiscio_gateway_auth_total{result="allowed",reason="valid"}')).toBe(K)
+      expect(
+        sampleValue(body, 'capiscio_gateway_auth_total{result="allowed",reason="valid",credential="badge"}'),
+      ).toBe(K)
       expect([sampleValue(body, RESTARTS), sampleValue(body, MISSING)]).toEqual([1, 0])
       expect(sampleValue(body, 'capiscio_gateway_in_flight_requests')).toBe(1)
     }
