@@ -1,0 +1,3 @@
+module capiscio.local/bench/gogateway
+
+go 1.19
