@@ -281,16 +281,21 @@ describe('nginx auth_request → capiscio gateway --mode auth → upstream (real
     )
   })
 
-  it('the limit of the above: a SimpleGuard token over no body admits a POST whose body nobody signed', async () => {
-    // Documented in docs/deployment.md: through auth_request (and Traefik forwardAuth) a SimpleGuard
-    // token covers bodiless requests only; nginx cannot show the gateway the body.
+  it('a SimpleGuard token over no body does not admit a POST whose body the gateway never saw', async () => {
+    // nginx passes no body to auth_request, but it says the method (X-Original-Method): a signed
+    // request cannot vouch for a body nobody showed the gateway, so it is refused, not admitted.
     const token = signGuardToken({
       privateKey: guardSigner.privateKey,
       kid: guardSigner.did,
       iss: guardSigner.did,
     })
     const r = await call('/a2a', { 'X-Capiscio-Badge': token }, { method: 'POST', body: '{"amount":900}' })
-    expect([r.status, r.echo?.size]).toEqual([200, 14])
+    expect([r.status, r.reached]).toEqual([403, false])
+    await waitForOutput(
+      gateway,
+      /\[403\] GET \/auth - request body does not match its signature \(GUARD_BODY_MISMATCH\)[\s\S]*\[403\] GET \/auth - request body does not match/,
+      5000,
+    )
   })
 
   it('the card is public only because nginx routes it around auth_request; the auth endpoint is internal', async () => {

@@ -140,6 +140,38 @@ describe('capiscio gateway start --verify and --mode (child processes)', () => {
     expect(r.stderr).not.toMatch(/listening on/)
   })
 
+  it('--guard-trust-dir gives SimpleGuard its own trust store beside a --local-key for badges', async () => {
+    const cwd = await clientKeyDir()
+    const ok = await gateway(cwd, [
+      '--mode',
+      'auth',
+      '--local-key',
+      'client/public.jwk',
+      '--verify',
+      'badge,guard',
+      '--guard-trust-dir',
+      'client/trusted',
+    ])
+    expect(ok.gw.stderr()).toMatch(/signed requests: trust store client\/trusted/)
+    const r = await runCli(
+      [
+        'gateway',
+        'start',
+        '--port',
+        '0',
+        '--local-key',
+        'client/public.jwk',
+        '--guard-trust-dir',
+        'client/trusted',
+      ],
+      { cwd },
+    )
+    expect([r.code, r.stderr]).toEqual([
+      2,
+      expect.stringMatching(/--guard-trust-dir is for SimpleGuard requests/),
+    ])
+  })
+
   it('--verify guard with no trust store is exit 4 naming the directory SimpleGuard reads', async () => {
     const cwd = await clientKeyDir()
     const r = await runCli(['gateway', 'start', '--port', '0', '--verify', 'guard'], { cwd })

@@ -188,6 +188,23 @@ async function findKeys(
 }
 
 /**
+ * stillTrusted without waiting, when the key source answers at once (keys held in memory, through
+ * findSync) and no did:key fallback is needed; undefined when only the asynchronous check can tell.
+ */
+export function stillTrustedSync(
+  result: VerificationResult,
+  options: VerifyBadgeOptions,
+): boolean | undefined {
+  const keys = options.keys
+  if (!keys?.findSync) return undefined
+  const query: KeyQuery = { iss: result.claims.iss, alg: result.header.alg as BadgeAlg }
+  if (typeof result.header.kid === 'string') query.kid = result.header.kid
+  const candidates = keys.findSync(query).filter((c) => keyMaySignFor(c, query.iss, result.trustLevel))
+  if (candidates.length === 0 && options.acceptSelfSigned) return undefined
+  return candidates.some((c) => c.publicKey === result.signingKey || c.publicKey.equals(result.signingKey))
+}
+
+/**
  * Whether the key that verified a result would still be found for it now (a cached result never
  * outlives its key: docs/architecture.md §5). Asks the key source again, whose lookups are cached in memory, so
  * a removed, replaced or rotated-out key, or a dropped issuer binding, ends the result's use.

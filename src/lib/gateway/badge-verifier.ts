@@ -1,5 +1,6 @@
 import {
   stillTrusted,
+  stillTrustedSync,
   verifyBadge,
   type VerificationResult,
   type VerifyBadgeOptions,
@@ -36,43 +37,63 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
   const cache = new VerifyCache<Entry>(options.cacheSize ?? 10_000, now)
   const revoked = async (jti: string) =>
     (await options.keys?.isRevoked?.(jti)) || (await options.isRevoked?.(jti))
+  const revocable = options.keys?.isRevoked !== undefined || options.isRevoked !== undefined
+  const untrusted = () =>
+    new CapiscioError('BADGE_ISSUER_UNTRUSTED', 'the key that signed the badge is no longer trusted')
+
+  /** A cache hit that needs waiting for: a trust store read, or a revocation list. */
+  async function recheck(key: string, hit: Entry): Promise<GatewayIdentity> {
+    // The key that verified the badge may have been removed, replaced or unbound since.
+    if (!(await stillTrusted(hit.result, options))) {
+      cache.delete(key)
+      throw untrusted()
+    }
+    if (await revoked(hit.identity.jti))
+      throw new CapiscioError('BADGE_REVOKED', 'the badge has been revoked')
+    return hit.identity
+  }
+
+  async function verifyAndKeep(token: string, key: string): Promise<GatewayIdentity> {
+    const result = await verifyBadge(token, options)
+    const { claims, trustLevel } = result
+    const identity: GatewayIdentity = {
+      kind: 'badge',
+      subject: claims.sub,
+      issuer: claims.iss,
+      trustLevel,
+      jti: claims.jti,
+      exp: claims.exp,
+    }
+    const until =
+      skew +
+      (options.maxAgeSeconds === undefined
+        ? claims.exp
+        : Math.min(claims.exp, claims.iat + options.maxAgeSeconds))
+    cache.set(key, { exp: until, identity, result })
+    return identity
+  }
+
   return {
     kind: 'badge',
-    async verify(token: string): Promise<GatewayIdentity> {
+    /**
+     * A cached badge whose key is held in memory is answered at once, without a promise: the
+     * common case on a busy gateway. Everything else waits.
+     */
+    verify(token: string): GatewayIdentity | Promise<GatewayIdentity> {
       const key = VerifyCache.keyOf(token)
       const hit = cache.get(key)
-      if (hit) {
-        options.onCache?.('hit')
-        // The key that verified the badge may have been removed, replaced or unbound since.
-        if (!(await stillTrusted(hit.result, options))) {
-          cache.delete(key)
-          throw new CapiscioError(
-            'BADGE_ISSUER_UNTRUSTED',
-            'the key that signed the badge is no longer trusted',
-          )
-        }
-        if (await revoked(hit.identity.jti))
-          throw new CapiscioError('BADGE_REVOKED', 'the badge has been revoked')
-        return hit.identity
+      if (!hit) {
+        options.onCache?.('miss')
+        return verifyAndKeep(token, key)
       }
-      options.onCache?.('miss')
-      const result = await verifyBadge(token, options)
-      const { claims, trustLevel } = result
-      const identity: GatewayIdentity = {
-        kind: 'badge',
-        subject: claims.sub,
-        issuer: claims.iss,
-        trustLevel,
-        jti: claims.jti,
-        exp: claims.exp,
+      options.onCache?.('hit')
+      const trusted = revocable ? undefined : stillTrustedSync(hit.result, options)
+      if (trusted === undefined) return recheck(key, hit)
+      if (!trusted) {
+        cache.delete(key)
+        throw untrusted()
       }
-      const until =
-        skew +
-        (options.maxAgeSeconds === undefined
-          ? claims.exp
-          : Math.min(claims.exp, claims.iat + options.maxAgeSeconds))
-      cache.set(key, { exp: until, identity, result })
-      return identity
+      return hit.identity
     },
     ready: () => options.keys?.ready?.() ?? true,
     notReadyReason() {

@@ -153,12 +153,14 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
 
 /** The target's response headers, less hop-by-hop ones (Node frames the response itself). */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHeaders {
-  const drop = new Set<string>()
   const conn = headers.connection
-  if (typeof conn === 'string') for (const n of conn.split(',')) drop.add(n.trim().toLowerCase())
+  let drop: Set<string> | undefined
+  if (typeof conn === 'string') drop = new Set(conn.split(',').map((n) => n.trim().toLowerCase()))
   const out: OutgoingHeaders = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || drop.has(name)) continue
+  // for-in, no Set unless the target listed headers in Connection: it runs for every response.
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name)) continue
     out[name] = value
   }
   return out

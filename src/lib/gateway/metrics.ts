@@ -25,10 +25,21 @@ export class GatewayMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   })
+  /** Each gateway's count of requests being handled (read at scrape time, not kept per request). */
+  private readonly inFlightSources = new Set<() => number>()
   readonly inFlight = new Gauge({
     name: 'capiscio_gateway_in_flight_requests',
     help: 'Requests being handled now.',
     registers: [this.registry],
+    collect: (() => {
+      const sources = this.inFlightSources
+      return function (this: Gauge) {
+        if (sources.size === 0) return
+        let n = 0
+        for (const count of sources) n += count()
+        this.set(n)
+      }
+    })(),
   })
   readonly auth = new Counter({
     name: 'capiscio_gateway_auth_total',
@@ -62,6 +73,37 @@ export class GatewayMetrics {
         this.registry.removeSingleMetric(name)
       }
     }
+  }
+
+  /** The labelled children in use, so that the per-request path hashes no label set. */
+  private readonly children = new Map<string, { inc(): void } | { observe(v: number): void }>()
+
+  private child<T extends { inc(): void } | { observe(v: number): void }>(key: string, make: () => T): T {
+    let c = this.children.get(key) as T | undefined
+    if (c === undefined) {
+      c = make()
+      this.children.set(key, c)
+    }
+    return c
+  }
+
+  /** Reports a gateway's in-flight count at every scrape; returns the function that stops it. */
+  trackInFlight(count: () => number): () => void {
+    this.inFlightSources.add(count)
+    return () => this.inFlightSources.delete(count)
+  }
+
+  /** One answered request: counted by status and method, and timed. */
+  answered(status: number, method: string, seconds: number): void {
+    this.child(`r ${status} ${method}`, () => this.requests.labels(String(status), method)).inc()
+    this.child(`d ${method}`, () => this.duration.labels(method)).observe(seconds)
+  }
+
+  /** One authentication decision (the reason is a code or a fixed phrase: a bounded set). */
+  decided(result: 'allowed' | 'denied', reason: string, credential: string): void {
+    this.child(`a ${result} ${reason} ${credential}`, () =>
+      this.auth.labels(result, reason, credential),
+    ).inc()
   }
 
   text(): Promise<string> {

@@ -82,9 +82,16 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer | 't
  * replay protection. Proxy and forward-auth share it, so every credential is judged the same way
  * wherever it arrives.
  */
-export function createPipeline(o: PipelineOptions): (req: IncomingMessage) => Promise<AuthResult> {
+export function createPipeline(
+  o: PipelineOptions,
+): (req: IncomingMessage, unseenBody?: boolean) => Promise<AuthResult> {
   const verifiers = o.verifiers
-  return async function authenticate(req) {
+  /**
+   * `unseenBody`: forward-auth for a request whose body the proxy in front did not pass on (nginx
+   * auth_request and Traefik forwardAuth never do). A verifier that binds the body cannot vouch for
+   * one it never saw, so it refuses rather than admitting a token that signs no body.
+   */
+  return async function authenticate(req, unseenBody = false) {
     // 1. Extract.
     const { credential, conflict } = extractCredential(req.headers)
     if (conflict) return { outcome: 'conflict', reason: 'conflicting credentials' }
@@ -97,6 +104,15 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage) => Pr
     let refusalKind: CredentialKind | undefined
     let outage: string | undefined
     for (const v of verifiers) {
+      if (v.needsBody && unseenBody) {
+        const err = new CapiscioError(
+          'GUARD_BODY_MISMATCH',
+          'the proxy in front did not pass the body on, so a signed request cannot be checked here',
+        )
+        if (!refusal || depth(err.code) > depth(refusal.code))
+          [refusal, refusalKind] = [err, v.kind ?? 'guard']
+        continue
+      }
       if (v.needsBody && body === undefined) {
         const read = await readBody(req, o.maxBodyBytes)
         if (read === 'too-large') return { outcome: 'too-large', reason: 'request body too large' }
@@ -104,7 +120,9 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage) => Pr
         body = read
       }
       try {
-        identity = await v.verify(credential, v.needsBody ? body : undefined)
+        const verified = v.verify(credential, v.needsBody ? body : undefined)
+        // An answer given at once is taken at once: no microtask on the cached path.
+        identity = verified instanceof Promise ? await verified : verified
         break
       } catch (err) {
         if (err instanceof CapiscioError && err.exitCode === 3 && v.ready?.() !== false) {

@@ -81,7 +81,8 @@ export interface Gateway {
 }
 
 interface Ctx {
-  start: bigint
+  /** performance.now() at arrival. */
+  start: number
   upstreamMs?: number
   subject?: string
   credential?: CredentialKind
@@ -101,6 +102,9 @@ interface Conn {
   ctx?: Ctx
   res?: ServerResponse
 }
+
+/** Methods whose requests carry a body that a SimpleGuard token must sign. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 
 /** A request that got no full answer because the client went away (nginx's convention). */
 const CLIENT_CLOSED = 499
@@ -150,12 +154,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const graceMs = options.drainGraceMs ?? 1000
   /** Responses not yet closed, with their context: drain turns keep-alive off and may cut them. */
   const live = new Map<ServerResponse, Ctx>()
+  const untrack = metrics.trackInFlight(() => live.size)
   /** Client connections (the TLS socket for HTTPS), so that drain can close each one cleanly. */
   const conns = new Map<Socket, Conn>()
   let draining = false
 
   function finish(req: IncomingMessage, res: ServerResponse, ctx: Ctx, path: string): void {
-    const durationMs = Number(process.hrtime.bigint() - ctx.start) / 1e6
+    const durationMs = performance.now() - ctx.start
     const method = req.method ?? 'GET'
     let status = res.statusCode
     let reason = ctx.reason
@@ -165,9 +170,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       status = ctx.cut?.status ?? CLIENT_CLOSED
       reason = ctx.cut?.reason ?? 'client closed the connection'
     }
-    metrics.requests.inc({ code: String(status), method })
-    metrics.duration.observe({ method }, durationMs / 1000)
-    metrics.inFlight.dec()
+    metrics.answered(status, method, durationMs / 1000)
     live.delete(res)
     const socket = req.socket
     const conn = conns.get(socket)
@@ -207,11 +210,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ctx.reason = code ? publicReason(code) : (reason ?? OUTCOMES[outcome].error)
     if (code) ctx.code = code
     if (DENIALS.has(outcome))
-      metrics.auth.inc({
-        result: 'denied',
-        reason: code ?? OUTCOMES[outcome].error.replace(/ /g, '_'),
-        credential: ctx.credential ?? 'none',
-      })
+      metrics.decided('denied', code ?? OUTCOMES[outcome].error.replace(/ /g, '_'), ctx.credential ?? 'none')
     sendOutcome(res, outcome, code)
   }
 
@@ -222,7 +221,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ctx: Ctx,
     forwardAuthAnswer = false,
   ): Promise<Extract<AuthResult, { identity: GatewayIdentity }> | undefined> {
-    const result = await authenticate(req)
+    const result = await authenticate(req, forwardAuthAnswer && bodyNotPassedOn(req))
     if ('outcome' in result) {
       if (result.credential) ctx.credential = result.credential
       if (result.subject) ctx.subject = result.subject
@@ -233,8 +232,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     ctx.subject = result.identity.subject
     ctx.credential = result.identity.kind ?? 'badge'
-    metrics.auth.inc({ result: 'allowed', reason: 'valid', credential: ctx.credential })
+    metrics.decided('allowed', 'valid', ctx.credential)
     return result
+  }
+
+  /**
+   * Forward-auth for a request that has a body the proxy did not send along: the proxy says the
+   * original method (nginx: X-Original-Method as configured, Traefik: X-Forwarded-Method) is one that
+   * carries a body, and this check request carries none.
+   */
+  function bodyNotPassedOn(req: IncomingMessage): boolean {
+    const h = req.headers
+    if (
+      (h['content-length'] !== undefined && h['content-length'] !== '0') ||
+      h['transfer-encoding'] !== undefined
+    )
+      return false
+    const original = h['x-original-method'] ?? h['x-forwarded-method']
+    return typeof original === 'string' && BODY_METHODS.has(original.toUpperCase())
   }
 
   /** Why the gateway cannot admit anyone now: a short public reason, and the detail for the log. */
@@ -363,7 +378,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const ctx: Ctx = { start: process.hrtime.bigint() }
+    const ctx: Ctx = { start: performance.now() }
     const conn = conns.get(req.socket)
     if (conn) {
       conn.busy++
@@ -371,7 +386,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       conn.res = res
     }
     live.set(res, ctx)
-    metrics.inFlight.inc()
     // Draining: this answer is the connection's last, and says so.
     if (draining) res.shouldKeepAlive = false
     handle(req, res, ctx, conn).catch(() => {
@@ -488,6 +502,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // Only now: the upstream pool serves the requests drained above.
       await pool?.close().catch(() => undefined)
       await options.replay?.close?.()
+      untrack()
     })()
     return closing
   }

@@ -45,7 +45,12 @@ export const GATEWAY_SETTINGS = {
   trustDir: {
     kind: 'path',
     helpValue: 'DIR',
-    help: 'trusted keys from a trust store directory (badges; SimpleGuard always reads one, default capiscio_keys/trusted)',
+    help: 'trusted keys from a trust store directory (badges, and SimpleGuard requests)',
+  },
+  guardTrustDir: {
+    kind: 'path',
+    helpValue: 'DIR',
+    help: 'trusted keys for SimpleGuard requests, when they are not the badge trust store [default: trustDir, else capiscio_keys/trusted]',
   },
   issuers: {
     kind: 'list',
@@ -229,6 +234,7 @@ export function gatewaySettingsFrom(get: SettingLookup): GatewaySettings {
     localKey: value('localKey'),
     registryUrl: value('registryUrl'),
     trustDir: value('trustDir'),
+    guardTrustDir: value('guardTrustDir'),
     issuers: list('issuers'),
     audience: value('audience'),
     clockSkewSeconds: seconds('clockSkew', value('clockSkew')),

@@ -40,6 +40,8 @@ export interface GatewaySettings {
   audience?: string
   clockSkewSeconds?: number
   acceptSelfSigned?: boolean
+  /** SimpleGuard's trust store when it is not trustDir (default trustDir, else capiscio_keys/trusted). */
+  guardTrustDir?: string
   /** Bearer JWTs (verify jwt): an HMAC secret file, a JWKS URL or file, or a public key file; else the environment secret. */
   jwtSecretFile?: string
   jwks?: string
@@ -167,8 +169,21 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
       },
     )
   }
-  const dir = s.trustDir ?? (kinds.includes('guard') ? DEFAULT_GUARD_TRUST_DIR : undefined)
-  if (dir !== undefined) {
+  if (s.guardTrustDir !== undefined && !kinds.includes('guard'))
+    throw new CapiscioError(
+      'USAGE',
+      'guardTrustDir is for SimpleGuard requests, which verify does not include',
+      {
+        hint: 'add guard to verify, or leave it out',
+        options: ['guardTrustDir', 'verify'],
+      },
+    )
+  const dirs: [string, string][] = []
+  if (s.trustDir !== undefined) dirs.push([s.trustDir, 'trustDir'])
+  if (kinds.includes('guard') && s.guardTrustDir === undefined && s.trustDir === undefined)
+    dirs.push([DEFAULT_GUARD_TRUST_DIR, 'guardTrustDir'])
+  if (s.guardTrustDir !== undefined) dirs.push([s.guardTrustDir, 'guardTrustDir'])
+  for (const [dir, option] of dirs) {
     // A missing trust directory would start a gateway that is "ready" and refuses everyone.
     const info = await stat(dir).catch((err: unknown) => {
       throw fsError(err, dir)
@@ -176,8 +191,10 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
     if (!info.isDirectory())
       throw new CapiscioError(
         'FILE_NOT_FOUND',
-        `${dir} is not a directory (trustDir needs the trust store directory)`,
-        { options: ['trustDir'] },
+        `${dir} is not a directory (${option} needs the trust store directory)`,
+        {
+          options: [option],
+        },
       )
   }
 }
@@ -276,7 +293,7 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
         `JWTs: ${s.jwtSecretFile ? `secret ${s.jwtSecretFile}` : s.jwks ? `JWKS ${redactUrl(s.jwks)}` : s.jwtKey ? `key ${s.jwtKey}` : 'secret from the environment'}`,
       )
     } else {
-      const dir = s.trustDir ?? DEFAULT_GUARD_TRUST_DIR
+      const dir = s.guardTrustDir ?? s.trustDir ?? DEFAULT_GUARD_TRUST_DIR
       verifiers.push(
         createGuardVerifier({
           keys: new TrustStoreKeySource(new TrustStore(dir)),

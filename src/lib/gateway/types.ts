@@ -35,7 +35,11 @@ export interface GatewayVerifier {
    * to its limit, before calling verify, and forwards the same bytes.
    */
   readonly needsBody?: boolean
-  verify(credential: string, body?: Uint8Array): Promise<GatewayIdentity>
+  /**
+   * The identity, or a CapiscioError thrown (or rejected). It may answer at once, without a
+   * promise, when nothing needs waiting for (a cached credential whose key is in memory).
+   */
+  verify(credential: string, body?: Uint8Array): GatewayIdentity | Promise<GatewayIdentity>
   /** Whether the verifier can answer yet (its keys are loaded), for /ready. */
   ready?(): boolean
   /** Why it is not ready, for /ready and logs. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
  * A bounded cache of verified credentials, keyed by the SHA-256 of the token (the token itself is
@@ -22,7 +22,8 @@ export class VerifyCache<T extends { exp: number }> {
   }
 
   static keyOf(token: string): string {
-    return createHash('sha256').update(token).digest('base64url')
+    // The one-shot hash: about twice as fast as createHash().update().digest() per request.
+    return hash('sha256', token, 'base64url')
   }
 
   get(key: string): T | undefined {

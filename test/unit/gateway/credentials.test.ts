@@ -248,6 +248,28 @@ describe('forward-auth (--mode auth, and /auth in proxy mode)', () => {
     expect((await call(`${gw.url}/health`, {})).status).toBe(200)
   })
 
+  it('a signed request is checked against the body when the proxy passes it on, and refused when it says there was one it kept', async () => {
+    const gw = await createGateway({ mode: 'auth', verifiers: [await guards()] })
+    open.push(gw)
+    const body = '{"amount":100}'
+    // Envoy ext_authz with_request_body: the check carries the body, which is verified.
+    expect((await call(`${gw.url}/auth/a2a`, { 'x-capiscio-badge': guardToken(body) }, body)).status).toBe(
+      200,
+    )
+    // nginx auth_request / Traefik forwardAuth: no body, but the original method says there was one.
+    const bodiless = guardToken('')
+    for (const header of ['x-original-method', 'x-forwarded-method']) {
+      const r = await call(`${gw.url}/auth`, { 'x-capiscio-badge': bodiless, [header]: 'POST' })
+      expect([r.status, r.body?.code]).toEqual([403, 'GUARD_BODY_MISMATCH'])
+    }
+    // A GET has no body to sign: admitted.
+    const get = await call(`${gw.url}/auth`, {
+      'x-capiscio-badge': guardToken(''),
+      'x-original-method': 'GET',
+    })
+    expect(get.status).toBe(200)
+  })
+
   it('is at /auth in proxy mode too, and off with authPath ""', async () => {
     const { gw, up } = await setup([badges()])
     const r = await call(`${gw.url}/auth`, { authorization: `Bearer ${badge()}` })

@@ -1,0 +1,47 @@
+import { describe, expect, it } from '@jest/globals'
+import fc from 'fast-check'
+
+import { formatLogLine } from '../../../src/lib/gateway/log.js'
+import type { RequestLogEntry } from '../../../src/lib/gateway/types.js'
+
+// The JSON request log is built by hand for speed: it must still be one valid JSON object per
+// line, with every field as JSON.stringify of an object would give it, whatever the client sent.
+const entry = fc.record(
+  {
+    time: fc.date({ min: new Date(0), max: new Date(253402300799000), noInvalidDate: true }),
+    status: fc.integer({ min: 100, max: 599 }),
+    method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'),
+    path: fc.string({ unit: 'binary', maxLength: 200 }),
+    durationMs: fc.double({ min: 0, max: 1e7, noNaN: true }),
+    upstreamMs: fc.double({ min: 0, max: 1e7, noNaN: true }),
+    subject: fc.string({ unit: 'binary', minLength: 1, maxLength: 100 }),
+    credential: fc.constantFrom('badge' as const, 'jwt' as const, 'guard' as const),
+    reason: fc.string({ unit: 'binary', minLength: 1, maxLength: 100 }),
+    code: fc.constantFrom('BADGE_EXPIRED', 'TOKEN_REPLAYED'),
+  },
+  { requiredKeys: ['time', 'status', 'method', 'path', 'durationMs'] },
+)
+
+describe('formatLogLine json', () => {
+  it('is one JSON object on one line, equal to the object it describes, for any path, subject or reason', () => {
+    fc.assert(
+      fc.property(entry, (e: RequestLogEntry) => {
+        const line = formatLogLine(e, 'json')
+        expect(line).not.toMatch(/[\n\r]/)
+        const expected: Record<string, unknown> = {
+          time: e.time.toISOString(),
+          status: e.status,
+          method: e.method,
+          path: e.path,
+          duration_ms: Math.round(e.durationMs * 100) / 100,
+        }
+        if (e.upstreamMs !== undefined) expected.upstream_ms = Math.round(e.upstreamMs * 100) / 100
+        if (e.credential) expected.credential = e.credential
+        if (e.subject) expected.subject = e.subject
+        if (e.reason) expected.reason = e.reason
+        if (e.code) expected.code = e.code
+        expect(JSON.parse(line)).toEqual(expected)
+      }),
+    )
+  })
+})
