@@ -54,7 +54,19 @@ export function unsafeIdentity(identity: GatewayIdentity): string | undefined {
  * (docs/formats.md, "Identity headers"): which credential was verified, its subject and issuer, and
  * per kind the badge's trust level and jti, or the JWT identity's type and roles.
  */
-export function identityHeaders(identity: GatewayIdentity): Record<string, string> {
+export function identityHeaders(identity: GatewayIdentity): Readonly<Record<string, string>> {
+  // A cached credential's identity is the same object on every request: its headers are made once.
+  let out = headersOf.get(identity)
+  if (out === undefined) {
+    out = makeIdentityHeaders(identity)
+    headersOf.set(identity, out)
+  }
+  return out
+}
+
+const headersOf = new WeakMap<GatewayIdentity, Readonly<Record<string, string>>>()
+
+function makeIdentityHeaders(identity: GatewayIdentity): Readonly<Record<string, string>> {
   const kind = identity.kind ?? 'badge'
   const out: Record<string, string> = {
     [IDENTITY_HEADERS.credential]: kind,
@@ -69,7 +81,7 @@ export function identityHeaders(identity: GatewayIdentity): Record<string, strin
   if (identity.type !== undefined) out[IDENTITY_HEADERS.type] = identity.type
   if (identity.roles !== undefined && identity.roles.length > 0)
     out[IDENTITY_HEADERS.roles] = identity.roles.join(',')
-  return out
+  return Object.freeze(out)
 }
 
 export type OutgoingHeaders = Record<string, string | string[]>

@@ -75,17 +75,14 @@ export class GatewayMetrics {
     }
   }
 
-  /** The labelled children in use, so that the per-request path hashes no label set. */
-  private readonly children = new Map<string, { inc(): void } | { observe(v: number): void }>()
-
-  private child<T extends { inc(): void } | { observe(v: number): void }>(key: string, make: () => T): T {
-    let c = this.children.get(key) as T | undefined
-    if (c === undefined) {
-      c = make()
-      this.children.set(key, c)
-    }
-    return c
-  }
+  /**
+   * The labelled children in use, by their label values, so that the per-request path builds no key
+   * and hashes no label set: requests by method then status, durations by method, decisions by
+   * result, reason and credential.
+   */
+  private readonly answeredChildren = new Map<string, Map<number, { inc(): void }>>()
+  private readonly durationChildren = new Map<string, { observe(v: number): void }>()
+  private readonly decidedChildren = new Map<string, { inc(): void }>()
 
   /** Reports a gateway's in-flight count at every scrape; returns the function that stops it. */
   trackInFlight(count: () => number): () => void {
@@ -95,15 +92,24 @@ export class GatewayMetrics {
 
   /** One answered request: counted by status and method, and timed. */
   answered(status: number, method: string, seconds: number): void {
-    this.child(`r ${status} ${method}`, () => this.requests.labels(String(status), method)).inc()
-    this.child(`d ${method}`, () => this.duration.labels(method)).observe(seconds)
+    let byStatus = this.answeredChildren.get(method)
+    if (byStatus === undefined) this.answeredChildren.set(method, (byStatus = new Map()))
+    let counter = byStatus.get(status)
+    if (counter === undefined) byStatus.set(status, (counter = this.requests.labels(String(status), method)))
+    counter.inc()
+    let timer = this.durationChildren.get(method)
+    if (timer === undefined) this.durationChildren.set(method, (timer = this.duration.labels(method)))
+    timer.observe(seconds)
   }
 
   /** One authentication decision (the reason is a code or a fixed phrase: a bounded set). */
   decided(result: 'allowed' | 'denied', reason: string, credential: string): void {
-    this.child(`a ${result} ${reason} ${credential}`, () =>
-      this.auth.labels(result, reason, credential),
-    ).inc()
+    // Allowed requests, the hot path, have one key per credential kind.
+    const key = result === 'allowed' ? credential : `${reason} ${credential}`
+    let counter = this.decidedChildren.get(key)
+    if (counter === undefined)
+      this.decidedChildren.set(key, (counter = this.auth.labels(result, reason, credential)))
+    counter.inc()
   }
 
   text(): Promise<string> {
