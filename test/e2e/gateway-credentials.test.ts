@@ -129,6 +129,16 @@ describe('capiscio gateway start --verify and --mode (child processes)', () => {
       /alg "HS1024"/,
     ],
     ['JWTs with no key at all', ['--verify', 'jwt'], /no key to verify tokens/],
+    [
+      'a card in auth mode',
+      ['--mode', 'auth', '--local-key', 'client/public.jwk', '--card', 'x.json'],
+      /--card is served by a proxying gateway only; in --mode auth the proxy in front routes \/\.well-known\/agent-card\.json/,
+    ],
+    [
+      'an auth path without a slash',
+      ['--local-key', 'client/public.jwk', '--auth-path', 'auth'],
+      /--auth-path "auth" must start with \//,
+    ],
   ])('refuses %s with exit 2 before listening', async (_name, args, message) => {
     const cwd = await clientKeyDir()
     writeFileSync(join(cwd, 'jwt.secret'), `${SECRET}\n`)

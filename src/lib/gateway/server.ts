@@ -336,7 +336,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (length !== undefined && Number(length) > maxBody)
       return refuse(res, ctx, 'too-large', 'request body too large')
     const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
-    let body: Transform | Buffer | undefined = read
+    // A body read whole for verification is forwarded as it came; an empty one is no body.
+    let body: Transform | Buffer | undefined = read?.length ? read : undefined
     if (hasBody && !read) {
       let seen = 0
       body = new Transform({

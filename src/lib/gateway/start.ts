@@ -121,7 +121,19 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
         hint: 'the proxy in front (nginx auth_request, Traefik forwardAuth, Envoy ext_authz) reaches the agent itself',
         options: ['mode', 'target'],
       })
+    if (s.card !== undefined)
+      throw new CapiscioError(
+        'USAGE',
+        'card is served by a proxying gateway only; in mode auth the proxy in front routes /.well-known/agent-card.json to the agent',
+        {
+          options: ['mode', 'card'],
+        },
+      )
   } else validateTarget(s.target ?? '')
+  if (s.authPath !== undefined && s.authPath !== '' && !s.authPath.startsWith('/'))
+    throw new CapiscioError('USAGE', `authPath ${JSON.stringify(s.authPath)} must start with / (or be off)`, {
+      options: ['authPath'],
+    })
   if (kinds.includes('badge')) checkKeySourceChoice(s)
   else {
     const badgeOnly = (
