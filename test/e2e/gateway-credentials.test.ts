@@ -119,6 +119,11 @@ describe('capiscio gateway start --verify and --mode (child processes)', () => {
       /--jwt-secret-file is for JWTs/,
     ],
     [
+      'a JWT audience without JWTs, named by its flag',
+      ['--local-key', 'client/public.jwk', '--aud', 'https://a.example'],
+      /--aud is for JWTs, which --verify does not include/,
+    ],
+    [
       'two JWT keys',
       ['--verify', 'jwt', '--jwt-secret-file', 'jwt.secret', '--jwks', 'client/public.jwk'],
       /choose one JWT key/,

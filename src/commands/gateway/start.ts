@@ -20,6 +20,15 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
     '<%= config.bin %> <%= command.id %> --mode auth --port 9000 --trust-dir capiscio_keys/trusted',
   ]
   static override jsonLines = true
+  /** GatewaySettings names that are not the table's keys, as the flags that set them. */
+  static override optionFlags = {
+    algorithms: '--alg',
+    tokenAudience: '--aud',
+    tokenIssuers: '--iss',
+    issuers: '--issuer',
+    maxBodyBytes: '--max-body',
+    clockSkewSeconds: '--clock-skew',
+  }
   static override flags = gatewayFlags
 
   async run(): Promise<void> {

@@ -135,34 +135,17 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
       options: ['authPath'],
     })
   if (kinds.includes('badge')) checkKeySourceChoice(s)
+  else onlyFor(s, 'badge', 'badges', ['localKey', 'registryUrl', 'acceptSelfSigned', 'issuers', 'audience'])
+  if (!kinds.includes('jwt'))
+    onlyFor(s, 'jwt', 'JWTs', [
+      'jwtSecretFile',
+      'jwks',
+      'jwtKey',
+      'algorithms',
+      'tokenAudience',
+      'tokenIssuers',
+    ])
   else {
-    const badgeOnly = (
-      ['localKey', 'registryUrl', 'acceptSelfSigned', 'issuers', 'audience'] as const
-    ).filter((k) => s[k] !== undefined)
-    if (badgeOnly.length > 0)
-      throw new CapiscioError(
-        'USAGE',
-        `${badgeOnly.join(', ')} ${badgeOnly.length === 1 ? 'is' : 'are'} for badges, which verify does not include`,
-        {
-          hint: 'add badge to verify, or leave them out',
-          options: [...badgeOnly, 'verify'],
-        },
-      )
-  }
-  if (!kinds.includes('jwt')) {
-    const jwtOnly = (
-      ['jwtSecretFile', 'jwks', 'jwtKey', 'algorithms', 'tokenAudience', 'tokenIssuers'] as const
-    ).filter((k) => s[k] !== undefined)
-    if (jwtOnly.length > 0)
-      throw new CapiscioError(
-        'USAGE',
-        `${jwtOnly.join(', ')} ${jwtOnly.length === 1 ? 'is' : 'are'} for JWTs, which verify does not include`,
-        {
-          hint: 'add jwt to verify, or leave them out',
-          options: [...jwtOnly, 'verify'],
-        },
-      )
-  } else {
     const given = (['jwtSecretFile', 'jwks', 'jwtKey'] as const).filter((k) => s[k] !== undefined)
     if (given.length > 1)
       throw new CapiscioError('USAGE', `choose one JWT key: ${given.join(' and ')} were both given`, {
@@ -209,6 +192,22 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
         },
       )
   }
+}
+
+/** Settings of one credential kind given while `verify` leaves that kind out: a usage error naming them. */
+function onlyFor(
+  s: GatewaySettings,
+  kind: CredentialKind,
+  what: string,
+  keys: readonly (keyof GatewaySettings)[],
+): void {
+  const given = keys.filter((k) => s[k] !== undefined)
+  if (given.length === 0) return
+  throw new CapiscioError(
+    'USAGE',
+    `${given.join(', ')} ${given.length === 1 ? 'is' : 'are'} for ${what}, which verify does not include`,
+    { hint: `add ${kind} to verify, or leave them out`, options: [...given, 'verify'] },
+  )
 }
 
 /** Where SimpleGuard tokens' keys are found when no trustDir is given: SimpleGuard's own place. */

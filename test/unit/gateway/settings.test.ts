@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
 import { describe, expect, it } from '@jest/globals'
 
 import GatewayStart from '../../../src/commands/gateway/start.js'
+import { ROOT } from '../../helpers/paths.js'
 import { GATEWAY_SCHEMA, resolveGatewaySetting, validateConfig } from '../../../src/lib/config.js'
 import {
   GATEWAY_SETTINGS,
@@ -25,6 +29,17 @@ describe('the gateway settings table (one entry per setting)', () => {
         gatewayFlagName(key)
       ]!.description!
       if (def.default !== undefined) expect(description).toContain(`[default: ${String(def.default)}]`)
+    }
+  })
+
+  it('lists every setting in the docs/deployment.md table, with its variable', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'deployment.md'), 'utf8')
+    const table = doc.split('\n').filter((l) => l.startsWith('| `--'))
+    for (const key of keys) {
+      const flag = `--${gatewayFlagName(key)}`
+      const row = table.find((l) => new RegExp(`\`${flag}[ \`,]`).test(l) || l.includes(`, \`${flag}\``))
+      expect([flag, row === undefined]).toEqual([flag, false])
+      expect(row).toContain(gatewayEnvName(key).replace('CAPISCIO_GATEWAY_', ''))
     }
   })
 
