@@ -12,7 +12,8 @@ function flagFor(d: SettingDef) {
     case 'integer':
       return Flags.integer({ ...common, min: d.min, max: d.max })
     case 'boolean':
-      return Flags.boolean(common)
+      // --no-… turns off what the environment or the config file turned on.
+      return Flags.boolean({ ...common, allowNo: true })
     case 'list':
       return Flags.string({ ...common, multiple: true })
     case 'enum':

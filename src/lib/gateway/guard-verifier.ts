@@ -9,7 +9,8 @@ import {
   type GuardKeyLookup,
 } from '../guard/token.js'
 import { unsafeIdentity } from './headers.js'
-import type { GatewayIdentity, GatewayVerifier } from './types.js'
+import type { BodySource, GatewayIdentity, GatewayVerifier } from './types.js'
+import { didKeyOf } from '../keys/didkey.js'
 import { VerifyCache } from './verify-cache.js'
 
 export interface GuardVerifierOptions {
@@ -43,50 +44,91 @@ export function createGuardVerifier(options: GuardVerifierOptions): GatewayVerif
   const maxAge = options.maxTokenAgeSeconds ?? GUARD_TOKEN_TTL_SECONDS
   const cache = new VerifyCache<Entry>(options.cacheSize ?? 10_000, now)
   const keys = options.keys
+
+  /**
+   * Who the token may say it is. A key that issuers.json binds speaks for those issuers (checked by
+   * verifyGuardToken); a key bound to none speaks only as itself, its kid or did:key, as a trusted
+   * key does everywhere else (docs/formats.md, "Issuer binding"): the subject is what the agent
+   * is told, so a partner's key must not name another.
+   */
+  async function signerMaySay(kid: string, iss: string | undefined): Promise<KeyObject> {
+    const key = await keys.keyFor(kid)
+    if (!key) throw new CapiscioError('GUARD_UNTRUSTED_KEY', `no trusted key for kid ${kid}`)
+    const bound = (await keys.issuersOf?.(kid)) ?? []
+    const ok =
+      iss === undefined || iss === kid || (bound.length > 0 ? bound.includes(iss) : didKeyOf(key) === iss)
+    if (!ok)
+      throw new CapiscioError(
+        'GUARD_UNTRUSTED_KEY',
+        bound.length > 0
+          ? `the key ${kid} may not sign for issuer ${iss}`
+          : `the key ${kid} is bound to no issuer, so it signs only as itself, not as ${iss}`,
+      )
+    return key
+  }
+
+  /** The body check, once the token has verified: the body is read only now. */
+  async function bodyMatches(bh: string | undefined, body: BodySource | undefined): Promise<void> {
+    checkBody(bh, body ? await body() : undefined)
+  }
+
   return {
     kind: 'guard',
     needsBody: true,
-    async verify(token: string, body?: Uint8Array): Promise<GatewayIdentity> {
+    async verify(token: string, body?: BodySource): Promise<GatewayIdentity> {
       const cacheKey = VerifyCache.keyOf(token)
       const hit = cache.get(cacheKey)
       if (hit) {
         options.onCache?.('hit')
-        const key = await keys.keyFor(hit.kid)
-        if (!key || !(key === hit.key || key.equals(hit.key))) {
+        // The key may have been removed, replaced or unbound since; the body is this request's.
+        const key = await signerMaySay(hit.kid, hit.identity.issuer).catch((err: unknown) => {
+          cache.delete(cacheKey)
+          throw err
+        })
+        if (!(key === hit.key || key.equals(hit.key))) {
           cache.delete(cacheKey)
           throw new CapiscioError('GUARD_UNTRUSTED_KEY', 'the key that signed the token is no longer trusted')
         }
-        checkBody(hit.bh, body)
+        await bodyMatches(hit.bh, body)
         return hit.identity
       }
       options.onCache?.('miss')
-      const { claims, kid } = await verifyGuardToken(token, body, {
+      const { claims, kid } = await verifyGuardToken(token, undefined, {
         keys,
         clockSkewSeconds: skew,
         maxTokenAgeSeconds: maxAge,
         now,
+        skipBodyCheck: true,
       })
-      const signature = Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url')
+      // A trust badge is signed by the same kind of key and has the same shape: it is a badge,
+      // to be judged by the badge verifier's rules (audience, level, revocation), never as this.
+      if (Object.hasOwn(claims, 'vc'))
+        throw new CapiscioError('GUARD_MALFORMED', 'this is a trust badge (it has vc), not a signed request')
+      const key = await signerMaySay(kid, claims.iss)
       const issuer = claims.iss ?? kid
       const identity: GatewayIdentity = {
         kind: 'guard',
         subject: issuer,
         issuer,
         trustLevel: '',
-        jti: claims.jti ?? `sig:${createHash('sha256').update(signature).digest('base64url')}`,
+        // Without a jti, the token is known by what it signs.
+        jti:
+          claims.jti ??
+          `sig:${createHash('sha256')
+            .update(token.slice(0, token.lastIndexOf('.')))
+            .digest('base64url')}`,
         exp: claims.exp,
       }
       const unsafe = unsafeIdentity(identity)
       if (unsafe) throw new CapiscioError('GUARD_MALFORMED', unsafe)
-      const key = await keys.keyFor(kid)
-      if (key)
-        cache.set(cacheKey, {
-          exp: Math.min(claims.exp, claims.iat + maxAge) + skew,
-          identity,
-          bh: claims.bh,
-          kid,
-          key,
-        })
+      cache.set(cacheKey, {
+        exp: Math.min(claims.exp, claims.iat + maxAge) + skew,
+        identity,
+        bh: claims.bh,
+        kid,
+        key,
+      })
+      await bodyMatches(claims.bh, body)
       return identity
     },
     ready: () => keys.ready?.() ?? true,

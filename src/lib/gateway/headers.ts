@@ -27,8 +27,11 @@ export const IDENTITY_HEADERS = {
   roles: 'x-capiscio-roles',
 } as const
 
-/** Printable ASCII, 1 to 1024 characters: what may travel as an identity header's value. */
-const HEADER_SAFE = /^[\x20-\x7e]{1,1024}$/
+/**
+ * Printable ASCII, 1 to 1024 characters, no space at either end (an HTTP stack trims it, so " admin "
+ * would reach the agent as "admin"): what may travel as an identity header's value.
+ */
+const HEADER_SAFE = /^(?=[\x21-\x7e])[\x20-\x7e]{0,1023}[\x21-\x7e]$|^[\x21-\x7e]$/
 
 /**
  * Why an identity cannot travel in headers, or undefined when it can: every value printable ASCII

@@ -5,6 +5,7 @@ import { claimMapper } from '../auth/identity.js'
 import { CapiscioError } from '../errors.js'
 import { createTokenVerifier, tokenChecker, type VerifiedToken } from '../token/verify.js'
 import { unsafeIdentity } from './headers.js'
+import { afterSignature } from './refusal.js'
 import type { GatewayIdentity, GatewayVerifier } from './types.js'
 import { VerifyCache } from './verify-cache.js'
 
@@ -38,26 +39,37 @@ export function createJwtVerifier(options: JwtVerifierOptions): GatewayVerifier 
   const keys = verify.keys
 
   const admit = (token: string, key: string, v: VerifiedToken): GatewayIdentity => {
+    // A trust badge or a SimpleGuard token is signed like a JWT, and may be signed by a key this
+    // verifier trusts too: it is judged by its own verifier's rules (a badge's audience, level and
+    // revocation; a signed request's body), never admitted as a bearer token.
+    if (Object.hasOwn(v.claims, 'vc'))
+      throw new CapiscioError('TOKEN_MALFORMED', 'this is a trust badge (it has vc), not a bearer token')
+    if (Object.hasOwn(v.claims, 'bh'))
+      throw new CapiscioError('TOKEN_MALFORMED', 'this is a signed request (it has bh), not a bearer token')
     const id = mapClaims(v.claims)
     if (!id)
-      throw new CapiscioError('TOKEN_CLAIMS_INVALID', 'the id claim is missing or not a string or number')
+      throw afterSignature(
+        new CapiscioError('TOKEN_CLAIMS_INVALID', 'the id claim is missing or not a string or number'),
+      )
     const c = v.claims as { iss?: string; jti?: string; exp?: number; iat?: number }
     const identity: GatewayIdentity = {
       kind: 'jwt',
       subject: id.id,
       issuer: c.iss ?? '',
       trustLevel: '',
+      // Without a jti, the token is known by what it signs: an ES256 signature has a twin (high-S)
+      // that verifies too, so the signature itself would let one token be used twice.
       jti:
         c.jti ??
         `sig:${createHash('sha256')
-          .update(token.slice(token.lastIndexOf('.') + 1))
+          .update(token.slice(0, token.lastIndexOf('.')))
           .digest('base64url')}`,
       exp: c.exp ?? Number.NaN,
       type: id.type,
       roles: id.roles,
     }
     const unsafe = unsafeIdentity(identity)
-    if (unsafe) throw new CapiscioError('TOKEN_CLAIMS_INVALID', unsafe)
+    if (unsafe) throw afterSignature(new CapiscioError('TOKEN_CLAIMS_INVALID', unsafe))
     // Tokens without exp are not cached: nothing bounds how long the entry would be good for.
     if (c.exp !== undefined) {
       let until = c.exp + skew

@@ -2,8 +2,9 @@ import type { IncomingMessage } from 'node:http'
 
 import { CapiscioError } from '../errors.js'
 import { extractCredential } from './headers.js'
+import { isAfterSignature } from './refusal.js'
 import type { Outcome } from './outcomes.js'
-import type { CredentialKind, GatewayIdentity, GatewayVerifier, ReplayStore } from './types.js'
+import type { BodySource, CredentialKind, GatewayIdentity, GatewayVerifier, ReplayStore } from './types.js'
 
 /** What authenticating a request came to: an identity (and the body, when it had to be read), or an outcome. */
 export type AuthResult =
@@ -38,12 +39,40 @@ const REPLAY_CODE: Record<CredentialKind, string> = {
  * verifier's "alg not allowed"). Ties go to the first verifier.
  */
 function depth(code: string): number {
+  if (AFTER_SIGNATURE.has(code)) return AUTHENTIC
   if (code.endsWith('_MALFORMED')) return 0
   if (code.endsWith('_CLAIMS_INVALID')) return 1
   if (code === 'BADGE_ISSUER_UNTRUSTED' || code === 'GUARD_UNTRUSTED_KEY' || code === 'TOKEN_ISSUER_MISMATCH')
     return 2
   if (code.endsWith('_SIGNATURE_INVALID')) return 3
   return 4
+}
+
+/** The depth of a refusal made after the credential's signature verified. */
+const AUTHENTIC = 4
+
+/**
+ * Codes that only a credential whose signature verified can earn (the claims refusal an Identity
+ * mapping gives a signed JWT is TOKEN_CLAIMS_INVALID too, but ranks as a claims refusal).
+ */
+const AFTER_SIGNATURE = new Set([
+  'BADGE_EXPIRED',
+  'BADGE_NOT_YET_VALID',
+  'BADGE_AUDIENCE_MISMATCH',
+  'BADGE_REVOKED',
+  'TOKEN_EXPIRED',
+  'TOKEN_NOT_YET_VALID',
+  'TOKEN_AUDIENCE_MISMATCH',
+  'GUARD_EXPIRED',
+  'GUARD_NOT_YET_VALID',
+  'GUARD_BODY_MISMATCH',
+])
+
+/** The gateway's own answer to a body it could not read (too large, broken), through a verifier. */
+class BodyOutcome extends Error {
+  constructor(readonly outcome: 'too-large' | 'body-broken') {
+    super(outcome)
+  }
 }
 
 /** Reads a whole request body, up to `max` bytes. */
@@ -97,39 +126,50 @@ export function createPipeline(
     if (conflict) return { outcome: 'conflict', reason: 'conflicting credentials' }
     if (!credential) return { outcome: 'missing', reason: 'missing authorization header' }
 
-    // 2. Verify: the first verifier that accepts wins.
+    // 2. Verify: the first verifier that accepts wins. The body is read only when a verifier that
+    // binds it asks, after its token has verified, and only once.
     let body: Buffer | undefined
+    let reading: Promise<Buffer> | undefined
+    const bodySource: BodySource = () =>
+      (reading ??= unseenBody
+        ? Promise.reject(
+            new CapiscioError(
+              'GUARD_BODY_MISMATCH',
+              'the proxy in front did not pass the body on, so a signed request cannot be checked here',
+            ),
+          )
+        : readBody(req, o.maxBodyBytes).then((read) => {
+            if (read === 'too-large' || read === 'broken')
+              throw new BodyOutcome(read === 'broken' ? 'body-broken' : 'too-large')
+            return (body = read)
+          }))
     let identity: GatewayIdentity | undefined
     let refusal: CapiscioError | undefined
+    let refusalDepth = -1
     let refusalKind: CredentialKind | undefined
     let outage: string | undefined
     for (const v of verifiers) {
-      if (v.needsBody && unseenBody) {
-        const err = new CapiscioError(
-          'GUARD_BODY_MISMATCH',
-          'the proxy in front did not pass the body on, so a signed request cannot be checked here',
-        )
-        if (!refusal || depth(err.code) > depth(refusal.code))
-          [refusal, refusalKind] = [err, v.kind ?? 'guard']
-        continue
-      }
-      if (v.needsBody && body === undefined) {
-        const read = await readBody(req, o.maxBodyBytes)
-        if (read === 'too-large') return { outcome: 'too-large', reason: 'request body too large' }
-        if (read === 'broken') return { outcome: 'body-broken', reason: 'request body broken' }
-        body = read
-      }
       try {
-        const verified = v.verify(credential, v.needsBody ? body : undefined)
+        const verified = v.verify(credential, v.needsBody ? bodySource : undefined)
         // An answer given at once is taken at once: no microtask on the cached path.
         identity = verified instanceof Promise ? await verified : verified
         break
       } catch (err) {
+        if (err instanceof BodyOutcome)
+          return {
+            outcome: err.outcome,
+            reason: err.outcome === 'too-large' ? 'request body too large' : 'request body broken',
+          }
         if (err instanceof CapiscioError && err.exitCode === 3 && v.ready?.() !== false) {
-          if (!refusal || depth(err.code) > depth(refusal.code)) {
+          const d = isAfterSignature(err) ? AUTHENTIC : depth(err.code)
+          if (!refusal || d > refusalDepth) {
             refusal = err
+            refusalDepth = d
             refusalKind = v.kind ?? 'badge'
           }
+          // Refused for what it says (time, audience, body, revocation), after its signature
+          // verified: the credential is this verifier's kind, and no other verifier may admit it.
+          if (d >= AUTHENTIC) break
         } else {
           // No keys yet, a registry down, a bug: it is us, not the credential. Fail closed.
           outage ??=

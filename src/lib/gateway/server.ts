@@ -103,8 +103,8 @@ interface Conn {
   res?: ServerResponse
 }
 
-/** Methods whose requests carry a body that a SimpleGuard token must sign. */
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
+/** Methods whose requests carry no body for a SimpleGuard token to sign. */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /** A request that got no full answer because the client went away (nginx's convention). */
 const CLIENT_CLOSED = 499
@@ -237,9 +237,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   /**
-   * Forward-auth for a request that has a body the proxy did not send along: the proxy says the
-   * original method (nginx: X-Original-Method as configured, Traefik: X-Forwarded-Method) is one that
-   * carries a body, and this check request carries none.
+   * Forward-auth for a request whose body the proxy did not send along: this check carries no body,
+   * and the original request may have had one. The original method is the check's own (Envoy), or
+   * what the proxy says it was (nginx: X-Original-Method as configured, Traefik:
+   * X-Forwarded-Method). Only when every one of them is a method without a body is there none to
+   * miss: a client adding a header can make this stricter, never looser.
    */
   function bodyNotPassedOn(req: IncomingMessage): boolean {
     const h = req.headers
@@ -248,8 +250,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       h['transfer-encoding'] !== undefined
     )
       return false
-    const original = h['x-original-method'] ?? h['x-forwarded-method']
-    return typeof original === 'string' && BODY_METHODS.has(original.toUpperCase())
+    for (const method of [req.method, h['x-original-method'], h['x-forwarded-method']])
+      if (method !== undefined && !BODYLESS_METHODS.has(String(method).toUpperCase())) return true
+    return false
   }
 
   /** Why the gateway cannot admit anyone now: a short public reason, and the detail for the log. */

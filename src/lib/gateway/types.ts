@@ -1,3 +1,10 @@
+/**
+ * The request body, read whole on first call (up to the gateway's limit). It rejects with a
+ * CapiscioError when there is none to check (forward-auth for a body the proxy kept), or with the
+ * gateway's own refusal (too large, broken) that the verifier must let through.
+ */
+export type BodySource = () => Promise<Uint8Array>
+
 /** The credentials the gateway can verify (`--verify badge,jwt,guard`). */
 export type CredentialKind = 'badge' | 'jwt' | 'guard'
 
@@ -31,15 +38,12 @@ export interface GatewayVerifier {
   /** The credential it verifies (default "badge"). */
   readonly kind?: CredentialKind
   /**
-   * It needs the whole request body (a SimpleGuard token binds it): the gateway reads the body, up
-   * to its limit, before calling verify, and forwards the same bytes.
+   * It needs the whole request body (a SimpleGuard token binds it). It asks for the body through
+   * `body` only once the token itself has verified, so that no unsigned request makes the gateway
+   * buffer one; the gateway then forwards the same bytes.
    */
   readonly needsBody?: boolean
-  /**
-   * The identity, or a CapiscioError thrown (or rejected). It may answer at once, without a
-   * promise, when nothing needs waiting for (a cached credential whose key is in memory).
-   */
-  verify(credential: string, body?: Uint8Array): GatewayIdentity | Promise<GatewayIdentity>
+  verify(credential: string, body?: BodySource): GatewayIdentity | Promise<GatewayIdentity>
   /** Whether the verifier can answer yet (its keys are loaded), for /ready. */
   ready?(): boolean
   /** Why it is not ready, for /ready and logs. */

@@ -309,3 +309,123 @@ describe('the verified-credential cache and the verifier agree on time', () => {
     expect(misses).toBe(2)
   })
 })
+
+describe('credential kinds never stand in for each other (review findings)', () => {
+  const P256_N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551')
+  async function sharedStore() {
+    const dir = mkdtempSync(join(tmpdir(), 'capiscio-gw-shared-'))
+    dirs.push(dir)
+    const store = new TrustStore(dir)
+    await store.add(badgeSigner.publicKey, 'k', { issuers: ['did:web:issuer.example.com'] })
+    await store.add(guardSigner.publicKey, guardSigner.did)
+    return new TrustStoreKeySource(new TrustStore(dir))
+  }
+
+  it('a badge refused by the badge rules is not admitted as a signed request, in either order', async () => {
+    const keys = await sharedStore()
+    for (const order of ['badge,guard', 'guard,badge']) {
+      const bv = createBadgeVerifier({ keys, audience: 'https://api.example.com' })
+      const gv = createGuardVerifier({ keys })
+      const { gw, up } = await setup(order === 'badge,guard' ? [bv, gv] : [gv, bv])
+      const wrongAud = badge({ aud: ['https://other.example.com'] })
+      const r = await call(`${gw.url}/x`, { authorization: `Bearer ${wrongAud}` })
+      expect([order, r.status, r.body?.code]).toEqual([order, 403, 'BADGE_AUDIENCE_MISMATCH'])
+      expect(up.seen).toHaveLength(0)
+    }
+  })
+
+  it('a badge or a signed request is never admitted as a JWT by a key both trust', async () => {
+    const keys = await sharedStore()
+    const { gw, up } = await setup([
+      createJwtVerifier({ keys, requiredClaims: [] }),
+      createBadgeVerifier({ keys, audience: 'https://api.example.com' }),
+      createGuardVerifier({ keys }),
+    ])
+    const wrongAud = badge({ aud: ['https://other.example.com'] })
+    const r1 = await call(`${gw.url}/x`, { authorization: `Bearer ${wrongAud}` })
+    expect([r1.status, r1.body?.code]).toEqual([403, 'BADGE_AUDIENCE_MISMATCH'])
+    const signed = signGuardToken({
+      privateKey: guardSigner.privateKey,
+      kid: guardSigner.did,
+      iss: guardSigner.did,
+      claims: { sub: 'ci' },
+      body: '{"amount":1}',
+    })
+    const r2 = await call(`${gw.url}/x`, { 'x-capiscio-badge': signed }, '{"amount":1000000}')
+    expect([r2.status, r2.body?.code]).toEqual([403, 'GUARD_BODY_MISMATCH'])
+    expect(up.seen).toHaveLength(0)
+  })
+
+  it('a signed request from a key bound to no issuer speaks only as itself', async () => {
+    const { gw, up } = await setup([await guards()])
+    const lie = signGuardToken({
+      privateKey: guardSigner.privateKey,
+      kid: guardSigner.did,
+      iss: 'did:web:bank.example',
+      body: 'x',
+    })
+    const r = await call(`${gw.url}/x`, { 'x-capiscio-badge': lie }, 'x')
+    expect([r.status, r.body?.code]).toEqual([403, 'GUARD_UNTRUSTED_KEY'])
+    expect(up.seen).toHaveLength(0)
+  })
+
+  it('an ES256 JWT without jti and its high-S twin are one token to replay protection', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const es = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const token = mintToken({ sub: 'svc', privateKey: es.privateKey, kid: 'es' }).token
+    const claimsNoJti = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<
+      string,
+      unknown
+    >
+    delete claimsNoJti.jti
+    const low = signRaw({ alg: 'ES256', kid: 'es', typ: 'JWT' }, claimsNoJti, es.privateKey)
+    const sig = Buffer.from(low.split('.')[2]!, 'base64url')
+    const s = P256_N - BigInt('0x' + sig.subarray(32).toString('hex'))
+    const twin = `${low.slice(0, low.lastIndexOf('.'))}.${Buffer.concat([sig.subarray(0, 32), Buffer.from(s.toString(16).padStart(64, '0'), 'hex')]).toString('base64url')}`
+    const keys = new StaticKeySource([{ publicKey: es.publicKey, kid: 'es' }])
+    const { gw } = await setup([createJwtVerifier({ keys })], { replay: new MemoryReplayStore() })
+    expect((await call(`${gw.url}/x`, { authorization: `Bearer ${low}` })).status).toBe(200)
+    const again = await call(`${gw.url}/x`, { authorization: `Bearer ${twin}` })
+    expect([again.status, again.body?.code]).toEqual([403, 'TOKEN_REPLAYED'])
+  })
+
+  it('an unsigned request makes the gateway read no body: refused while its body is still arriving', async () => {
+    const { request } = await import('node:http')
+    const { gw, up } = await setup([await guards()])
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${gw.url}/x`, {
+        method: 'POST',
+        headers: { 'x-capiscio-badge': 'not.a.token', 'content-length': String(9 * 1024 * 1024) },
+      })
+      req.on('response', (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+        req.destroy()
+      })
+      req.on('error', reject)
+      req.write(Buffer.alloc(1024))
+    })
+    expect(status).toBe(403)
+    expect(up.seen).toHaveLength(0)
+  })
+
+  it('identity values with a space at either end are refused, never trimmed into another name', async () => {
+    const { gw } = await setup([jwts()])
+    const r = await call(`${gw.url}/x`, { authorization: `Bearer ${jwt({ sub: ' admin ' })}` })
+    expect([r.status, r.body?.code]).toEqual([403, 'TOKEN_CLAIMS_INVALID'])
+  })
+
+  it('forward-auth: any sign of a body the proxy kept refuses a signed request; junk is still junk', async () => {
+    const gw = await createGateway({ mode: 'auth', verifiers: [badges(), await guards()] })
+    open.push(gw)
+    const bodiless = guardToken('')
+    const spoof = await call(`${gw.url}/auth`, {
+      'x-capiscio-badge': bodiless,
+      'x-original-method': 'GET',
+      'x-forwarded-method': 'DELETE',
+    })
+    expect([spoof.status, spoof.body?.code]).toEqual([403, 'GUARD_BODY_MISMATCH'])
+    const junk = await call(`${gw.url}/auth`, { 'x-capiscio-badge': 'garbage', 'x-original-method': 'POST' })
+    expect([junk.status, junk.body?.code]).toEqual([403, 'BADGE_MALFORMED'])
+  })
+})
