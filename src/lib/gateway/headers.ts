@@ -89,10 +89,12 @@ function makeIdentityHeaders(identity: GatewayIdentity): Readonly<Record<string,
 
 export type OutgoingHeaders = Record<string, string | string[]>
 
-function connectionListed(headers: IncomingHttpHeaders): Set<string> {
-  const listed = new Set<string>()
+/** The header names a request's Connection header lists (none: no Set made, on the hot path). */
+function connectionListed(headers: IncomingHttpHeaders): Set<string> | undefined {
   const value = headers.connection
-  if (typeof value === 'string') for (const name of value.split(',')) listed.add(name.trim().toLowerCase())
+  if (typeof value !== 'string') return undefined
+  const listed = new Set<string>()
+  for (const name of value.split(',')) listed.add(name.trim().toLowerCase())
   return listed
 }
 
@@ -136,7 +138,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
   const out: OutgoingHeaders = {}
   for (const name in incoming) {
     const value = incoming[name]
-    if (value === undefined || HOP_BY_HOP.has(name) || drop.has(name) || name === 'host') continue
+    if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name) || name === 'host') continue
     if (name === 'authorization' && !o.forwardCredential) continue
     const underscored = name.includes('_')
     if (gatewayOwned(underscored ? name.replace(/_/g, '-') : name)) {

@@ -6,6 +6,7 @@ import { CapiscioError } from '../errors.js'
 import { createTokenVerifier, tokenChecker, type VerifiedToken } from '../token/verify.js'
 import { unsafeIdentity } from './headers.js'
 import { afterSignature } from './refusal.js'
+import type { CandidateKey } from '../keysource/types.js'
 import type { GatewayIdentity, GatewayVerifier } from './types.js'
 import { VerifyCache } from './verify-cache.js'
 
@@ -80,41 +81,48 @@ export function createJwtVerifier(options: JwtVerifierOptions): GatewayVerifier 
     return identity
   }
 
-  /** Whether the key that verified a cached token would still be found for it now. */
-  const stillTrusted = async (v: VerifiedToken): Promise<boolean> => {
-    if (!keys || !v.key) return true
+  /** The keys that could have signed a token now, and whether one of them is the one that did. */
+  const signedByOneOf = (v: VerifiedToken, found: readonly CandidateKey[]): boolean => {
     const iss = typeof v.claims.iss === 'string' ? v.claims.iss : ''
-    const query = {
-      iss,
-      alg: v.alg as 'RS256' | 'ES256' | 'EdDSA',
-      ...(v.kid !== undefined && { kid: v.kid }),
-    }
-    const found = keys.findSync?.(query) ?? (await keys.find(query))
     return found.some(
       (c) =>
         (c.publicKey === v.key || c.publicKey.equals(v.key!)) &&
         (!c.issuers || !iss || c.issuers.includes(iss)),
     )
   }
+  const queryOf = (v: VerifiedToken) => ({
+    iss: typeof v.claims.iss === 'string' ? v.claims.iss : '',
+    alg: v.alg as 'RS256' | 'ES256' | 'EdDSA',
+    ...(v.kid !== undefined && { kid: v.kid }),
+  })
+  const untrusted = () =>
+    new CapiscioError('TOKEN_SIGNATURE_INVALID', 'the key that signed the token is no longer trusted')
 
   return {
     kind: 'jwt',
-    async verify(token: string): Promise<GatewayIdentity> {
+    /**
+     * A cached token is re-checked against the key that verified it (when a key source did): at
+     * once for keys held in memory or a secret, else after asking the source.
+     */
+    verify(token: string): GatewayIdentity | Promise<GatewayIdentity> {
       const key = VerifyCache.keyOf(token)
       const hit = cache.get(key)
       if (hit) {
         onCache?.('hit')
-        if (!(await stillTrusted(hit.token))) {
+        const v = hit.token
+        if (!keys || !v.key) return hit.identity
+        const refuse = () => {
           cache.delete(key)
-          throw new CapiscioError(
-            'TOKEN_SIGNATURE_INVALID',
-            'the key that signed the token is no longer trusted',
-          )
+          throw untrusted()
         }
-        return hit.identity
+        if (keys.findSync) return signedByOneOf(v, keys.findSync(queryOf(v))) ? hit.identity : refuse()
+        return keys.find(queryOf(v)).then((found) => (signedByOneOf(v, found) ? hit.identity : refuse()))
       }
       onCache?.('miss')
-      return admit(token, key, await check(token))
+      const checked = check(token)
+      return checked instanceof Promise
+        ? checked.then((v) => admit(token, key, v))
+        : admit(token, key, checked)
     },
     ready: () => keys?.ready?.() ?? true,
     notReadyReason() {

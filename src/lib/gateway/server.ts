@@ -178,13 +178,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       conn.bytesAtIdle = socket.bytesRead
       if (draining && socket.writable) setTimeout(closeIdle, graceMs, socket, conn).unref()
     }
+    if (!options.onLog) return
     const entry: RequestLogEntry = { time: new Date(), status, method, path, durationMs }
     if (ctx.upstreamMs !== undefined) entry.upstreamMs = ctx.upstreamMs
     if (ctx.subject) entry.subject = ctx.subject
     if (ctx.credential) entry.credential = ctx.credential
     if (reason) entry.reason = reason
     if (ctx.code) entry.code = ctx.code
-    options.onLog?.(entry)
+    options.onLog(entry)
   }
 
   /**

@@ -107,6 +107,26 @@ describe('gateway --verify jwt', () => {
     expect(up.seen).toHaveLength(0)
   })
 
+  it('a cached token is re-checked at once against keys held in memory (findSync), and refused once its key is gone', async () => {
+    const signer = edKey()
+    const keys = new StaticKeySource([{ publicKey: signer.publicKey, kid: 'svc' }])
+    let present = true
+    const source = {
+      find: async (q: Parameters<typeof keys.find>[0]) => (present ? keys.find(q) : []),
+      findSync: (q: Parameters<typeof keys.find>[0]) => (present ? keys.findSync(q) : []),
+    }
+    const verifier = createJwtVerifier({ keys: source as never })
+    const token = mintToken({ sub: 'svc', privateKey: signer.privateKey, kid: 'svc' }).token
+    await verifier.verify(token)
+    const hit = verifier.verify(token)
+    expect(hit instanceof Promise).toBe(false)
+    expect(hit).toMatchObject({ kind: 'jwt', subject: 'svc' })
+    present = false
+    expect(() => verifier.verify(token)).toThrow(
+      expect.objectContaining({ code: 'TOKEN_SIGNATURE_INVALID' }) as unknown as Error,
+    )
+  })
+
   it('a token signed with a key that is later removed is refused even from the cache', async () => {
     const signer = edKey()
     const keys = new StaticKeySource([{ publicKey: signer.publicKey, kid: 'svc' }])
