@@ -393,7 +393,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     live.set(res, ctx)
     // Draining: this answer is the connection's last, and says so.
     if (draining) res.shouldKeepAlive = false
-    handle(req, res, ctx, conn).catch(() => {
+    handle(req, res, ctx, conn).catch((err: unknown) => {
+      // The log says what failed (our error, never a credential); the client only that it was us.
+      ctx.reason = `internal error (${err instanceof Error ? err.message : String(err)})`
       if (!res.headersSent) sendOutcome(res, 'internal')
       else res.destroy()
     })

@@ -449,3 +449,17 @@ describe('credential kinds never stand in for each other (review findings)', () 
     expect([junk.status, junk.body?.code]).toEqual([403, 'BADGE_MALFORMED'])
   })
 })
+
+describe('an internal failure', () => {
+  it('is a 500 to the client and logged with what failed, not as "ok"', async () => {
+    const { GatewayMetrics } = await import('../../../src/lib/gateway/metrics.js')
+    const metrics = new GatewayMetrics({ processMetrics: false })
+    metrics.text = () => Promise.reject(new Error('the primary did not answer'))
+    let logged!: (e: { status: number; reason?: string }) => void
+    const entry = new Promise<{ status: number; reason?: string }>((resolve) => (logged = resolve))
+    const { gw } = await setup([badges()], { metrics, onLog: (e) => logged(e) })
+    const r = await fetch(`${gw.url}/metrics`)
+    expect([r.status, await r.json()]).toEqual([500, { error: 'internal error' }])
+    expect(await entry).toMatchObject({ status: 500, reason: 'internal error (the primary did not answer)' })
+  })
+})
