@@ -4,9 +4,10 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
 import { clientKeyDir, DOC_ISSUE_ARGS, runCli } from '../helpers/cli.js'
-import { startCli, stopAll, waitForOutput } from '../helpers/processes.js'
-import { echoAgent, freePort, startUpstream, type Upstream } from '../helpers/servers.js'
+import { stopAll, waitForOutput } from '../helpers/processes.js'
+import { echoAgent, startUpstream, type Upstream } from '../helpers/servers.js'
 import { cleanupTmp } from '../helpers/tmp.js'
+import { startGatewayCli } from '../helpers/gateway-cli.js'
 
 // `capiscio gateway start --verify …` and `--mode auth` as an operator runs them: the built CLI, a
 // real agent, flags, CAPISCIO_GATEWAY_* variables and the config file all from the one settings table.
@@ -18,15 +19,7 @@ afterEach(async () => {
 })
 afterAll(cleanupTmp)
 
-async function gateway(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const port = await freePort()
-  const gw = startCli(['gateway', 'start', '--port', String(port), '--host', '127.0.0.1', ...args], {
-    cwd,
-    env,
-  })
-  await waitForOutput(gw, /listening on/)
-  return { gw, url: `http://127.0.0.1:${port}` }
-}
+const gateway = startGatewayCli
 
 async function mint(cwd: string, extra: string[] = []): Promise<string> {
   const r = await runCli(

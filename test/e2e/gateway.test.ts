@@ -10,6 +10,7 @@ import { clientKeyDir, DOC_ISSUE_ARGS, runCli } from '../helpers/cli.js'
 import { peakRssMiB, startCli, startProgram, stopAll, waitForOutput } from '../helpers/processes.js'
 import { echoAgent, freePort, startUpstream, waitForHttp, type Upstream } from '../helpers/servers.js'
 import { cleanupTmp } from '../helpers/tmp.js'
+import { startGatewayCli } from '../helpers/gateway-cli.js'
 import { selfSignedCert } from '../helpers/tls.js'
 
 const ups: Upstream[] = []
@@ -25,15 +26,7 @@ async function issue(cwd: string): Promise<string> {
   return r.stdout.trim()
 }
 
-async function gateway(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const port = await freePort()
-  const gw = startCli(['gateway', 'start', '--port', String(port), '--host', '127.0.0.1', ...args], {
-    cwd,
-    env,
-  })
-  await waitForOutput(gw, /listening on/)
-  return { gw, url: `http://127.0.0.1:${port}` }
-}
+const gateway = startGatewayCli
 
 describe('capiscio gateway start (child processes, real servers)', () => {
   it('runs the documented flow: 200 with the agent seeing the subject, 401, 403, and 502 with the agent down', async () => {

@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 
 import { CapiscioError } from '../errors.js'
 import {
@@ -111,12 +111,7 @@ export function createGuardVerifier(options: GuardVerifierOptions): GatewayVerif
         subject: issuer,
         issuer,
         trustLevel: '',
-        // Without a jti, the token is known by what it signs.
-        jti:
-          claims.jti ??
-          `sig:${createHash('sha256')
-            .update(token.slice(0, token.lastIndexOf('.')))
-            .digest('base64url')}`,
+        jti: VerifyCache.idOf(token, claims.jti),
         exp: claims.exp,
       }
       const unsafe = unsafeIdentity(identity)

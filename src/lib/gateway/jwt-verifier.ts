@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto'
-
 import { tokenVerifyOptions, type JWTAuthenticatorOptions } from '../auth/jwt.js'
 import { claimMapper } from '../auth/identity.js'
 import { CapiscioError } from '../errors.js'
@@ -58,13 +56,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): GatewayVerifier 
       subject: id.id,
       issuer: c.iss ?? '',
       trustLevel: '',
-      // Without a jti, the token is known by what it signs: an ES256 signature has a twin (high-S)
-      // that verifies too, so the signature itself would let one token be used twice.
-      jti:
-        c.jti ??
-        `sig:${createHash('sha256')
-          .update(token.slice(0, token.lastIndexOf('.')))
-          .digest('base64url')}`,
+      jti: VerifyCache.idOf(token, c.jti),
       exp: c.exp ?? Number.NaN,
       type: id.type,
       roles: id.roles,

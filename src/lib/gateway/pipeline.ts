@@ -75,7 +75,10 @@ class BodyOutcome extends Error {
   }
 }
 
-/** Reads a whole request body, up to `max` bytes. */
+/**
+ * Reads a whole request body, up to `max` bytes. Not io's readStreamBytes: leaving a for-await loop
+ * destroys the request, and with it the socket the 413 must still be written to; this one pauses.
+ */
 export function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large' | 'broken'> {
   const length = req.headers['content-length']
   if (length !== undefined && Number(length) > max) return Promise.resolve('too-large')

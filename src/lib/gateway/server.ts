@@ -11,15 +11,16 @@ import { Transform, pipeline } from 'node:stream'
 import { Pool } from 'undici'
 
 import { CapiscioError } from '../errors.js'
-import { redactUrl } from '../net/redact.js'
 import { answerCard, CARD_PATHS, type ServedCard } from '../card/serve.js'
 import { checkRequestTarget, identityHeaders, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
 import { DENIALS, OUTCOMES, sendJson as json, sendOutcome, type Outcome } from './outcomes.js'
+import { bodyNotPassedOn } from './forward-auth.js'
 import { createPipeline, type AuthResult } from './pipeline.js'
 import { BodyTooLarge, forward } from './proxy.js'
 import { clientErrorAnswer, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
 import { publicReason } from './reasons.js'
+import { validateTarget } from './target.js'
 import type {
   CredentialKind,
   GatewayIdentity,
@@ -103,29 +104,10 @@ interface Conn {
   res?: ServerResponse
 }
 
-/** Methods whose requests carry no body for a SimpleGuard token to sign. */
-const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
-
 /** A request that got no full answer because the client went away (nginx's convention). */
 const CLIENT_CLOSED = 499
 
-export function validateTarget(target: string): URL {
-  let url: URL
-  const invalid = (why?: string) =>
-    new CapiscioError('USAGE', `invalid target URL: ${redactUrl(target)}${why ? ` (${why})` : ''}`, {
-      options: ['target'],
-    })
-  try {
-    url = new URL(target)
-  } catch {
-    throw invalid()
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('use http or https')
-  if (url.search || url.hash) throw invalid('no query or fragment')
-  // The proxy never sends them, and start-up lines show the target: refuse rather than drop them.
-  if (url.username || url.password) throw invalid('no user:password@; the gateway sends no credentials')
-  return url
-}
+export { validateTarget }
 
 /** The gateway (DESIGN §9): the same server for the CLI, tests and embedding. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
@@ -235,25 +217,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ctx.credential = result.identity.kind ?? 'badge'
     metrics.decided('allowed', 'valid', ctx.credential)
     return result
-  }
-
-  /**
-   * Forward-auth for a request whose body the proxy did not send along: this check carries no body,
-   * and the original request may have had one. The original method is the check's own (Envoy), or
-   * what the proxy says it was (nginx: X-Original-Method as configured, Traefik:
-   * X-Forwarded-Method). Only when every one of them is a method without a body is there none to
-   * miss: a client adding a header can make this stricter, never looser.
-   */
-  function bodyNotPassedOn(req: IncomingMessage): boolean {
-    const h = req.headers
-    if (
-      (h['content-length'] !== undefined && h['content-length'] !== '0') ||
-      h['transfer-encoding'] !== undefined
-    )
-      return false
-    for (const method of [req.method, h['x-original-method'], h['x-forwarded-method']])
-      if (method !== undefined && !BODYLESS_METHODS.has(String(method).toUpperCase())) return true
-    return false
   }
 
   /** Why the gateway cannot admit anyone now: a short public reason, and the detail for the log. */

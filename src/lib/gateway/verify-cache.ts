@@ -26,6 +26,15 @@ export class VerifyCache<T extends { exp: number }> {
     return hash('sha256', token, 'base64url')
   }
 
+  /**
+   * A credential's id for replay protection and X-Capiscio-Jti: its jti, else `sig:` + the SHA-256
+   * of what it signs (header.payload). Not of the signature: an ES256 signature has a twin (high-S)
+   * that verifies too, so the signature would let one token count as two.
+   */
+  static idOf(token: string, jti: string | undefined): string {
+    return jti ?? `sig:${hash('sha256', token.slice(0, token.lastIndexOf('.')), 'base64url')}`
+  }
+
   get(key: string): T | undefined {
     let hit = this.current.get(key)
     if (hit === undefined) {

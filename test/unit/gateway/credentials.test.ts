@@ -301,7 +301,7 @@ describe('forward-auth (--mode auth, and /auth in proxy mode)', () => {
     expect(off.up.seen).toHaveLength(1)
   })
 
-  it('needs no target in auth mode, and one in proxy mode', async () => {
+  it('refuses a proxying gateway without a target, and any gateway without a verifier', async () => {
     await expect(createGateway({ verifiers: [badges()] })).rejects.toMatchObject({ code: 'USAGE' })
     await expect(createGateway({ target: 'http://127.0.0.1:1', verifiers: [] })).rejects.toMatchObject({
       code: 'USAGE',
