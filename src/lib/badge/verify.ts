@@ -71,6 +71,39 @@ export async function verifyBadge(
   token: string,
   options: VerifyBadgeOptions = {},
 ): Promise<VerificationResult> {
+  return verifyBadgeNow(token, options)
+}
+
+/**
+ * verifyBadge without waiting where nothing needs waiting for: with keys held in memory (findSync)
+ * and no revocation list, the answer (or the refusal, thrown) comes at once, with no promise and no
+ * microtask: the gateway's hot path for a badge it has not seen. Otherwise a promise, as verifyBadge.
+ */
+export function verifyBadgeNow(
+  token: string,
+  options: VerifyBadgeOptions = {},
+): VerificationResult | Promise<VerificationResult> {
+  // Steps 1-3: shape, claims, issuer allow-list.
+  const parsed = parse(token, options)
+  // Step 4: the keys, at once when the source holds them in memory.
+  const found = findKeysNow(parsed, options)
+  return found instanceof Promise
+    ? found.then((keys) => afterKeys(parsed, keys, options))
+    : afterKeys(parsed, found, options)
+}
+
+interface Parsed {
+  header: Record<string, unknown>
+  claims: BadgeClaims
+  alg: BadgeAlg
+  kid: string | undefined
+  level: TrustLevel
+  signingInput: string
+  signature: Buffer
+}
+
+/** Steps 1-3. */
+function parse(token: string, options: VerifyBadgeOptions): Parsed {
   // 1. Shape.
   const { header, payload, signingInput, signature } = decodeJws(token)
   const alg = header.alg
@@ -90,10 +123,37 @@ export async function verifyBadge(
   if (options.issuers && options.issuers.length > 0 && !options.issuers.includes(claims.iss)) {
     fail('BADGE_ISSUER_UNTRUSTED', `issuer ${claims.iss} is not on the allow-list`)
   }
-
-  // 4. Key.
   const level = claims.vc.credentialSubject.level
-  const { candidates, viaDidKey, unbound } = await findKeys({ kid, iss: claims.iss, alg }, level, options)
+  return { header, claims, alg, kid: kid as string | undefined, level, signingInput, signature }
+}
+
+interface FoundKeys {
+  candidates: CandidateKey[]
+  viaDidKey: boolean
+  unbound: boolean
+}
+
+/** Step 4's lookup: at once from keys held in memory, else a promise. */
+function findKeysNow(p: Parsed, options: VerifyBadgeOptions): FoundKeys | Promise<FoundKeys> {
+  const query: KeyQuery = { kid: p.kid, iss: p.claims.iss, alg: p.alg }
+  if (p.kid === undefined) delete query.kid
+  const keys = options.keys
+  if (keys?.findSync) {
+    const found = keys.findSync(query)
+    const candidates = found.filter((c) => keyMaySignFor(c, query.iss, p.level))
+    if (candidates.length > 0 || !options.acceptSelfSigned)
+      return { candidates, viaDidKey: false, unbound: found.length > 0 && candidates.length === 0 }
+  }
+  return findKeys(query, p.level, options)
+}
+
+/** Steps 4 (the answer) to 9. */
+function afterKeys(
+  p: Parsed,
+  { candidates, viaDidKey, unbound }: FoundKeys,
+  options: VerifyBadgeOptions,
+): VerificationResult | Promise<VerificationResult> {
+  const { claims, kid, level, alg } = p
   if (candidates.length === 0) {
     // Say which it is: an unknown key, or a trusted one that is not bound to this issuer or level.
     const which = kid === undefined ? `issuer ${claims.iss}` : `kid ${kid}`
@@ -119,7 +179,7 @@ export async function verifyBadge(
   }
 
   // 5. Signature.
-  const signer = candidates.find((c) => verifySignature(alg, c.publicKey, signingInput, signature))
+  const signer = candidates.find((c) => verifySignature(alg, c.publicKey, p.signingInput, p.signature))
   if (!signer) fail('BADGE_SIGNATURE_INVALID', 'the signature does not verify')
 
   // 6. Time.
@@ -152,24 +212,33 @@ export async function verifyBadge(
       fail('BADGE_AUDIENCE_MISMATCH', `the badge's aud does not include ${options.audience}`)
   }
 
-  // 9. Revocation.
-  if ((await options.keys?.isRevoked?.(claims.jti)) || (await options.isRevoked?.(claims.jti))) {
-    fail('BADGE_REVOKED', 'the badge has been revoked')
-  }
-
   if (kid === undefined) warnings.push('the header has no kid; the key was found by issuer')
   if (selfSigned) warnings.push('self-signed badge (level 0): identity is not vouched for by any issuer')
   if (claims.ial === '') warnings.push('ial is empty')
   const result = {
     valid: true,
     claims,
-    header,
+    header: p.header,
     trustLevel: level,
     selfSigned,
     warnings,
   } as VerificationResult
   if (signer.kid !== undefined) result.kid = signer.kid
   Object.defineProperty(result, 'signingKey', { value: signer.publicKey, enumerable: false })
+
+  // 9. Revocation: only a source with a list has anything to wait for.
+  if (options.keys?.isRevoked === undefined && options.isRevoked === undefined) return result
+  return notRevoked(result, options)
+}
+
+async function notRevoked(
+  result: VerificationResult,
+  options: VerifyBadgeOptions,
+): Promise<VerificationResult> {
+  const jti = result.claims.jti
+  if ((await options.keys?.isRevoked?.(jti)) || (await options.isRevoked?.(jti))) {
+    fail('BADGE_REVOKED', 'the badge has been revoked')
+  }
   return result
 }
 
@@ -188,13 +257,18 @@ async function findKeys(
 }
 
 /**
+ * What stillTrusted needs of a result: a cache keeps only this much of each badge it verified,
+ * not the whole result (in a cache that churns, every byte kept is a byte the GC copies).
+ */
+export type TrustCheck = Pick<VerificationResult, 'header' | 'trustLevel' | 'signingKey'> & {
+  claims: Pick<BadgeClaims, 'iss'>
+}
+
+/**
  * stillTrusted without waiting, when the key source answers at once (keys held in memory, through
  * findSync) and no did:key fallback is needed; undefined when only the asynchronous check can tell.
  */
-export function stillTrustedSync(
-  result: VerificationResult,
-  options: VerifyBadgeOptions,
-): boolean | undefined {
+export function stillTrustedSync(result: TrustCheck, options: VerifyBadgeOptions): boolean | undefined {
   const keys = options.keys
   if (!keys?.findSync) return undefined
   const query: KeyQuery = { iss: result.claims.iss, alg: result.header.alg as BadgeAlg }
@@ -209,10 +283,7 @@ export function stillTrustedSync(
  * outlives its key: docs/architecture.md §5). Asks the key source again, whose lookups are cached in memory, so
  * a removed, replaced or rotated-out key, or a dropped issuer binding, ends the result's use.
  */
-export async function stillTrusted(
-  result: VerificationResult,
-  options: VerifyBadgeOptions,
-): Promise<boolean> {
+export async function stillTrusted(result: TrustCheck, options: VerifyBadgeOptions): Promise<boolean> {
   const query: KeyQuery = { iss: result.claims.iss, alg: result.header.alg as BadgeAlg }
   if (typeof result.header.kid === 'string') query.kid = result.header.kid
   const { candidates } = await findKeys(query, result.trustLevel, options)

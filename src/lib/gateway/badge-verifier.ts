@@ -1,7 +1,8 @@
 import {
   stillTrusted,
   stillTrustedSync,
-  verifyBadge,
+  verifyBadgeNow,
+  type TrustCheck,
   type VerificationResult,
   type VerifyBadgeOptions,
 } from '../badge/verify.js'
@@ -23,7 +24,8 @@ interface Entry {
    */
   exp: number
   identity: GatewayIdentity
-  result: VerificationResult
+  /** What re-checking the signing key's trust needs, and no more. */
+  trust: TrustCheck
 }
 
 /**
@@ -44,7 +46,7 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
   /** A cache hit that needs waiting for: a trust store read, or a revocation list. */
   async function recheck(key: string, hit: Entry): Promise<GatewayIdentity> {
     // The key that verified the badge may have been removed, replaced or unbound since.
-    if (!(await stillTrusted(hit.result, options))) {
+    if (!(await stillTrusted(hit.trust, options))) {
       cache.delete(key)
       throw untrusted()
     }
@@ -53,8 +55,13 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
     return hit.identity
   }
 
-  async function verifyAndKeep(token: string, key: string): Promise<GatewayIdentity> {
-    const result = await verifyBadge(token, options)
+  /** Verifies a badge not in the cache and keeps it; at once when nothing needs waiting for. */
+  function verifyAndKeep(token: string, key: string): GatewayIdentity | Promise<GatewayIdentity> {
+    const result = verifyBadgeNow(token, options)
+    return result instanceof Promise ? result.then((r) => keep(key, r)) : keep(key, result)
+  }
+
+  function keep(key: string, result: VerificationResult): GatewayIdentity {
     const { claims, trustLevel } = result
     const identity: GatewayIdentity = {
       kind: 'badge',
@@ -69,15 +76,22 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
       (options.maxAgeSeconds === undefined
         ? claims.exp
         : Math.min(claims.exp, claims.iat + options.maxAgeSeconds))
-    cache.set(key, { exp: until, identity, result })
+    const trust: TrustCheck = {
+      claims: { iss: claims.iss },
+      header: result.header,
+      trustLevel,
+      signingKey: result.signingKey,
+    }
+    cache.set(key, { exp: until, identity, trust })
     return identity
   }
 
   return {
     kind: 'badge',
     /**
-     * A cached badge whose key is held in memory is answered at once, without a promise: the
-     * common case on a busy gateway. Everything else waits.
+     * Answered at once, without a promise, whenever the keys are held in memory and there is no
+     * revocation list to ask: a cached badge (the common case on a busy gateway) and a new one
+     * alike. Everything else waits.
      */
     verify(token: string): GatewayIdentity | Promise<GatewayIdentity> {
       const key = VerifyCache.keyOf(token)
@@ -87,7 +101,7 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
         return verifyAndKeep(token, key)
       }
       options.onCache?.('hit')
-      const trusted = revocable ? undefined : stillTrustedSync(hit.result, options)
+      const trusted = revocable ? undefined : stillTrustedSync(hit.trust, options)
       if (trusted === undefined) return recheck(key, hit)
       if (!trusted) {
         cache.delete(key)

@@ -108,32 +108,144 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer | 't
   })
 }
 
+/** One request's search through the verifiers: the best refusal so far, or the outage. */
+interface Search {
+  refusal?: CapiscioError
+  depth: number
+  kind?: CredentialKind
+  outage?: string
+  /** The body, once a verifier that binds it has read it. */
+  body?: Buffer
+}
+
 /**
  * The gateway's authentication stages (docs/architecture.md §6): extract the credential, verify it
  * with each configured verifier in turn (reading the body first for one that binds it), then
  * replay protection. Proxy and forward-auth share it, so every credential is judged the same way
- * wherever it arrives.
+ * wherever it arrives. The answer comes at once when nothing needs waiting for (keys in memory, no
+ * body to read, an in-memory replay store): the hot path makes no promise.
  */
 export function createPipeline(
   o: PipelineOptions,
-): (req: IncomingMessage, unseenBody?: boolean) => Promise<AuthResult> {
+): (req: IncomingMessage, unseenBody?: boolean) => AuthResult | Promise<AuthResult> {
   const verifiers = o.verifiers
+
+  /**
+   * Notes a verifier's refusal. Returns the answer when the search must end here (the gateway's
+   * own body outcome, or a refusal made after the credential's signature verified).
+   */
+  function refused(s: Search, v: GatewayVerifier, err: unknown): AuthResult | undefined {
+    if (err instanceof BodyOutcome)
+      return {
+        outcome: err.outcome,
+        reason: err.outcome === 'too-large' ? 'request body too large' : 'request body broken',
+      }
+    if (err instanceof CapiscioError && err.exitCode === 3 && v.ready?.() !== false) {
+      const d = isAfterSignature(err) ? AUTHENTIC : depth(err.code)
+      if (!s.refusal || d > s.depth) {
+        s.refusal = err
+        s.depth = d
+        s.kind = v.kind ?? 'badge'
+      }
+      // Refused for what it says (time, audience, body, revocation), after its signature
+      // verified: the credential is this verifier's kind, and no other verifier may admit it.
+      if (d >= AUTHENTIC) return ended(s)
+    } else {
+      // No keys yet, a registry down, a bug: it is us, not the credential. Fail closed.
+      s.outage ??=
+        v.ready?.() === false
+          ? `not ready: ${v.notReadyReason?.() ?? 'key source not loaded'}`
+          : err instanceof CapiscioError
+            ? err.message
+            : 'verifier failed'
+    }
+    return undefined
+  }
+
+  /** The answer when no verifier admitted the credential. */
+  function ended(s: Search): AuthResult {
+    if (s.outage !== undefined) return { outcome: 'unavailable', reason: s.outage }
+    const code = s.refusal?.code ?? 'BADGE_MALFORMED'
+    return { outcome: 'refused', code, reason: s.refusal?.message ?? 'refused', credential: s.kind }
+  }
+
+  /** 2. Verify, from verifier `i` on: the first that accepts wins. */
+  function search(
+    s: Search,
+    i: number,
+    credential: string,
+    body: BodySource,
+  ): AuthResult | Promise<AuthResult> {
+    for (; i < verifiers.length; i++) {
+      const v = verifiers[i]!
+      let verified: GatewayIdentity | Promise<GatewayIdentity>
+      try {
+        verified = v.verify(credential, v.needsBody ? body : undefined)
+      } catch (err) {
+        const end = refused(s, v, err)
+        if (end) return end
+        continue
+      }
+      if (!(verified instanceof Promise)) return replay(s, verified)
+      const next = i + 1
+      return verified.then(
+        (identity) => replay(s, identity),
+        (err: unknown) => refused(s, v, err) ?? search(s, next, credential, body),
+      )
+    }
+    return ended(s)
+  }
+
+  /** 3. Replay: each credential id once, for every kind (badges keep their bare jti as the key). */
+  function replay(s: Search, identity: GatewayIdentity): AuthResult | Promise<AuthResult> {
+    const admitted: AuthResult = s.body === undefined ? { identity } : { identity, body: s.body }
+    if (!o.replay) return admitted
+    const kind = identity.kind ?? 'badge'
+    const refuse = (code: string, reason: string): AuthResult => ({
+      outcome: 'refused',
+      code,
+      reason,
+      credential: kind,
+      subject: identity.subject,
+    })
+    if (!Number.isFinite(identity.exp))
+      return refuse('TOKEN_CLAIMS_INVALID', 'replay protection needs the token to carry exp')
+    const judge = (first: boolean) => (first ? admitted : refuse(REPLAY_CODE[kind], 'already used'))
+    const failed = (err: unknown): AuthResult =>
+      // A credential the store cannot keep (an exp beyond what it can represent) is the credential's fault.
+      err instanceof CapiscioError && err.exitCode === 3
+        ? refuse(err.code, err.message)
+        : {
+            outcome: 'replay-unavailable',
+            reason: `replay protection unavailable: ${(err as Error).message}`,
+            credential: kind,
+            subject: identity.subject,
+          }
+    let first: boolean | Promise<boolean>
+    try {
+      first = o.replay.claim(kind === 'badge' ? identity.jti : `${kind}:${identity.jti}`, identity.exp)
+    } catch (err) {
+      return failed(err)
+    }
+    return first instanceof Promise ? first.then(judge, failed) : judge(first)
+  }
+
   /**
    * `unseenBody`: forward-auth for a request whose body the proxy in front did not pass on (nginx
    * auth_request and Traefik forwardAuth never do). A verifier that binds the body cannot vouch for
    * one it never saw, so it refuses rather than admitting a token that signs no body.
    */
-  return async function authenticate(req, unseenBody = false) {
+  return function authenticate(req, unseenBody = false) {
     // 1. Extract.
     const { credential, conflict } = extractCredential(req.headers)
     if (conflict) return { outcome: 'conflict', reason: 'conflicting credentials' }
     if (!credential) return { outcome: 'missing', reason: 'missing authorization header' }
 
-    // 2. Verify: the first verifier that accepts wins. The body is read only when a verifier that
-    // binds it asks, after its token has verified, and only once.
-    let body: Buffer | undefined
+    // 2-3. Verify, then replay. The body is read only when a verifier that binds it asks, after
+    // its token has verified, and only once.
+    const s: Search = { depth: -1 }
     let reading: Promise<Buffer> | undefined
-    const bodySource: BodySource = () =>
+    const body: BodySource = () =>
       (reading ??= unseenBody
         ? Promise.reject(
             new CapiscioError(
@@ -144,95 +256,8 @@ export function createPipeline(
         : readBody(req, o.maxBodyBytes).then((read) => {
             if (read === 'too-large' || read === 'broken')
               throw new BodyOutcome(read === 'broken' ? 'body-broken' : 'too-large')
-            return (body = read)
+            return (s.body = read)
           }))
-    let identity: GatewayIdentity | undefined
-    let refusal: CapiscioError | undefined
-    let refusalDepth = -1
-    let refusalKind: CredentialKind | undefined
-    let outage: string | undefined
-    for (const v of verifiers) {
-      try {
-        const verified = v.verify(credential, v.needsBody ? bodySource : undefined)
-        // An answer given at once is taken at once: no microtask on the cached path.
-        identity = verified instanceof Promise ? await verified : verified
-        break
-      } catch (err) {
-        if (err instanceof BodyOutcome)
-          return {
-            outcome: err.outcome,
-            reason: err.outcome === 'too-large' ? 'request body too large' : 'request body broken',
-          }
-        if (err instanceof CapiscioError && err.exitCode === 3 && v.ready?.() !== false) {
-          const d = isAfterSignature(err) ? AUTHENTIC : depth(err.code)
-          if (!refusal || d > refusalDepth) {
-            refusal = err
-            refusalDepth = d
-            refusalKind = v.kind ?? 'badge'
-          }
-          // Refused for what it says (time, audience, body, revocation), after its signature
-          // verified: the credential is this verifier's kind, and no other verifier may admit it.
-          if (d >= AUTHENTIC) break
-        } else {
-          // No keys yet, a registry down, a bug: it is us, not the credential. Fail closed.
-          outage ??=
-            v.ready?.() === false
-              ? `not ready: ${v.notReadyReason?.() ?? 'key source not loaded'}`
-              : err instanceof CapiscioError
-                ? err.message
-                : 'verifier failed'
-        }
-      }
-    }
-    if (!identity) {
-      if (outage !== undefined) return { outcome: 'unavailable', reason: outage }
-      const code = refusal?.code ?? 'BADGE_MALFORMED'
-      return { outcome: 'refused', code, reason: refusal?.message ?? 'refused', credential: refusalKind }
-    }
-    const kind = identity.kind ?? 'badge'
-
-    // 3. Replay: each credential id once, for every kind (badges keep their bare jti as the key).
-    if (o.replay) {
-      if (!Number.isFinite(identity.exp))
-        return {
-          outcome: 'refused',
-          code: 'TOKEN_CLAIMS_INVALID',
-          reason: 'replay protection needs the token to carry exp',
-          credential: kind,
-          subject: identity.subject,
-        }
-      let first: boolean
-      try {
-        first = await o.replay.claim(
-          kind === 'badge' ? identity.jti : `${kind}:${identity.jti}`,
-          identity.exp,
-        )
-      } catch (err) {
-        // A credential the store cannot keep (an exp beyond what it can represent) is the credential's fault.
-        if (err instanceof CapiscioError && err.exitCode === 3)
-          return {
-            outcome: 'refused',
-            code: err.code,
-            reason: err.message,
-            credential: kind,
-            subject: identity.subject,
-          }
-        return {
-          outcome: 'replay-unavailable',
-          reason: `replay protection unavailable: ${(err as Error).message}`,
-          credential: kind,
-          subject: identity.subject,
-        }
-      }
-      if (!first)
-        return {
-          outcome: 'refused',
-          code: REPLAY_CODE[kind],
-          reason: 'already used',
-          credential: kind,
-          subject: identity.subject,
-        }
-    }
-    return body === undefined ? { identity } : { identity, body }
+    return search(s, 0, credential, body)
   }
 }

@@ -13,7 +13,7 @@ export class MemoryReplayStore implements ReplayStore {
     private readonly skewSeconds = 60,
   ) {}
 
-  async claim(jti: string, exp: number): Promise<boolean> {
+  claim(jti: string, exp: number): boolean {
     const nowS = this.now() / 1000
     if (nowS - this.lastSweep > 10) this.sweep(nowS)
     const until = this.seen.get(jti)

@@ -17,7 +17,7 @@ import { GatewayMetrics } from './metrics.js'
 import { DENIALS, OUTCOMES, sendJson as json, sendOutcome, type Outcome } from './outcomes.js'
 import { bodyNotPassedOn } from './forward-auth.js'
 import { createPipeline, type AuthResult } from './pipeline.js'
-import { BodyTooLarge, forward } from './proxy.js'
+import { BodyTooLarge, forward, type ForwardOutcome } from './proxy.js'
 import { clientErrorAnswer, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
 import { publicReason } from './reasons.js'
 import { validateTarget } from './target.js'
@@ -197,26 +197,52 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     sendOutcome(res, outcome, code)
   }
 
-  /** Runs the authentication stages; on a refusal answers it and returns undefined. */
-  async function admit(
+  type Admitted = Extract<AuthResult, { identity: GatewayIdentity }>
+
+  /**
+   * Runs the authentication stages and calls `admitted` with the verified caller; on a refusal
+   * answers it instead. At once when the pipeline answers at once (the hot path), else when it does.
+   */
+  function admit(
     req: IncomingMessage,
     res: ServerResponse,
     ctx: Ctx,
-    forwardAuthAnswer = false,
-  ): Promise<Extract<AuthResult, { identity: GatewayIdentity }> | undefined> {
-    const result = await authenticate(req, forwardAuthAnswer && bodyNotPassedOn(req))
+    forwardAuthAnswer: boolean,
+    admitted: (result: Admitted) => void,
+  ): void {
+    const result = authenticate(req, forwardAuthAnswer && bodyNotPassedOn(req))
+    if (result instanceof Promise)
+      result.then((r) => decide(res, ctx, forwardAuthAnswer, r, admitted)).catch(failed(res, ctx))
+    else decide(res, ctx, forwardAuthAnswer, result, admitted)
+  }
+
+  function decide(
+    res: ServerResponse,
+    ctx: Ctx,
+    forwardAuthAnswer: boolean,
+    result: AuthResult,
+    admitted: (result: Admitted) => void,
+  ): void {
     if ('outcome' in result) {
       if (result.credential) ctx.credential = result.credential
       if (result.subject) ctx.subject = result.subject
       // nginx auth_request turns any answer but 2xx, 401 and 403 into a 500: two credentials is a 401 there.
       const outcome = forwardAuthAnswer && result.outcome === 'conflict' ? 'conflict-401' : result.outcome
-      refuse(res, ctx, outcome, result.reason, result.code)
-      return undefined
+      return refuse(res, ctx, outcome, result.reason, result.code)
     }
     ctx.subject = result.identity.subject
     ctx.credential = result.identity.kind ?? 'badge'
     metrics.decided('allowed', 'valid', ctx.credential)
-    return result
+    admitted(result)
+  }
+
+  /** What a failure of our own becomes: the log says what failed (our error, never a credential); the client only that it was us. */
+  function failed(res: ServerResponse, ctx: Ctx): (err: unknown) => void {
+    return (err) => {
+      ctx.reason = `internal error (${err instanceof Error ? err.message : String(err)})`
+      if (!res.headersSent) sendOutcome(res, 'internal')
+      else res.destroy()
+    }
   }
 
   /** Why the gateway cannot admit anyone now: a short public reason, and the detail for the log. */
@@ -231,7 +257,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     return undefined
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx, conn?: Conn): Promise<void> {
+  function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx, conn?: Conn): void {
     const rawUrl = req.url ?? '/'
     const q = rawUrl.indexOf('?')
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q)
@@ -256,32 +282,31 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return json(res, 503, { status: 'not ready', reason: notReady.reason })
     }
     if (isRead && path === '/metrics') {
-      const text = await metrics.text()
-      res.writeHead(200, { 'content-type': metrics.contentType })
-      res.end(text)
+      metrics.text().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.contentType })
+          res.end(text)
+        },
+        failed(res, ctx),
+      )
       return
     }
-    if (forwardAuthOnly || path === authPath) return forwardAuth(req, res, ctx)
+    if (forwardAuthOnly || path === authPath)
+      return admit(req, res, ctx, true, (a) => forwardAuth(req, res, a))
     if (isRead && CARD_PATHS.has(path)) {
-      if (options.card) {
-        answerCard(req, res, { v1: options.card })
-        return
-      }
+      if (options.card) return answerCard(req, res, { v1: options.card })
       return proxy(req, res, ctx, undefined, undefined)
     }
 
     // 2-4. Extract, verify, replay; then 5. proxy.
-    const admitted = await admit(req, res, ctx)
-    if (admitted) return proxy(req, res, ctx, admitted.identity, admitted.body)
+    admit(req, res, ctx, false, (a) => proxy(req, res, ctx, a.identity, a.body))
   }
 
   /**
    * Forward-auth (docs/deployment.md): the same stages, and no proxying. 200 with the identity
    * headers for the proxy in front to pass on, else the refusal, which that proxy shows the client.
    */
-  async function forwardAuth(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Promise<void> {
-    const admitted = await admit(req, res, ctx, true)
-    if (!admitted) return
+  function forwardAuth(req: IncomingMessage, res: ServerResponse, admitted: Admitted): void {
     req.resume()
     res.writeHead(200, {
       ...identityHeaders(admitted.identity),
@@ -291,14 +316,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     res.end()
   }
 
-  async function proxy(
+  function proxy(
     req: IncomingMessage,
     res: ServerResponse,
     ctx: Ctx,
     identity: GatewayIdentity | undefined,
     /** The body, when authentication had to read it whole (SimpleGuard): forwarded as it is. */
     read: Buffer | undefined,
-  ) {
+  ): void {
     const length = req.headers['content-length']
     if (length !== undefined && Number(length) > maxBody)
       return refuse(res, ctx, 'too-large', 'request body too large')
@@ -322,12 +347,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       proto,
       trustForwarded: options.trustForwarded ?? false,
     })
-    const outcome = await forward(pool!, req, res, {
-      path: basePath + (req.url ?? '/'),
-      headers,
-      body: body ?? null,
-      onBrokenResponse: (detail) => (ctx.cut ??= { status: 502, reason: detail }),
-    })
+    forward(
+      pool!,
+      req,
+      res,
+      {
+        path: basePath + (req.url ?? '/'),
+        headers,
+        body: body ?? null,
+        onBrokenResponse: (detail) => (ctx.cut ??= { status: 502, reason: detail }),
+      },
+      (outcome) => forwarded(res, ctx, outcome),
+    )
+  }
+
+  function forwarded(res: ServerResponse, ctx: Ctx, outcome: ForwardOutcome): void {
     if ('status' in outcome) {
       ctx.upstreamMs = outcome.upstreamMs
       metrics.upstreamDuration.observe(outcome.upstreamMs / 1000)
@@ -356,12 +390,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     live.set(res, ctx)
     // Draining: this answer is the connection's last, and says so.
     if (draining) res.shouldKeepAlive = false
-    handle(req, res, ctx, conn).catch((err: unknown) => {
-      // The log says what failed (our error, never a credential); the client only that it was us.
-      ctx.reason = `internal error (${err instanceof Error ? err.message : String(err)})`
-      if (!res.headersSent) sendOutcome(res, 'internal')
-      else res.destroy()
-    })
+    try {
+      handle(req, res, ctx, conn)
+    } catch (err) {
+      failed(res, ctx)(err)
+    }
   }
   const limits = {
     maxHeaderSize: MAX_HEADER_BYTES,

@@ -229,7 +229,7 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
   const metrics = hooks.metrics ?? new GatewayMetrics()
   const warnings: string[] = []
   const warn = (m: string) => (warnings.push(m), hooks.onWarning?.(m))
-  const onCache = (result: 'hit' | 'miss') => metrics.verifyCache.inc({ result })
+  const onCache = (result: 'hit' | 'miss') => metrics.cacheLookup(result)
 
   /** A registry's fetch hook, told whether the key source it belongs to (made later) has keys yet. */
   const fetchHook = (what: string) => {

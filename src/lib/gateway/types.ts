@@ -52,8 +52,11 @@ export interface GatewayVerifier {
 
 /** Remembers credential ids so that each is accepted once (`--replay-protection`). */
 export interface ReplayStore {
-  /** True the first time a jti is seen (it is then kept until `exp`); false for a replay. */
-  claim(jti: string, exp: number): Promise<boolean>
+  /**
+   * True the first time a jti is seen (it is then kept until `exp`); false for a replay. An
+   * in-memory store answers at once; the gateway then waits for nothing.
+   */
+  claim(jti: string, exp: number): boolean | Promise<boolean>
   ready?(): boolean
   notReadyReason?(): string | undefined
   close?(): Promise<void>

@@ -32,7 +32,7 @@ function gatewayMetrics(requests: number, inFlight = 0): GatewayMetrics {
   const m = new GatewayMetrics({ processMetrics: false })
   for (let i = 0; i < requests; i++) {
     m.requests.inc({ code: '200', method: 'GET' })
-    m.duration.observe({ method: 'GET' }, 0.003 * (i + 1))
+    m.duration.child('GET').observe(0.003 * (i + 1))
   }
   m.inFlight.set(inFlight)
   return m
@@ -113,7 +113,7 @@ describe('cluster metrics: aggregation', () => {
     const a = new GatewayMetrics()
     const b = new GatewayMetrics()
     a.requests.inc({ code: '200', method: 'GET' })
-    b.duration.observe({ method: 'GET' }, 0.02)
+    b.duration.child('GET').observe(0.02)
     b.inFlight.set(NaN)
     const text = await aggregateText([await reportOf(a.registry), await reportOf(b.registry)])
     expect(sampleValue(text, 'capiscio_gateway_in_flight_requests')).toBeNaN()

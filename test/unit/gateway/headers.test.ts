@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
 
-import { checkRequestTarget, upstreamHeaders } from '../../../src/lib/gateway/headers.js'
+import fc from 'fast-check'
+
+import { checkRequestTarget, extractCredential, upstreamHeaders } from '../../../src/lib/gateway/headers.js'
 
 const identity = {
   subject: 'did:capiscio:agent:client',
@@ -114,5 +116,46 @@ describe('checkRequestTarget: only origin-form targets that stay under the prefi
     ['/ok?u=%252Fx', true],
   ])('%s → %s', (target, ok) => {
     expect(checkRequestTarget(target)).toBe(ok)
+  })
+})
+
+describe('extractCredential: the Bearer token', () => {
+  // RFC 6750 §2.1 as the gateway reads it: the scheme in any case, spaces or tabs around one token.
+  const reference = (auth: string) => /^bearer[ \t]+(\S+)[ \t]*$/i.exec(auth)?.[1]
+
+  it('reads a header exactly as the reference expression does, for any header', () => {
+    const piece = fc.constantFrom(
+      'Bearer',
+      'bearer',
+      'BEARER',
+      'Basic',
+      ' ',
+      '\t',
+      '  ',
+      'tok.en',
+      'a',
+      '\u00a0',
+      '\n',
+      ',',
+      '=',
+    )
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 6 }), fc.string(), (parts, tail) => {
+        const auth = parts.join('') + tail
+        expect(extractCredential({ authorization: auth }).credential).toBe(reference(auth))
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('takes the token of the usual forms and refuses the rest', () => {
+    const token = (auth: string) => extractCredential({ authorization: auth }).credential
+    expect(token('Bearer abc.def.ghi')).toBe('abc.def.ghi')
+    expect(token('bEaReR \t abc \t')).toBe('abc')
+    expect(token('Bearer')).toBeUndefined()
+    expect(token('Bearer ')).toBeUndefined()
+    expect(token('Bearerabc')).toBeUndefined()
+    expect(token('Bearer abc def')).toBeUndefined()
+    expect(token('Basic abc')).toBeUndefined()
   })
 })
