@@ -283,7 +283,16 @@ export class CapiscioError extends Error {
   readonly options?: readonly string[]
 
   constructor(code: ErrorCode, message: string, options: CapiscioErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    // A refused credential (exit 3) is an answer, not a fault: no stack is captured for it. Walking
+    // the stack was most of what refusing junk cost a verifier (6-13 µs a token, against ~1 µs to
+    // find it malformed).
+    const limit = Error.stackTraceLimit
+    if (ERROR_CODES[code]?.exit === EXIT.INVALID) Error.stackTraceLimit = 0
+    try {
+      super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    } finally {
+      Error.stackTraceLimit = limit
+    }
     this.name = 'CapiscioError'
     this.code = code
     if (options.hint !== undefined) this.hint = options.hint

@@ -42,13 +42,24 @@ export function isIssuer(value: unknown): value is string {
   // Printable ASCII only, no whitespace: an issuer ends up in log lines and HTTP header values.
   if (!PRINTABLE_ASCII.test(value)) return false
   if (!/^https?:\/\//.test(value)) return false
+  if (urlIssuers.has(value)) return true
   try {
     new URL(value)
-    return true
   } catch {
     return false
   }
+  if (urlIssuers.size >= MAX_CACHED_ISSUERS) urlIssuers.clear()
+  urlIssuers.add(value)
+  return true
 }
+
+/**
+ * URL issuers already found valid. Parsing a URL costs about a microsecond, on every badge, and a
+ * verifier sees the same few issuers all day; the answer depends on the string alone. Bounded
+ * (cleared when full), so a flood of distinct issuers only churns it.
+ */
+const urlIssuers = new Set<string>()
+const MAX_CACHED_ISSUERS = 1024
 
 function fail(message: string): never {
   throw new CapiscioError('BADGE_CLAIMS_INVALID', message)

@@ -108,6 +108,9 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer | 't
   })
 }
 
+/** The body reader for verifiers that never ask for one. */
+const NO_BODY: BodySource = () => Promise.reject(new Error('no verifier reads the body'))
+
 /** One request's search through the verifiers: the best refusal so far, or the outage. */
 interface Search {
   refusal?: CapiscioError
@@ -129,6 +132,8 @@ export function createPipeline(
   o: PipelineOptions,
 ): (req: IncomingMessage, unseenBody?: boolean) => AuthResult | Promise<AuthResult> {
   const verifiers = o.verifiers
+  /** Whether any verifier binds the body; if none does, no request gets a body reader. */
+  const bodyBound = verifiers.some((v) => v.needsBody)
 
   /**
    * Notes a verifier's refusal. Returns the answer when the search must end here (the gateway's
@@ -244,6 +249,7 @@ export function createPipeline(
     // 2-3. Verify, then replay. The body is read only when a verifier that binds it asks, after
     // its token has verified, and only once.
     const s: Search = { depth: -1 }
+    if (!bodyBound) return search(s, 0, credential, NO_BODY)
     let reading: Promise<Buffer> | undefined
     const body: BodySource = () =>
       (reading ??= unseenBody
