@@ -137,9 +137,8 @@ interface FoundKeys {
 function findKeysNow(p: Parsed, options: VerifyBadgeOptions): FoundKeys | Promise<FoundKeys> {
   const query: KeyQuery = { kid: p.kid, iss: p.claims.iss, alg: p.alg }
   if (p.kid === undefined) delete query.kid
-  const keys = options.keys
-  if (keys?.findSync) {
-    const found = keys.findSync(query)
+  const found = options.keys?.findSync?.(query)
+  if (found !== undefined) {
     const candidates = found.filter((c) => keyMaySignFor(c, query.iss, p.level))
     if (candidates.length > 0 || !options.acceptSelfSigned)
       return { candidates, viaDidKey: false, unbound: found.length > 0 && candidates.length === 0 }
@@ -226,9 +225,22 @@ function afterKeys(
   if (signer.kid !== undefined) result.kid = signer.kid
   Object.defineProperty(result, 'signingKey', { value: signer.publicKey, enumerable: false })
 
-  // 9. Revocation: only a source with a list has anything to wait for.
-  if (options.keys?.isRevoked === undefined && options.isRevoked === undefined) return result
-  return notRevoked(result, options)
+  // 9. Revocation: only a list not in memory is waited for.
+  const revoked = revokedNow(claims.jti, options)
+  if (revoked === undefined) return notRevoked(result, options)
+  if (revoked) fail('BADGE_REVOKED', 'the badge has been revoked')
+  return result
+}
+
+/**
+ * Whether a badge id is revoked, answered at once: false with no list to ask, the key source's
+ * in-memory answer, undefined when a list must be waited for (a callback, or one not in memory).
+ */
+export function revokedNow(jti: string, options: VerifyBadgeOptions): boolean | undefined {
+  if (options.isRevoked !== undefined) return undefined
+  const keys = options.keys
+  if (keys?.isRevoked === undefined) return false
+  return keys.isRevokedSync?.(jti)
 }
 
 async function notRevoked(
@@ -273,7 +285,9 @@ export function stillTrustedSync(result: TrustCheck, options: VerifyBadgeOptions
   if (!keys?.findSync) return undefined
   const query: KeyQuery = { iss: result.claims.iss, alg: result.header.alg as BadgeAlg }
   if (typeof result.header.kid === 'string') query.kid = result.header.kid
-  const candidates = keys.findSync(query).filter((c) => keyMaySignFor(c, query.iss, result.trustLevel))
+  const found = keys.findSync(query)
+  if (found === undefined) return undefined
+  const candidates = found.filter((c) => keyMaySignFor(c, query.iss, result.trustLevel))
   if (candidates.length === 0 && options.acceptSelfSigned) return undefined
   return candidates.some((c) => c.publicKey === result.signingKey || c.publicKey.equals(result.signingKey))
 }

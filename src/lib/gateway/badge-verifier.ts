@@ -1,5 +1,6 @@
 import {
   stillTrusted,
+  revokedNow,
   stillTrustedSync,
   verifyBadgeNow,
   type TrustCheck,
@@ -39,7 +40,6 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
   const cache = new VerifyCache<Entry>(options.cacheSize ?? 10_000, now)
   const revoked = async (jti: string) =>
     (await options.keys?.isRevoked?.(jti)) || (await options.isRevoked?.(jti))
-  const revocable = options.keys?.isRevoked !== undefined || options.isRevoked !== undefined
   const untrusted = () =>
     new CapiscioError('BADGE_ISSUER_UNTRUSTED', 'the key that signed the badge is no longer trusted')
 
@@ -101,12 +101,15 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
         return verifyAndKeep(token, key)
       }
       options.onCache?.('hit')
-      const trusted = revocable ? undefined : stillTrustedSync(hit.trust, options)
-      if (trusted === undefined) return recheck(key, hit)
+      // At once when the key source (and its revocation list) answer from memory; else waited for.
+      const trusted = stillTrustedSync(hit.trust, options)
+      const revokedAtOnce = trusted === true ? revokedNow(hit.identity.jti, options) : false
+      if (trusted === undefined || revokedAtOnce === undefined) return recheck(key, hit)
       if (!trusted) {
         cache.delete(key)
         throw untrusted()
       }
+      if (revokedAtOnce) throw new CapiscioError('BADGE_REVOKED', 'the badge has been revoked')
       return hit.identity
     },
     ready: () => options.keys?.ready?.() ?? true,

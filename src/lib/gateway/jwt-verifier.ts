@@ -107,7 +107,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): GatewayVerifier 
           cache.delete(key)
           throw untrusted()
         }
-        if (keys.findSync) return signedByOneOf(v, keys.findSync(queryOf(v))) ? hit.identity : refuse()
+        const found = keys.findSync?.(queryOf(v))
+        if (found) return signedByOneOf(v, found) ? hit.identity : refuse()
         return keys.find(queryOf(v)).then((found) => (signedByOneOf(v, found) ? hit.identity : refuse()))
       }
       onCache?.('miss')

@@ -88,29 +88,28 @@ export class TrustStoreKeySource implements KeySource {
   }
 
   async find(query: KeyQuery): Promise<CandidateKey[]> {
-    const { byIssuer, byKid } = await this.loadBindings()
-    const kids: string[] = []
-    if (query.kid !== undefined) {
-      kids.push(query.kid)
-      // A did:key's kid may carry a fragment (did:key:z…#z…); the key is stored under the DID.
-      if (query.kid.startsWith(`${query.iss}#`)) kids.push(query.iss)
-    } else {
-      kids.push(...(byIssuer.get(query.iss) ?? []))
-      if (!kids.includes(query.iss)) kids.push(query.iss)
-    }
+    const bindings = await this.loadBindings()
     const out: CandidateKey[] = []
-    for (const kid of kids) {
-      const { key, did } = await this.key(kid)
-      if (!key || !keyFitsAlg(key.publicKey, query.alg)) continue
-      const issuers = [...(byKid.get(kid) ?? [])]
-      // Its own names: the did:key always (the key is that identity); the kid unless other keys hold it.
-      if (did !== undefined && !issuers.includes(did)) issuers.push(did)
-      if (!byIssuer.has(kid) && !issuers.includes(kid)) issuers.push(kid)
-      // Handed out with its binding even when the issuer is not in it: verifyBadge refuses the key
-      // then, and can say that the key is trusted but not for this issuer.
-      const candidate: CandidateKey = { publicKey: key.publicKey, kid, issuers }
-      if (key.maxLevel !== undefined) candidate.maxLevel = key.maxLevel
-      out.push(candidate)
+    for (const kid of kidsFor(query, bindings)) {
+      const candidate = candidateOf(kid, await this.key(kid), query, bindings)
+      if (candidate) out.push(candidate)
+    }
+    return out
+  }
+
+  /**
+   * find() at once, when everything it needs was read within the cache time (the common case on a
+   * busy gateway); undefined when something must be read again first.
+   */
+  findSync(query: KeyQuery): CandidateKey[] | undefined {
+    const bindings = this.bindings
+    if (!bindings || !this.fresh(bindings.at)) return undefined
+    const out: CandidateKey[] = []
+    for (const kid of kidsFor(query, bindings)) {
+      const entry = this.keys.get(kid)
+      if (!entry || !this.fresh(entry.at)) return undefined
+      const candidate = candidateOf(kid, entry, query, bindings)
+      if (candidate) out.push(candidate)
     }
     return out
   }
@@ -121,7 +120,46 @@ export class TrustStoreKeySource implements KeySource {
     return this.revoked.set.has(jti)
   }
 
+  /** isRevoked() at once, when the revocation list was read within the cache time; else undefined. */
+  isRevokedSync(jti: string): boolean | undefined {
+    if (!this.revoked || !this.fresh(this.revoked.at)) return undefined
+    return this.revoked.set.has(jti)
+  }
+
   ready(): boolean {
     return true
   }
+}
+
+/** The kids that may hold a query's key: its kid, else the keys bound to its issuer and the issuer itself. */
+function kidsFor(query: KeyQuery, { byIssuer }: Bindings): string[] {
+  const kids: string[] = []
+  if (query.kid !== undefined) {
+    kids.push(query.kid)
+    // A did:key's kid may carry a fragment (did:key:z…#z…); the key is stored under the DID.
+    if (query.kid.startsWith(`${query.iss}#`)) kids.push(query.iss)
+  } else {
+    kids.push(...(byIssuer.get(query.iss) ?? []))
+    if (!kids.includes(query.iss)) kids.push(query.iss)
+  }
+  return kids
+}
+
+/** A stored key as a candidate, with the issuers it may sign for; undefined if absent or of another alg. */
+function candidateOf(
+  kid: string,
+  { key, did }: CachedKey,
+  query: KeyQuery,
+  { byIssuer, byKid }: Bindings,
+): CandidateKey | undefined {
+  if (!key || !keyFitsAlg(key.publicKey, query.alg)) return undefined
+  const issuers = [...(byKid.get(kid) ?? [])]
+  // Its own names: the did:key always (the key is that identity); the kid unless other keys hold it.
+  if (did !== undefined && !issuers.includes(did)) issuers.push(did)
+  if (!byIssuer.has(kid) && !issuers.includes(kid)) issuers.push(kid)
+  // Handed out with its binding even when the issuer is not in it: verifyBadge refuses the key
+  // then, and can say that the key is trusted but not for this issuer.
+  const candidate: CandidateKey = { publicKey: key.publicKey, kid, issuers }
+  if (key.maxLevel !== undefined) candidate.maxLevel = key.maxLevel
+  return candidate
 }

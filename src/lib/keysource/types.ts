@@ -33,10 +33,15 @@ export interface KeySource {
   readonly kind: string
   /** Candidate keys for a token, most specific first; empty when none is known. */
   find(query: KeyQuery): Promise<CandidateKey[]>
-  /** The same answer at once, for sources that hold their keys in memory: verifiers then wait for nothing. */
-  findSync?(query: KeyQuery): CandidateKey[]
+  /**
+   * The same answer at once, for sources that hold their keys in memory: verifiers then wait for
+   * nothing. undefined when the source must read something first (ask find() then).
+   */
+  findSync?(query: KeyQuery): CandidateKey[] | undefined
   /** Whether a badge id is revoked, for sources that keep a revocation list. */
   isRevoked?(jti: string): Promise<boolean>
+  /** The same answer at once when the list is in memory; undefined when it must be read first. */
+  isRevokedSync?(jti: string): boolean | undefined
   /** Whether the source has what it needs to answer (a gateway's /ready). */
   ready?(): boolean
   /** Loads what the source needs before the first request (a gateway's start-up); never throws. */

@@ -210,7 +210,8 @@ export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier 
       return finish(header, claims, alg, signer, audList as string[] | undefined)
     }
     const query = keyQuery(kid as string | undefined, iss, alg)
-    return findSync ? signedBy(findSync(query)) : keys!.find(query).then(signedBy)
+    const found = findSync?.(query)
+    return found ? signedBy(found) : keys!.find(query).then(signedBy)
   }
 
   const verifier: TokenVerifier = async (token) => check(token)

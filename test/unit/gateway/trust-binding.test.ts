@@ -1,3 +1,6 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
 import { createBadgeVerifier } from '../../../src/lib/gateway/badge-verifier.js'
@@ -165,5 +168,67 @@ describe('gateway: a removed key takes its cached badges with it', () => {
     jwks.setKeys([publicJwkOf(edKey().publicKey, 'reg-2')])
     await keys.refresh() // what the source does by itself once cacheMs has passed
     await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'BADGE_ISSUER_UNTRUSTED' })
+  })
+})
+
+describe('the trust store answers at once from what it read within its cache time', () => {
+  it('findSync and isRevokedSync say "ask find()" until read, then agree with find() until the cache time passes', async () => {
+    const dir = tmpDir()
+    const store = new TrustStore(dir)
+    const issuerA = edKey()
+    await addTrustedKeys(store, jwkText(issuerA, 'issuer-a-1'), { issuers: [ISSUER_A] })
+    let now = NOW
+    const keys = new TrustStoreKeySource(store, { cacheMs: 1000, now: () => now })
+    const query = { kid: 'issuer-a-1', iss: ISSUER_A, alg: 'EdDSA' as const }
+    expect(keys.findSync(query)).toBeUndefined()
+    expect(keys.isRevokedSync('j-1')).toBeUndefined()
+    const found = await keys.find(query)
+    expect(found.map((c) => c.kid)).toEqual(['issuer-a-1'])
+    expect(keys.findSync(query)).toEqual(found)
+    expect(keys.findSync({ ...query, kid: 'unknown' })).toBeUndefined() // never read: ask
+    await keys.find({ ...query, kid: 'unknown' })
+    expect(keys.findSync({ ...query, kid: 'unknown' })).toEqual([]) // read: known to be absent
+    expect(await keys.isRevoked('j-1')).toBe(false)
+    expect(keys.isRevokedSync('j-1')).toBe(false)
+    writeFileSync(join(dir, 'revoked.json'), JSON.stringify(['j-1']))
+    expect(keys.isRevokedSync('j-1')).toBe(false) // within the cache time, as isRevoked would say
+    now += 1000
+    expect(keys.findSync(query)).toBeUndefined()
+    expect(keys.isRevokedSync('j-1')).toBeUndefined()
+    expect(await keys.isRevoked('j-1')).toBe(true)
+    expect(keys.isRevokedSync('j-1')).toBe(true)
+  })
+
+  it('a cached badge is refused at once when its jti is revoked, once the list is read again', async () => {
+    const dir = tmpDir()
+    const store = new TrustStore(dir)
+    const issuerA = edKey()
+    await addTrustedKeys(store, jwkText(issuerA, 'issuer-a-1'), { issuers: [ISSUER_A] })
+    let now = NOW
+    const verifier = createBadgeVerifier({
+      keys: new TrustStoreKeySource(store, { cacheMs: 1000, now: () => now }),
+      now: () => now,
+    })
+    const token = signRaw(
+      { alg: 'EdDSA', kid: 'issuer-a-1' },
+      claims({ iss: ISSUER_A, jti: 'j-9' }),
+      issuerA.privateKey,
+    )
+    expect((await verifier.verify(token)).jti).toBe('j-9')
+    // Everything in memory now: the cached badge is answered without a promise.
+    expect(verifier.verify(token)).toMatchObject({ jti: 'j-9' })
+    writeFileSync(join(dir, 'revoked.json'), JSON.stringify(['j-9']))
+    now += 1000
+    await expect(Promise.resolve().then(() => verifier.verify(token))).rejects.toMatchObject({
+      code: 'BADGE_REVOKED',
+    })
+    // And at once on the next call, from the list now in memory.
+    let thrown: unknown
+    try {
+      verifier.verify(token)
+    } catch (err) {
+      thrown = err
+    }
+    expect(thrown).toMatchObject({ code: 'BADGE_REVOKED' })
   })
 })
