@@ -17,6 +17,7 @@ import { TrustStore } from '../../../src/lib/store/truststore.js'
 import { mintToken } from '../../../src/lib/token/mint.js'
 import { claims, edKey, signHmac, signRaw } from '../../helpers/badges.js'
 import { echoAgent, startUpstream, type Upstream } from '../../helpers/servers.js'
+import { thrownBy } from '../../helpers/thrown.js'
 
 // The gateway's one pipeline for every credential (docs/architecture.md §6): badges, bearer JWTs and
 // SimpleGuard tokens through the proxy and through forward-auth, with real crypto and real servers.
@@ -325,13 +326,7 @@ describe('the verified-credential cache and the verifier agree on time', () => {
     await verifier.verify(token)
     expect(misses).toBe(1)
     t += 31_000 // past exp + skew: refused, as verifyBadge refuses it (thrown at once: keys in memory)
-    let thrown: unknown
-    try {
-      verifier.verify(token)
-    } catch (err) {
-      thrown = err
-    }
-    expect(thrown).toMatchObject({ code: 'BADGE_EXPIRED' })
+    expect(thrownBy(() => verifier.verify(token))).toMatchObject({ code: 'BADGE_EXPIRED' })
     expect(misses).toBe(2)
   })
 })

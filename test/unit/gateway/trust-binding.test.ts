@@ -15,6 +15,7 @@ import { claims, clock, edKey, NOW, signRaw } from '../../helpers/badges.js'
 import { JwksServer } from '../../helpers/jwks-server.js'
 import { echoAgent, startUpstream } from '../../helpers/servers.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
+import { thrownBy } from '../../helpers/thrown.js'
 
 const ISSUER_A = 'https://issuer-a.example.com'
 const open: { close(): Promise<void> }[] = []
@@ -223,12 +224,6 @@ describe('the trust store answers at once from what it read within its cache tim
       code: 'BADGE_REVOKED',
     })
     // And at once on the next call, from the list now in memory.
-    let thrown: unknown
-    try {
-      verifier.verify(token)
-    } catch (err) {
-      thrown = err
-    }
-    expect(thrown).toMatchObject({ code: 'BADGE_REVOKED' })
+    expect(thrownBy(() => verifier.verify(token))).toMatchObject({ code: 'BADGE_REVOKED' })
   })
 })
