@@ -135,8 +135,7 @@ interface FoundKeys {
 
 /** Step 4's lookup: at once from keys held in memory, else a promise. */
 function findKeysNow(p: Parsed, options: VerifyBadgeOptions): FoundKeys | Promise<FoundKeys> {
-  const query: KeyQuery = { kid: p.kid, iss: p.claims.iss, alg: p.alg }
-  if (p.kid === undefined) delete query.kid
+  const query = keyQueryOf(p.kid, p.claims.iss, p.alg)
   const found = options.keys?.findSync?.(query)
   if (found !== undefined) {
     const candidates = found.filter((c) => keyMaySignFor(c, query.iss, p.level))
@@ -254,6 +253,21 @@ async function notRevoked(
   return result
 }
 
+/** The key query for a badge: kid only when it has one (an absent member, not an undefined one). */
+function keyQueryOf(kid: string | undefined, iss: string, alg: BadgeAlg): KeyQuery {
+  return kid === undefined ? { iss, alg } : { kid, iss, alg }
+}
+
+/** The query that found a result's key, asked again. */
+function queryFor(result: TrustCheck): KeyQuery {
+  const kid = result.header.kid
+  return keyQueryOf(
+    typeof kid === 'string' ? kid : undefined,
+    result.claims.iss,
+    result.header.alg as BadgeAlg,
+  )
+}
+
 /** Step 4: the keys that may have signed a badge, each allowed to sign for its issuer. */
 async function findKeys(
   query: KeyQuery,
@@ -283,8 +297,7 @@ export type TrustCheck = Pick<VerificationResult, 'header' | 'trustLevel' | 'sig
 export function stillTrustedSync(result: TrustCheck, options: VerifyBadgeOptions): boolean | undefined {
   const keys = options.keys
   if (!keys?.findSync) return undefined
-  const query: KeyQuery = { iss: result.claims.iss, alg: result.header.alg as BadgeAlg }
-  if (typeof result.header.kid === 'string') query.kid = result.header.kid
+  const query = queryFor(result)
   const found = keys.findSync(query)
   if (found === undefined) return undefined
   const candidates = found.filter((c) => keyMaySignFor(c, query.iss, result.trustLevel))
@@ -298,8 +311,7 @@ export function stillTrustedSync(result: TrustCheck, options: VerifyBadgeOptions
  * a removed, replaced or rotated-out key, or a dropped issuer binding, ends the result's use.
  */
 export async function stillTrusted(result: TrustCheck, options: VerifyBadgeOptions): Promise<boolean> {
-  const query: KeyQuery = { iss: result.claims.iss, alg: result.header.alg as BadgeAlg }
-  if (typeof result.header.kid === 'string') query.kid = result.header.kid
+  const query = queryFor(result)
   const { candidates } = await findKeys(query, result.trustLevel, options)
   return candidates.some((c) => c.publicKey === result.signingKey || c.publicKey.equals(result.signingKey))
 }

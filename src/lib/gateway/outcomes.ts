@@ -39,6 +39,13 @@ export const DENIALS: ReadonlySet<Outcome> = new Set([
   'refused',
 ])
 
+/** How a request that got no answer from the target is answered (the client that left gets none). */
+export const FORWARD_FAILURES = {
+  'too-large': 'too-large',
+  timeout: 'upstream-timeout',
+  unavailable: 'upstream-unavailable',
+} as const satisfies Record<string, Outcome>
+
 export function sendJson(
   res: ServerResponse,
   status: number,

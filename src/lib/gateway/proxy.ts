@@ -1,11 +1,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Transform } from 'node:stream'
+import { Transform, pipeline } from 'node:stream'
 
 import type { Dispatcher } from 'undici'
 
 import { downstreamHeaders, type OutgoingHeaders } from './headers.js'
 
 export class BodyTooLarge extends Error {}
+
+/** The request body on its way to the target, failing with BodyTooLarge past `max` bytes. */
+export function limitedBody(req: IncomingMessage, max: number): Transform {
+  let seen = 0
+  const body = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length
+      done(seen > max ? new BodyTooLarge() : null, chunk)
+    },
+  })
+  pipeline(req, body, () => undefined)
+  return body
+}
 
 export type ForwardOutcome =
   | { status: number; upstreamMs: number }

@@ -6,7 +6,6 @@ import {
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net'
-import { Transform, pipeline } from 'node:stream'
 
 import { Pool } from 'undici'
 
@@ -14,10 +13,17 @@ import { CapiscioError } from '../errors.js'
 import { answerCard, CARD_PATHS, type ServedCard } from '../card/serve.js'
 import { checkRequestTarget, identityHeaders, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
-import { DENIALS, OUTCOMES, sendJson as json, sendOutcome, type Outcome } from './outcomes.js'
+import {
+  DENIALS,
+  FORWARD_FAILURES,
+  OUTCOMES,
+  sendJson as json,
+  sendOutcome,
+  type Outcome,
+} from './outcomes.js'
 import { bodyNotPassedOn } from './forward-auth.js'
 import { createPipeline, type AuthResult } from './pipeline.js'
-import { BodyTooLarge, forward, type ForwardOutcome } from './proxy.js'
+import { forward, limitedBody, type ForwardOutcome } from './proxy.js'
 import { clientErrorAnswer, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
 import { publicReason } from './reasons.js'
 import { validateTarget } from './target.js'
@@ -329,17 +335,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return refuse(res, ctx, 'too-large', 'request body too large')
     const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
     // A body read whole for verification is forwarded as it came; an empty one is no body.
-    let body: Transform | Buffer | undefined = read?.length ? read : undefined
-    if (hasBody && !read) {
-      let seen = 0
-      body = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          seen += chunk.length
-          done(seen > maxBody ? new BodyTooLarge() : null, chunk)
-        },
-      })
-      pipeline(req, body, () => undefined)
-    }
+    const body = read?.length ? read : hasBody && !read ? limitedBody(req, maxBody) : undefined
     const headers = upstreamHeaders(req.headers, {
       identity,
       forwardCredential: identity !== undefined && (options.forwardCredential ?? false),
@@ -369,14 +365,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     ctx.reason = outcome.detail
     if (outcome.failure === 'client-gone' || res.headersSent) return
-    sendOutcome(
-      res,
-      outcome.failure === 'too-large'
-        ? 'too-large'
-        : outcome.failure === 'timeout'
-          ? 'upstream-timeout'
-          : 'upstream-unavailable',
-    )
+    sendOutcome(res, FORWARD_FAILURES[outcome.failure])
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {

@@ -30,6 +30,15 @@ const nowClaims = (o: Record<string, unknown>) => {
   const iat = Math.floor(Date.now() / 1000)
   return claims({ iat, exp: iat + 300, ...o })
 }
+/** A trust store holding issuer A's key as `issuer-a-1`, bound to ISSUER_A. */
+async function issuerAStore() {
+  const dir = tmpDir()
+  const store = new TrustStore(dir)
+  const issuerA = edKey()
+  await addTrustedKeys(store, jwkText(issuerA, 'issuer-a-1'), { issuers: [ISSUER_A] })
+  return { dir, store, issuerA }
+}
+
 /** The admin badge the issue's attacker forges: issuer A's name, an admin subject, level 4. */
 const forged = (o: Record<string, unknown> = {}) =>
   nowClaims({
@@ -105,10 +114,7 @@ describe('gateway: every trusted key speaks only for the issuers it is bound to'
 
 describe('gateway: a removed key takes its cached badges with it', () => {
   it('refuses a cached badge once its key is removed, within the trust store reload interval', async () => {
-    const dir = tmpDir()
-    const store = new TrustStore(dir)
-    const issuerA = edKey()
-    await addTrustedKeys(store, jwkText(issuerA, 'issuer-a-1'), { issuers: [ISSUER_A] })
+    const { store, issuerA } = await issuerAStore()
     let now = NOW
     const reloadMs = 2000
     const cache: string[] = []
@@ -174,10 +180,7 @@ describe('gateway: a removed key takes its cached badges with it', () => {
 
 describe('the trust store answers at once from what it read within its cache time', () => {
   it('findSync and isRevokedSync say "ask find()" until read, then agree with find() until the cache time passes', async () => {
-    const dir = tmpDir()
-    const store = new TrustStore(dir)
-    const issuerA = edKey()
-    await addTrustedKeys(store, jwkText(issuerA, 'issuer-a-1'), { issuers: [ISSUER_A] })
+    const { dir, store } = await issuerAStore()
     let now = NOW
     const keys = new TrustStoreKeySource(store, { cacheMs: 1000, now: () => now })
     const query = { kid: 'issuer-a-1', iss: ISSUER_A, alg: 'EdDSA' as const }
@@ -201,10 +204,7 @@ describe('the trust store answers at once from what it read within its cache tim
   })
 
   it('a cached badge is refused at once when its jti is revoked, once the list is read again', async () => {
-    const dir = tmpDir()
-    const store = new TrustStore(dir)
-    const issuerA = edKey()
-    await addTrustedKeys(store, jwkText(issuerA, 'issuer-a-1'), { issuers: [ISSUER_A] })
+    const { dir, store, issuerA } = await issuerAStore()
     let now = NOW
     const verifier = createBadgeVerifier({
       keys: new TrustStoreKeySource(store, { cacheMs: 1000, now: () => now }),
