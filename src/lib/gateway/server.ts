@@ -24,6 +24,7 @@ import {
 import { bodyNotPassedOn } from './forward-auth.js'
 import { createPipeline, type AuthResult } from './pipeline.js'
 import { forward, limitedBody, type ForwardOutcome } from './proxy.js'
+import { InFlight, type Linked } from './in-flight.js'
 import { clientErrorAnswer, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
 import { publicReason } from './reasons.js'
 import { validateTarget } from './target.js'
@@ -87,9 +88,10 @@ export interface Gateway {
   close(): Promise<void>
 }
 
-interface Ctx {
+interface Ctx extends Linked<Ctx> {
   /** performance.now() at arrival. */
   start: number
+  res: ServerResponse
   upstreamMs?: number
   subject?: string
   credential?: CredentialKind
@@ -105,9 +107,8 @@ interface Conn {
   bytesAtIdle: number
   /** The gateway has sent FIN (drain or keep-alive timeout): a request arriving now cannot be answered. */
   ended: boolean
-  /** The latest request's context and response, for a client error in its body. */
+  /** The latest request's context (and response), for a client error in its body. */
   ctx?: Ctx
-  res?: ServerResponse
 }
 
 /** A request that got no full answer because the client went away (nginx's convention). */
@@ -140,8 +141,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     : undefined
   const proto = options.tls ? 'https' : 'http'
   const graceMs = options.drainGraceMs ?? 1000
-  /** Responses not yet closed, with their context: drain turns keep-alive off and may cut them. */
-  const live = new Map<ServerResponse, Ctx>()
+  /** Requests whose response has not closed: drain turns keep-alive off and may cut them. */
+  const live = new InFlight<Ctx>()
   const untrack = metrics.trackInFlight(() => live.size)
   /** Client connections (the TLS socket for HTTPS), so that drain can close each one cleanly. */
   const conns = new Map<Socket, Conn>()
@@ -159,7 +160,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       reason = ctx.cut?.reason ?? 'client closed the connection'
     }
     metrics.answered(status, method, durationMs / 1000)
-    live.delete(res)
+    live.delete(ctx)
     const socket = req.socket
     const conn = conns.get(socket)
     if (conn && --conn.busy === 0) {
@@ -369,14 +370,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const ctx: Ctx = { start: performance.now() }
+    const ctx: Ctx = { start: performance.now(), res }
     const conn = conns.get(req.socket)
     if (conn) {
       conn.busy++
       conn.ctx = ctx
-      conn.res = res
     }
-    live.set(res, ctx)
+    live.add(ctx)
     // Draining: this answer is the connection's last, and says so.
     if (draining) res.shouldKeepAlive = false
     try {
@@ -424,7 +424,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         ? { status: 408, reason: 'request body too slow (request timeout)' }
         : { status: 400, reason: `request body broken (${err.code ?? 'parse error'})` }
     }
-    if (!socket.writable || conn?.res?.headersSent) {
+    if (!socket.writable || conn?.ctx?.res.headersSent) {
       socket.destroy()
       return
     }
@@ -467,7 +467,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // net.Server#close stops listening and waits for the connections; http.Server#close would
       // also destroy idle keep-alive connections at once, resetting requests already on their way.
       const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()))
-      for (const res of live.keys()) if (!res.headersSent) res.shouldKeepAlive = false
+      for (const { res } of live.items()) if (!res.headersSent) res.shouldKeepAlive = false
       for (const [socket, conn] of conns)
         if (conn.busy === 0) setTimeout(closeIdle, graceMs, socket, conn).unref()
       // A TLS connection still in its handshake has no HTTP connection yet, so closeIdle never sees
@@ -483,7 +483,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         (resolve) => (timer = setTimeout(resolve, options.drainTimeoutMs ?? 30_000, 'deadline')),
       )
       if ((await Promise.race([closed, deadline])) === 'deadline') {
-        for (const ctx of live.values()) ctx.cut ??= { status: 503, reason: 'cut at the drain deadline' }
+        for (const ctx of live.items()) ctx.cut ??= { status: 503, reason: 'cut at the drain deadline' }
         for (const socket of raw) socket.destroy()
         for (const socket of conns.keys()) socket.destroy()
         await closed
