@@ -40,6 +40,22 @@ describe('verifyBadge accepts', () => {
     expect(r.warnings).toEqual([])
   })
 
+  it('the signing key, which stays out of the result’s keys, its JSON and a spread of it', async () => {
+    const r = await verifyBadge(signRaw(header, claims(), issuer.privateKey), base)
+    expect(r.signingKey.equals(issuer.publicKey)).toBe(true)
+    expect(Object.keys(r)).toEqual([
+      'valid',
+      'claims',
+      'header',
+      'trustLevel',
+      'selfSigned',
+      'warnings',
+      'kid',
+    ])
+    expect(JSON.parse(JSON.stringify(r))).not.toHaveProperty('signingKey')
+    expect({ ...r }).not.toHaveProperty('signingKey')
+  })
+
   it('a valid ES256 badge', async () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     const token = signRaw({ alg: 'ES256', kid: 'ec' }, claims(), ec.privateKey)
