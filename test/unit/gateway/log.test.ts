@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
 
-import { formatLogLine } from '../../../src/lib/gateway/log.js'
+import { formatLogLine, isoTime } from '../../../src/lib/gateway/log.js'
 import type { RequestLogEntry } from '../../../src/lib/gateway/types.js'
 
 // The JSON request log is built by hand for speed: it must still be one valid JSON object per
@@ -43,5 +43,32 @@ describe('formatLogLine json', () => {
         expect(JSON.parse(line)).toEqual(expected)
       }),
     )
+  })
+})
+
+describe('isoTime', () => {
+  it('is toISOString for any time, alone and after any other time (its cached second)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.date({ noInvalidDate: true }), { minLength: 1, maxLength: 20 }),
+        fc.integer({ min: -1500, max: 1500 }),
+        (times, step) => {
+          for (const t of times) {
+            expect(isoTime(t)).toBe(t.toISOString())
+            // A neighbour within, at the edge of, or past the same second.
+            const near = new Date(t.getTime() + step)
+            if (!Number.isNaN(near.getTime())) expect(isoTime(near)).toBe(near.toISOString())
+          }
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+
+  it('pads the milliseconds and keeps them at the second’s edges', () => {
+    for (const ms of [0, 5, 42, 999, 1000, 1001, -1, -1000, -1001]) {
+      const t = new Date(Date.UTC(2026, 11, 1, 23, 59, 59) + ms)
+      expect(isoTime(t)).toBe(t.toISOString())
+    }
   })
 })
