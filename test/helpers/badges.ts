@@ -1,7 +1,8 @@
-import { createHmac, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto'
+import { createHmac, randomUUID, sign, type KeyObject } from 'node:crypto'
 
 import { toLowS } from '../../src/lib/badge/jws.js'
 import { didKeyOf } from '../../src/lib/keys/didkey.js'
+import { keyPair } from './keypair.js'
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
 
@@ -39,7 +40,7 @@ export const NOW = 1_800_000_000_000 // a fixed clock (ms) for time checks
 export const clock = () => NOW
 
 export function edKey(): { privateKey: KeyObject; publicKey: KeyObject; did: string } {
-  const pair = generateKeyPairSync('ed25519')
+  const pair = keyPair('ed25519')
   return { ...pair, did: didKeyOf(pair.publicKey)! }
 }
 

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto'
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -14,6 +13,7 @@ import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { mintToken } from '../../../src/lib/token/mint.js'
 import { clock, edKey } from '../../helpers/badges.js'
 import { tmpDir } from '../../helpers/tmp.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 const SECRET = 'authenticator-test-secret-32-bytes-or-more'
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` })
@@ -44,7 +44,7 @@ describe('JWTAuthenticator: the key is resolved once, at construction', () => {
 
   it('takes keyFile over secret, secret over CAPISCIO_JWT_SECRET over APCORE_JWT_SECRET', async () => {
     const dir = tmpDir()
-    const ed = generateKeyPairSync('ed25519')
+    const ed = keyPair('ed25519')
     writeFileSync(join(dir, 'public.pem'), ed.publicKey.export({ type: 'spki', format: 'pem' }))
     const other = 'another-secret-that-is-32-bytes-long!!'
     const env = { CAPISCIO_JWT_SECRET: SECRET, APCORE_JWT_SECRET: other }
@@ -189,7 +189,7 @@ describe('BadgeAuthenticator', () => {
 describe('JWTAuthenticator with a JWKS URL (the remote key source)', () => {
   it('verifies RS256 tokens by kid from the JWKS, binds them to its issuer, and is null while it is down', async () => {
     const { JwksServer } = await import('../../helpers/jwks-server.js')
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const rsa = keyPair('rsa', { modulusLength: 2048 })
     const jwks = await new JwksServer().start()
     try {
       jwks.setKeys([{ ...rsa.publicKey.export({ format: 'jwk' }), kid: 'rsa-1', alg: 'RS256', use: 'sig' }])

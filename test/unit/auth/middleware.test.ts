@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setImmediate as tick } from 'node:timers/promises'
@@ -16,6 +16,7 @@ import { authMiddleware, withAuth } from '../../../src/lib/auth/middleware.js'
 import { mintToken } from '../../../src/lib/token/mint.js'
 import { signHmac, unsigned } from '../../helpers/badges.js'
 import { tmpDir } from '../../helpers/tmp.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 const SECRET = 'middleware-test-secret-of-at-least-32-bytes'
 const token = (sub: string, extra: Record<string, unknown> = {}) =>
@@ -137,8 +138,8 @@ describe('withAuth (node:http)', () => {
 })
 
 describe('hostile credentials through the middleware: each a 401, never a crash', () => {
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const ec = keyPair('ec', { namedCurve: 'P-256' })
+  const rsa = keyPair('rsa', { modulusLength: 2048 })
   let base: string
   let rsaBase: string
   const serve = async (publicKey: typeof ec.publicKey) => {

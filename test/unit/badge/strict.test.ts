@@ -1,4 +1,4 @@
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { sign, type KeyObject } from 'node:crypto'
 
 import { describe, expect, it } from '@jest/globals'
 
@@ -8,9 +8,10 @@ import { verifyBadge, type VerifyBadgeOptions } from '../../../src/lib/badge/ver
 import { CapiscioError } from '../../../src/lib/errors.js'
 import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { claims, clock, edKey, NOW, signRaw } from '../../helpers/badges.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 const issuer = edKey()
-const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+const ec = keyPair('ec', { namedCurve: 'P-256' })
 const keys = new StaticKeySource([
   { publicKey: issuer.publicKey, kid: 'ed' },
   { publicKey: ec.publicKey, kid: 'ec' },

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -13,6 +12,7 @@ import type { KeyQuery, KeySource } from '../../../src/lib/keysource/types.js'
 import { TrustStore } from '../../../src/lib/store/truststore.js'
 import { claims, clock, edKey, NOW, signHmac, signRaw, unsigned } from '../../helpers/badges.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 afterAll(cleanupTmp)
 
@@ -57,7 +57,7 @@ describe('verifyBadge accepts', () => {
   })
 
   it('a valid ES256 badge', async () => {
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const ec = keyPair('ec', { namedCurve: 'P-256' })
     const token = signRaw({ alg: 'ES256', kid: 'ec' }, claims(), ec.privateKey)
     const r = await verifyBadge(token, {
       keys: new StaticKeySource([{ publicKey: ec.publicKey, kid: 'ec' }]),

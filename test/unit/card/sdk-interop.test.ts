@@ -1,7 +1,7 @@
 // Card signatures against the official A2A JS SDK: a card we sign verifies with the SDK's own
 // verifyAgentCardSignature, a card the SDK signs verifies with ours, and a change after signing
 // is refused by both.
-import { createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { createPublicKey } from 'node:crypto'
 
 import { describe, expect, it } from '@jest/globals'
 import {
@@ -19,13 +19,13 @@ import {
 } from '../../../src/lib/card/sign.js'
 import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { v1Card } from '../../helpers/cards.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 /** A 1.0 card with every required field set and nothing empty, so both canonical readings agree. */
 const CARD: AgentCard = v1Card({ name: 'Interop Agent', description: 'Answers questions' })
 
 describe.each(['ed25519', 'ec'] as const)('agent card signatures with the A2A JS SDK (%s)', (type) => {
-  const pair =
-    type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const pair = type === 'ed25519' ? keyPair('ed25519') : keyPair('ec', { namedCurve: 'P-256' })
   const publicKey = createPublicKey(pair.privateKey)
   const keys = new StaticKeySource([{ publicKey, kid: 'k1' }])
   const sdkVerify = verifyAgentCardSignature(async () => publicKey)

@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { createPublicKey } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -10,6 +10,7 @@ import { ClientFactory } from '@a2a-js/sdk/client'
 import { cardHandler } from '../../../src/lib/card/serve.js'
 import { signAgentCard, type AgentCard } from '../../../src/lib/card/sign.js'
 import { v1Card } from '../../helpers/cards.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 const servers: Server[] = []
 afterEach(async () => {
@@ -83,7 +84,7 @@ describe('cardHandler', () => {
   })
 
   it('the official A2A JS SDK client loads a card we signed and serve, and its signature verifies with the SDK', async () => {
-    const { privateKey } = generateKeyPairSync('ed25519')
+    const { privateKey } = keyPair('ed25519')
     const served: { card?: AgentCard } = {}
     const server = createServer(cardHandler(() => served.card!))
     const base = await listen(server)

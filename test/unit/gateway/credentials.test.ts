@@ -18,6 +18,7 @@ import { mintToken } from '../../../src/lib/token/mint.js'
 import { claims, edKey, signHmac, signRaw } from '../../helpers/badges.js'
 import { echoAgent, startUpstream, type Upstream } from '../../helpers/servers.js'
 import { thrownBy } from '../../helpers/thrown.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 // The gateway's one pipeline for every credential (docs/architecture.md §6): badges, bearer JWTs and
 // SimpleGuard tokens through the proxy and through forward-auth, with real crypto and real servers.
@@ -391,8 +392,7 @@ describe('credential kinds never stand in for each other (review findings)', () 
   })
 
   it('an ES256 JWT without jti and its high-S twin are one token to replay protection', async () => {
-    const { generateKeyPairSync } = await import('node:crypto')
-    const es = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const es = keyPair('ec', { namedCurve: 'P-256' })
     const token = mintToken({ sub: 'svc', privateKey: es.privateKey, kid: 'es' }).token
     const claimsNoJti = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<
       string,

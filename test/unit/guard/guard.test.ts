@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { createPublicKey } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -15,6 +15,7 @@ import { freePort } from '../../helpers/servers.js'
 import { startProgram } from '../../helpers/processes.js'
 import { pythonWith } from '../../helpers/python.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 afterAll(cleanupTmp)
 
@@ -236,7 +237,7 @@ describe('SimpleGuard interop with both Python SDK generations (PyJWT + cryptogr
     const pyDir = tmpDir()
     mkdirSync(join(pyDir, 'trusted'))
     writeFileSync(join(pyDir, 'trusted', `${kid}.pem`), readFileSync(join(guard.keysDir, 'public.pem')))
-    const py = generateKeyPairSync('ed25519')
+    const py = keyPair('ed25519')
     writeFileSync(join(pyDir, 'private.pem'), py.privateKey.export({ type: 'pkcs8', format: 'pem' }))
     writeFileSync(
       join(guard.trustDir, 'python-agent.pem'),

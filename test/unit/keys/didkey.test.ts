@@ -1,11 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto'
-
 import { describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
 
 import { CapiscioError } from '../../../src/lib/errors.js'
 import { base58Decode, base58Encode } from '../../../src/lib/keys/base58.js'
 import { didKeyFromX, didKeyOf, publicKeyFromDidKey } from '../../../src/lib/keys/didkey.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 // The did:key spec's Ed25519 example: this x and this DID are the same key.
 const VECTOR_X = 'Lm_M42cB3HkUiODQsXRcweM6TByfzEHGO9ND274JcOY'
@@ -23,7 +22,7 @@ describe('did:key', () => {
 
   it('round-trips generated Ed25519 keys and starts with did:key:z6Mk', () => {
     for (let i = 0; i < 20; i++) {
-      const { publicKey } = generateKeyPairSync('ed25519')
+      const { publicKey } = keyPair('ed25519')
       const did = didKeyOf(publicKey)!
       expect(did.startsWith('did:key:z6Mk')).toBe(true)
       expect(publicKeyFromDidKey(did).equals(publicKey)).toBe(true)
@@ -31,7 +30,7 @@ describe('did:key', () => {
   })
 
   it('has no did:key for non-Ed25519 keys', () => {
-    expect(didKeyOf(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey)).toBeUndefined()
+    expect(didKeyOf(keyPair('ec', { namedCurve: 'P-256' }).publicKey)).toBeUndefined()
   })
 
   it.each([

@@ -1,11 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto'
-
 import { describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
 
 import { CapiscioError } from '../../../src/lib/errors.js'
 import { privateJwkOf, publicJwkOf } from '../../../src/lib/keys/key.js'
 import { parseKey, parseKeys } from '../../../src/lib/keys/parse.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -17,9 +16,9 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   throw new Error('expected a CapiscioError')
 }
 
-const ed = generateKeyPairSync('ed25519')
-const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+const ed = keyPair('ed25519')
+const ec = keyPair('ec', { namedCurve: 'P-256' })
+const rsa = keyPair('rsa', { modulusLength: 2048 })
 
 describe('parseKeys: accepted inputs, by content', () => {
   it('reads a public JWK with its kid', async () => {
@@ -110,14 +109,14 @@ describe('parseKeys: rejected inputs get coded errors', () => {
   })
 
   it('refuses RSA keys under 2048 bits and curves outside the allow-list', async () => {
-    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({
+    const small = keyPair('rsa', { modulusLength: 1024 }).publicKey.export({
       type: 'spki',
       format: 'pem',
     })
     expect(await codeOf(parseKeys(small as string))).toBe('KEY_UNSUPPORTED')
-    const x = generateKeyPairSync('x25519').publicKey.export({ type: 'spki', format: 'pem' })
+    const x = keyPair('x25519').publicKey.export({ type: 'spki', format: 'pem' })
     expect(await codeOf(parseKeys(x as string))).toBe('KEY_UNSUPPORTED')
-    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' })
+    const p384 = keyPair('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' })
     expect(await codeOf(parseKeys(JSON.stringify(p384)))).toBe('KEY_UNSUPPORTED')
   })
 

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 
@@ -9,10 +8,11 @@ import { publicJwkOf, privateJwkOf } from '../../../src/lib/keys/key.js'
 import { addTrustedKeys } from '../../../src/lib/store/trust-add.js'
 import { stemForKid, TrustStore } from '../../../src/lib/store/truststore.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 afterAll(cleanupTmp)
 
-const ed = () => generateKeyPairSync('ed25519')
+const ed = () => keyPair('ed25519')
 const DID = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
 
 describe('stemForKid', () => {
@@ -161,7 +161,7 @@ describe('addTrustedKeys', () => {
     const jwks = {
       keys: [
         publicJwkOf(ed().publicKey, 'a'),
-        publicJwkOf(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, 'b'),
+        publicJwkOf(keyPair('ec', { namedCurve: 'P-256' }).publicKey, 'b'),
       ],
     }
     const added = await addTrustedKeys(store, JSON.stringify(jwks))

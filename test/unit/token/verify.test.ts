@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { createHmac, sign, type KeyObject } from 'node:crypto'
 
 import { describe, expect, it } from '@jest/globals'
 
@@ -11,6 +11,7 @@ import { mintToken } from '../../../src/lib/token/mint.js'
 import { createTokenVerifier, verifyToken, type VerifyTokenOptions } from '../../../src/lib/token/verify.js'
 import { NOW, clock, signHmac, unsigned } from '../../helpers/badges.js'
 import { tmpDir } from '../../helpers/tmp.js'
+import { keyPair } from '../../helpers/keypair.js'
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hs256!'
 const T = Math.floor(NOW / 1000)
@@ -48,9 +49,9 @@ const opts = (extra: Partial<VerifyTokenOptions> = {}): VerifyTokenOptions => ({
 describe('mintToken → verifyToken', () => {
   it('round-trips every algorithm with the claims it was given', async () => {
     const keys = {
-      RS256: generateKeyPairSync('rsa', { modulusLength: 2048 }),
-      ES256: generateKeyPairSync('ec', { namedCurve: 'P-256' }),
-      EdDSA: generateKeyPairSync('ed25519'),
+      RS256: keyPair('rsa', { modulusLength: 2048 }),
+      ES256: keyPair('ec', { namedCurve: 'P-256' }),
+      EdDSA: keyPair('ed25519'),
     }
     for (const [alg, pair] of Object.entries(keys)) {
       const { token, header } = mintToken({ sub: 'svc', privateKey: pair.privateKey, kid: 'k1', now: clock })
@@ -114,7 +115,7 @@ describe('mintToken → verifyToken', () => {
 })
 
 describe('verifyToken: the allow-list comes from the key, never from the token', () => {
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const ec = keyPair('ec', { namedCurve: 'P-256' })
   const ecKeys = new StaticKeySource([{ publicKey: ec.publicKey, kid: 'ec' }])
 
   it('refuses alg none, in any spelling, with TOKEN_MALFORMED', async () => {
@@ -143,7 +144,7 @@ describe('verifyToken: the allow-list comes from the key, never from the token',
   })
 
   it('a key verifies only its own algorithm: an ES256 key never checks an EdDSA token', async () => {
-    const ed = generateKeyPairSync('ed25519')
+    const ed = keyPair('ed25519')
     const token = signed({ alg: 'EdDSA', kid: 'ec' }, { sub: 'x' }, ed.privateKey)
     expect(await codeOf(token, { keys: ecKeys, now: clock })).toBe('TOKEN_SIGNATURE_INVALID')
   })
@@ -255,8 +256,8 @@ describe('verifyToken with a trust store: keys speak only for their issuers', ()
   it("a partner's key cannot sign a token claiming another issuer; a token without iss claims none", async () => {
     const dir = tmpDir()
     const store = new TrustStore(dir)
-    const a = generateKeyPairSync('ed25519')
-    const p = generateKeyPairSync('ed25519')
+    const a = keyPair('ed25519')
+    const p = keyPair('ed25519')
     await store.add(a.publicKey, 'a-key', { issuers: ['https://a.example'] })
     await store.add(p.publicKey, 'partner', { issuers: ['https://partner.example'] })
     const keys = new TrustStoreKeySource(new TrustStore(dir), { now: clock })
@@ -282,9 +283,9 @@ describe('createTokenVerifier', () => {
 
 describe('mintToken refuses keys no verifier takes', () => {
   it.each([
-    ['P-384', () => generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey],
-    ['secp256k1', () => generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey],
-    ['RSA-1024', () => generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey],
+    ['P-384', () => keyPair('ec', { namedCurve: 'P-384' }).privateKey],
+    ['secp256k1', () => keyPair('ec', { namedCurve: 'secp256k1' }).privateKey],
+    ['RSA-1024', () => keyPair('rsa', { modulusLength: 1024 }).privateKey],
   ])('%s is a usage error, not a token labelled with an algorithm it cannot meet', (_name, make) => {
     expect(() => mintToken({ sub: 'a', privateKey: make() })).toThrow(
       expect.objectContaining({ code: 'USAGE' }) as unknown as Error,
