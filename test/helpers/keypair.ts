@@ -1,4 +1,6 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+
+import { detached } from '../../src/lib/keys/generate.js'
 
 export interface KeyPair {
   privateKey: KeyObject
@@ -8,15 +10,13 @@ export interface KeyPair {
 const generate = generateKeyPairSync as unknown as (type: string, options?: object) => KeyPair
 
 /**
- * generateKeyPairSync, the pair read back from its PKCS#8 DER as generateKey does
- * (src/lib/keys/generate.ts): Node 20 can deadlock exporting a freshly generated key as a JWK while
+ * generateKeyPairSync, the pair read back from its PKCS#8 DER as generateKey does (detached, in
+ * src/lib/keys/generate.ts): Node 20 can deadlock exporting a freshly generated key as a JWK while
  * the collector frees the job that generated it, which would hang a test run for good.
  */
 export function keyPair(
   type: 'ed25519' | 'x25519' | 'ec' | 'rsa',
   options?: { namedCurve?: string; modulusLength?: number },
 ): KeyPair {
-  const der = generate(type, options).privateKey.export({ format: 'der', type: 'pkcs8' })
-  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
-  return { privateKey, publicKey: createPublicKey(privateKey) }
+  return detached(generate(type, options))
 }

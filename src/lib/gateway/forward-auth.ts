@@ -1,4 +1,7 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+import { identityHeaders } from './headers.js'
+import type { GatewayIdentity } from './types.js'
 
 /** Methods whose requests carry no body for a SimpleGuard token to sign. */
 const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -20,4 +23,14 @@ export function bodyNotPassedOn(req: IncomingMessage): boolean {
   for (const method of [req.method, h['x-original-method'], h['x-forwarded-method']])
     if (method !== undefined && !BODYLESS_METHODS.has(String(method).toUpperCase())) return true
   return false
+}
+
+/**
+ * Forward-auth's answer for an admitted request (docs/deployment.md): 200 with the identity headers
+ * for the proxy in front to pass on, and nothing proxied. Refusals are answered as anywhere else.
+ */
+export function admitForwardAuth(req: IncomingMessage, res: ServerResponse, identity: GatewayIdentity): void {
+  req.resume()
+  res.writeHead(200, { ...identityHeaders(identity), 'cache-control': 'no-store', 'content-length': 0 })
+  res.end()
 }

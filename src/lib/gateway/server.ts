@@ -11,7 +11,7 @@ import { Pool } from 'undici'
 
 import { CapiscioError } from '../errors.js'
 import { answerCard, CARD_PATHS, type ServedCard } from '../card/serve.js'
-import { checkRequestTarget, identityHeaders, upstreamHeaders } from './headers.js'
+import { checkRequestTarget, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
 import {
   DENIALS,
@@ -21,7 +21,7 @@ import {
   sendOutcome,
   type Outcome,
 } from './outcomes.js'
-import { bodyNotPassedOn } from './forward-auth.js'
+import { admitForwardAuth, bodyNotPassedOn } from './forward-auth.js'
 import { createPipeline, type AuthResult } from './pipeline.js'
 import { forward, limitedBody, type ForwardOutcome } from './proxy.js'
 import { InFlight, type Linked } from './in-flight.js'
@@ -299,7 +299,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return
     }
     if (forwardAuthOnly || path === authPath)
-      return admit(req, res, ctx, true, (a) => forwardAuth(req, res, a))
+      return admit(req, res, ctx, true, (a) => admitForwardAuth(req, res, a.identity))
     if (isRead && CARD_PATHS.has(path)) {
       if (options.card) return answerCard(req, res, { v1: options.card })
       return proxy(req, res, ctx, undefined, undefined)
@@ -307,20 +307,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
     // 2-4. Extract, verify, replay; then 5. proxy.
     admit(req, res, ctx, false, (a) => proxy(req, res, ctx, a.identity, a.body))
-  }
-
-  /**
-   * Forward-auth (docs/deployment.md): the same stages, and no proxying. 200 with the identity
-   * headers for the proxy in front to pass on, else the refusal, which that proxy shows the client.
-   */
-  function forwardAuth(req: IncomingMessage, res: ServerResponse, admitted: Admitted): void {
-    req.resume()
-    res.writeHead(200, {
-      ...identityHeaders(admitted.identity),
-      'cache-control': 'no-store',
-      'content-length': 0,
-    })
-    res.end()
   }
 
   function proxy(

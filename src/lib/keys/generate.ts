@@ -24,7 +24,7 @@ export function isKeyAlg(value: string): value is KeyAlg {
  * in about half the runs of 20,000 keys; `capiscio key gen` does the same once. Keys read back share
  * nothing with the job, and the DER export of the generated key never hung (95,000 keys in a loop).
  */
-function detached(pair: { privateKey: KeyObject }): { privateKey: KeyObject; publicKey: KeyObject } {
+export function detached(pair: { privateKey: KeyObject }): { privateKey: KeyObject; publicKey: KeyObject } {
   const der = pair.privateKey.export({ format: 'der', type: 'pkcs8' })
   const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
   der.fill(0)
