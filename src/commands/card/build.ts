@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs'
 import { Flags } from '@oclif/core'
 
 import { BaseCommand } from '../../base-command.js'
-import { confirmWrite, promptCardInput } from '../../card-prompts.js'
 import { passphraseFileFlag } from '../../flags.js'
 import {
   buildAgentCard,
@@ -87,7 +86,9 @@ export default class CardBuild extends BaseCommand<typeof CardBuild> {
 
     let missing = missingCardFields(input)
     const guided = missing.length > 0 && this.interactive
-    if (guided) input = await promptCardInput(input, { output: process.stderr })
+    // Loaded only to ask: @inquirer/prompts costs every other start of the CLI ~50 ms to import.
+    const prompts = guided ? await import('../../card-prompts.js') : undefined
+    if (prompts) input = await prompts.promptCardInput(input, { output: process.stderr })
     missing = missingCardFields(input)
     if (missing.length > 0)
       throw new CapiscioError('USAGE', `missing ${missing.map((m) => `--${m}`).join(', ')}`, {
@@ -106,7 +107,7 @@ export default class CardBuild extends BaseCommand<typeof CardBuild> {
       })
     }
     const text = JSON.stringify(card, null, 2) + '\n'
-    if (guided && out !== '-' && !(await confirmWrite(text, out, { output: process.stderr }))) {
+    if (prompts && out !== '-' && !(await prompts.confirmWrite(text, out, { output: process.stderr }))) {
       this.info('not written')
       return { card, out: '' }
     }
