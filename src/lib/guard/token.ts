@@ -1,7 +1,8 @@
-import { createHash, randomUUID, sign as cryptoSign, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { createHash, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto'
 
 import { decodeJws, verifySignature } from '../badge/jws.js'
 import { CapiscioError, type ErrorCode } from '../errors.js'
+import { sameText } from '../same-text.js'
 import type { ReplayStore } from '../gateway/types.js'
 
 /** DESIGN §8: a SimpleGuard token lives 60 s, and verifiers allow 5 s of clock difference. */
@@ -191,11 +192,4 @@ export function checkBody(bh: string | undefined, body: Body | undefined): void 
   }
   if (bh === undefined) fail('GUARD_BODY_MISMATCH', 'the request has a body but the token has no bh')
   if (!sameText(bh, bodyHash(bytes))) fail('GUARD_BODY_MISMATCH', 'the body does not match the token (bh)')
-}
-
-/** Constant-time equality of two short strings. */
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8')
-  const y = Buffer.from(b, 'utf8')
-  return x.length === y.length && timingSafeEqual(x, y)
 }

@@ -1,9 +1,10 @@
-import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { createHmac, type KeyObject } from 'node:crypto'
 
 import { decodeJws, verifySignature } from '../badge/jws.js'
 import { MAX_KIDLESS_KEYS } from '../badge/verify.js'
 import { CapiscioError, type ErrorCode } from '../errors.js'
 import type { CandidateKey, KeyQuery, KeySource } from '../keysource/types.js'
+import { sameText } from '../same-text.js'
 import {
   HMAC_HASH,
   MIN_SECRET_BYTES,
@@ -196,8 +197,10 @@ export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier 
 
     // 4. Key and signature.
     if (isHmacAlg(alg)) {
-      const expected = createHmac(HMAC_HASH[alg], secret!).update(signingInput, 'latin1').digest()
-      if (expected.length !== signature.length || !timingSafeEqual(expected, signature))
+      // Compared as text: decodeJws refuses non-canonical base64url, so equal bytes are equal text,
+      // and a digest as a string skips the Buffer that costs a third of the HMAC.
+      const expected = createHmac(HMAC_HASH[alg], secret!).update(signingInput, 'latin1').digest('base64url')
+      if (!sameText(expected, token.slice(signingInput.length + 1)))
         fail('TOKEN_SIGNATURE_INVALID', 'the signature does not verify')
       return finish(header, claims, alg, undefined, audList as string[] | undefined)
     }
