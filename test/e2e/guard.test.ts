@@ -49,6 +49,29 @@ describe('capiscio guard (built CLI)', () => {
     })
   })
 
+  it("verify: a trusted key that names another key's issuer is GUARD_UNTRUSTED_KEY (exit 3), as in the gateway", async () => {
+    const cwd = tmpDir()
+    for (const who of ['alice', 'bob'])
+      expect((await runCli(['key', 'gen', '--out', who, '-q'], { cwd })).code).toBe(0)
+    await runCli(['trust', 'add', 'alice/public.jwk', '-q'], { cwd })
+    await runCli(['trust', 'add', 'bob/public.jwk', '--issuer', 'https://bob.example.com', '-q'], { cwd })
+    const asBob = await runCli(
+      ['guard', 'sign', '-q', '--key', 'alice', '--iss', 'https://bob.example.com'],
+      { cwd },
+    )
+    expect(asBob.code).toBe(0)
+    const refused = await runCli(['guard', 'verify', asBob.stdout.trim(), '--json'], { cwd })
+    expect([refused.code, JSON.parse(refused.stdout)]).toEqual([
+      3,
+      expect.objectContaining({
+        valid: false,
+        error: expect.objectContaining({ code: 'GUARD_UNTRUSTED_KEY' }),
+      }),
+    ])
+    const asItself = await runCli(['guard', 'sign', '-q', '--key', 'alice'], { cwd })
+    expect((await runCli(['guard', 'verify', asItself.stdout.trim()], { cwd })).code).toBe(0)
+  })
+
   it('verify: a changed body, no body, or a body from stdin that differs is GUARD_BODY_MISMATCH (exit 3)', async () => {
     const cwd = await project()
     await runCli(['trust', 'add', 'capiscio_keys/public.jwk', '-q'], { cwd })

@@ -2,8 +2,9 @@ import { createHash, randomUUID, sign as cryptoSign, type KeyObject } from 'node
 
 import { decodeJws, verifySignature } from '../badge/jws.js'
 import { CapiscioError, type ErrorCode } from '../errors.js'
-import { sameText } from '../same-text.js'
 import type { ReplayStore } from '../gateway/types.js'
+import { didKeyOf } from '../keys/didkey.js'
+import { sameText } from '../same-text.js'
 
 /** DESIGN §8: a SimpleGuard token lives 60 s, and verifiers allow 5 s of clock difference. */
 export const GUARD_TOKEN_TTL_SECONDS = 60
@@ -76,6 +77,8 @@ export interface GuardKeyLookup {
   keyFor(kid: string): Promise<KeyObject | undefined>
   /** The issuers a key is bound to (issuers.json), empty when the store binds it to none. */
   issuersOf?(kid: string): Promise<readonly string[]>
+  /** The kids issuers.json binds an issuer to, empty when none: an issuer that is other keys'. */
+  kidsBoundTo?(iss: string): Promise<readonly string[]>
 }
 
 export interface VerifyGuardTokenOptions {
@@ -108,6 +111,33 @@ export interface VerifiedGuardToken {
 
 function fail(code: ErrorCode, message: string): never {
   throw new CapiscioError(code, message)
+}
+
+/**
+ * Whether the key may name this issuer (docs/formats.md, "SimpleGuard token"). A key issuers.json
+ * binds names those issuers or its kid. A key bound to none (a PEM dropped in by hand, as Python
+ * deployments do) is trusted by its kid and may name any issuer but another key's: a did:key that
+ * is not its own, or an issuer issuers.json binds to other keys.
+ */
+async function checkIssuer(
+  keys: GuardKeyLookup,
+  kid: string,
+  publicKey: KeyObject,
+  iss: string | undefined,
+): Promise<void> {
+  const bound = (await keys.issuersOf?.(kid)) ?? []
+  if (bound.length > 0) {
+    if (iss === undefined || (!bound.includes(iss) && iss !== kid))
+      fail('GUARD_UNTRUSTED_KEY', `the key ${kid} may not sign for issuer ${iss ?? '(none)'}`)
+    return
+  }
+  if (iss === undefined || iss === kid) return
+  if (
+    iss.startsWith('did:key:')
+      ? didKeyOf(publicKey) !== iss
+      : ((await keys.kidsBoundTo?.(iss)) ?? []).length > 0
+  )
+    fail('GUARD_UNTRUSTED_KEY', `the key ${kid} may not sign for issuer ${iss}: that issuer is another key's`)
 }
 
 /**
@@ -151,9 +181,7 @@ export async function verifyGuardToken(
 
   const publicKey = await options.keys.keyFor(kid)
   if (!publicKey) fail('GUARD_UNTRUSTED_KEY', `no trusted key for kid ${kid}`)
-  const bound = (await options.keys.issuersOf?.(kid)) ?? []
-  if (bound.length > 0 && (iss === undefined || (!bound.includes(iss) && iss !== kid)))
-    fail('GUARD_UNTRUSTED_KEY', `the key ${kid} may not sign for issuer ${String(iss ?? '(none)')}`)
+  await checkIssuer(options.keys, kid, publicKey, iss as string | undefined)
   if (!verifySignature('EdDSA', publicKey, signingInput, signature))
     fail('GUARD_SIGNATURE_INVALID', 'the signature does not verify')
 

@@ -77,6 +77,11 @@ export class TrustStoreKeySource implements KeySource {
     return (await this.loadBindings()).byKid.get(kid) ?? []
   }
 
+  /** The kids issuers.json binds an issuer to (empty: none). */
+  async kidsBoundTo(iss: string): Promise<readonly string[]> {
+    return (await this.loadBindings()).byIssuer.get(iss) ?? []
+  }
+
   private async loadBindings(): Promise<Bindings> {
     if (this.bindings && this.fresh(this.bindings.at)) return this.bindings
     const byIssuer = await this.store.issuers()
