@@ -266,6 +266,23 @@ describe('capiscio token mint (built CLI)', () => {
   })
 })
 
+describe('capiscio token: dates past year 9999', () => {
+  it('mint refuses a --ttl that puts exp past year 9999 (exit 2); verify refuses such a token (exit 3), never printing valid first', async () => {
+    const cwd = secretDir()
+    const mint = await runCli(
+      ['token', 'mint', '--sub', 'x', '--ttl', '99999999999999', '--secret-file', 'jwt.secret'],
+      { cwd },
+    )
+    expect([mint.code, mint.stdout]).toEqual([2, ''])
+    expect(mint.stderr).toMatch(/Code: USAGE/)
+    const far = signHmac({ alg: 'HS256', typ: 'JWT' }, { sub: 'x', exp: 1e20 }, SECRET)
+    const verify = await runCli(['token', 'verify', far, '--secret-file', 'jwt.secret'], { cwd })
+    expect([verify.code, verify.stdout]).toEqual([3, ''])
+    expect(verify.stderr).toMatch(/Code: TOKEN_CLAIMS_INVALID/)
+    expect(verify.stderr).not.toMatch(/INTERNAL_ERROR|\n\s+at /)
+  })
+})
+
 describe('capiscio token verify (built CLI)', () => {
   const mint = (extra: Partial<MintTokenOptions> = {}): string =>
     mintToken({ sub: 'alice', secret: SECRET, ...extra }).token

@@ -1,6 +1,6 @@
 import { createHash, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto'
 
-import { decodeJws, verifySignature } from '../badge/jws.js'
+import { decodeJws, MAX_BADGE_LENGTH, verifySignature } from '../badge/jws.js'
 import { CapiscioError, type ErrorCode } from '../errors.js'
 import type { ReplayStore } from '../gateway/types.js'
 import { didKeyOf } from '../keys/didkey.js'
@@ -68,7 +68,14 @@ export function signGuardToken(options: SignGuardTokenOptions): string {
   const body = options.body === undefined ? undefined : bytesOf(options.body)
   if (body !== undefined && body.length > 0) payload.bh = bodyHash(body)
   const input = `${b64json({ alg: 'EdDSA', typ: 'JWT', kid, iss })}.${b64json(payload)}`
-  return `${input}.${cryptoSign(null, Buffer.from(input, 'latin1'), privateKey).toString('base64url')}`
+  const token = `${input}.${cryptoSign(null, Buffer.from(input, 'latin1'), privateKey).toString('base64url')}`
+  if (token.length > MAX_BADGE_LENGTH)
+    throw new CapiscioError(
+      'USAGE',
+      `the token would be ${token.length} bytes; verifiers take at most ${MAX_BADGE_LENGTH}`,
+      { options: ['claims'] },
+    )
+  return token
 }
 
 /** What the guard needs from a trust store: the key stored for a kid, and the issuers it is bound to. */

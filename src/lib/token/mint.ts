@@ -1,6 +1,7 @@
 import { createHmac, createPublicKey, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto'
 
-import { toLowS } from '../badge/jws.js'
+import { MAX_NUMERIC_DATE } from '../badge/claims.js'
+import { MAX_BADGE_LENGTH, toLowS } from '../badge/jws.js'
 import { CapiscioError } from '../errors.js'
 import { keyFitsAlg } from '../keys/alg.js'
 import { algForKey, HMAC_HASH, isHmacAlg, MIN_SECRET_BYTES, secretKeyFrom, type TokenAlg } from './algs.js'
@@ -99,6 +100,8 @@ export function mintToken(options: MintTokenOptions): MintedToken {
   const nowMs = (options.now ?? Date.now)()
   if (!Number.isFinite(nowMs)) usage('the clock (now) did not return a number of milliseconds', ['now'])
   const iat = Math.floor(nowMs / 1000)
+  if (iat + ttl > MAX_NUMERIC_DATE)
+    usage(`ttl puts exp past ${MAX_NUMERIC_DATE} (year 9999), which verifiers refuse`, ['ttlSeconds'])
   const claims: Record<string, unknown> = {}
   if (options.iss !== undefined) claims.iss = options.iss
   claims.sub = sub
@@ -120,7 +123,13 @@ export function mintToken(options: MintTokenOptions): MintedToken {
   if (options.kid !== undefined) header.kid = options.kid
   const signingInput = `${b64(header)}.${b64(claims)}`
   const signature = signWith(Buffer.from(signingInput, 'latin1')).toString('base64url')
-  return { token: `${signingInput}.${signature}`, header, claims }
+  const token = `${signingInput}.${signature}`
+  if (token.length > MAX_BADGE_LENGTH)
+    usage(`the token would be ${token.length} bytes; verifiers take at most ${MAX_BADGE_LENGTH}`, [
+      'claims',
+      'sub',
+    ])
+  return { token, header, claims }
 }
 
 /** Whether a value survives JSON unchanged: null, booleans, finite numbers, strings, and plain arrays and objects of them. */

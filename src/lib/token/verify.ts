@@ -1,5 +1,6 @@
 import { createHmac, type KeyObject } from 'node:crypto'
 
+import { MAX_NUMERIC_DATE } from '../badge/claims.js'
 import { decodeJws, verifySignature } from '../badge/jws.js'
 import { MAX_KIDLESS_KEYS } from '../badge/verify.js'
 import { CapiscioError, type ErrorCode } from '../errors.js'
@@ -176,8 +177,12 @@ export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier 
     // 2. Registered claims have their RFC 7519 types.
     for (const name of ['exp', 'nbf', 'iat'] as const) {
       const v = claims[name]
-      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v)))
-        fail('TOKEN_CLAIMS_INVALID', `${name} must be a number (NumericDate)`)
+      // Past year 9999 a date means nothing (and 1e20 is no longer a whole number of seconds).
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v > MAX_NUMERIC_DATE))
+        fail(
+          'TOKEN_CLAIMS_INVALID',
+          `${name} must be a number (NumericDate) up to ${MAX_NUMERIC_DATE} (year 9999)`,
+        )
     }
     const iss = claims.iss
     if (iss !== undefined && typeof iss !== 'string') fail('TOKEN_CLAIMS_INVALID', 'iss must be a string')

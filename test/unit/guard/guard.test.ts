@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { MemoryReplayStore } from '../../../src/lib/gateway/replay.js'
 import { RedisReplayStore } from '../../../src/lib/gateway/replay-redis.js'
 import { SimpleGuard, findProjectRoot } from '../../../src/lib/guard/guard.js'
-import { bodyHash, EMPTY_BODY_HASH } from '../../../src/lib/guard/token.js'
+import { bodyHash, EMPTY_BODY_HASH, signGuardToken } from '../../../src/lib/guard/token.js'
 import { CapiscioError } from '../../../src/lib/errors.js'
 import { signHmac, unsigned } from '../../helpers/badges.js'
 import { freePort } from '../../helpers/servers.js'
@@ -274,5 +274,25 @@ describe('SimpleGuard interop with both Python SDK generations (PyJWT + cryptogr
       bh: bodyHash(BODY),
     })
     expect(await code(live.verifyInbound(out.new_token as string, BODY + ' '))).toBe('GUARD_BODY_MISMATCH')
+  })
+})
+
+describe('signGuardToken refuses what no verifier takes', () => {
+  it('a token over 16 KiB (claims too big) is a usage error, not a token every verifier refuses', () => {
+    const { privateKey } = keyPair('ed25519')
+    const sign = (size: number) => () =>
+      signGuardToken({
+        privateKey,
+        kid: 'k',
+        iss: 'did:web:a.example.com',
+        claims: { big: 'B'.repeat(size) },
+      })
+    expect(sign(20_000)).toThrow(
+      expect.objectContaining({
+        code: 'USAGE',
+        message: expect.stringMatching(/at most 16384/),
+      }) as unknown as Error,
+    )
+    expect(sign(11_000)().length).toBeLessThanOrEqual(16_384)
   })
 })

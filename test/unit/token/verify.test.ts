@@ -192,6 +192,13 @@ describe('verifyToken: ordered checks, one code each', () => {
       expect(await codeOf(hs({ sub: 'x', ...bad }), opts())).toBe('TOKEN_CLAIMS_INVALID')
   })
 
+  it('NumericDates past year 9999 are TOKEN_CLAIMS_INVALID (no date to show, and 1e20 lost its seconds)', async () => {
+    for (const name of ['exp', 'nbf', 'iat'])
+      expect(await codeOf(hs({ sub: 'x', [name]: 253_402_300_800 }), opts())).toBe('TOKEN_CLAIMS_INVALID')
+    expect(await codeOf(hs({ sub: 'x', exp: 1e20 }), opts())).toBe('TOKEN_CLAIMS_INVALID')
+    expect(await codeOf(hs({ sub: 'x', exp: 253_402_300_799 }), opts())).toBe('VALID')
+  })
+
   it('issuer: expected and absent or other → TOKEN_ISSUER_MISMATCH, before the signature', async () => {
     const o = opts({ issuer: ['https://a.example', 'https://b.example'] })
     expect(await codeOf(hs({ sub: 'x', iss: 'https://b.example' }), o)).toBe('VALID')
@@ -307,6 +314,21 @@ describe('mintToken signs only what JSON carries', () => {
         message: 'the claim bad is not a JSON value',
       }) as unknown as Error,
     )
+  })
+
+  it('a lifetime that puts exp past year 9999, or a token over 16 KiB, is a usage error: no verifier would take it', () => {
+    const secret = 'x'.repeat(32)
+    const usage = (message: RegExp) =>
+      expect.objectContaining({ code: 'USAGE', message: expect.stringMatching(message) }) as unknown as Error
+    expect(() => mintToken({ sub: 'a', secret, ttlSeconds: 99_999_999_999_999, now: () => NOW })).toThrow(
+      usage(/past 253402300799/),
+    )
+    expect(() => mintToken({ sub: 'B'.repeat(20_000), secret })).toThrow(usage(/at most 16384/))
+    expect(() => mintToken({ sub: 'a', secret, claims: { big: 'B'.repeat(13_000) } })).toThrow(
+      usage(/at most 16384/),
+    )
+    const justUnder = mintToken({ sub: 'a', secret, claims: { big: 'B'.repeat(11_000) } }).token
+    expect(justUnder.length).toBeLessThanOrEqual(16_384)
   })
 
   it('a clock that returns no number is a usage error, not a token with null times', () => {
