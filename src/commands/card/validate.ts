@@ -13,7 +13,8 @@ export default class CardValidate extends BaseCommand<typeof CardValidate> {
   ]
   static override args = {
     card: Args.string({
-      description: 'a card file, a card URL, or a domain for well-known discovery',
+      description:
+        'a card file (an existing file is always read as one), a card URL, or a host for well-known discovery (https; http for localhost and 127.x)',
       required: true,
     }),
   }

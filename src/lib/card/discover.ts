@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs'
+
 import { CapiscioError } from '../errors.js'
-import { checkFetchUrl, fetchJson, type FetchLike } from '../net/fetch-json.js'
+import { checkFetchUrl, fetchJson, isLoopbackHost, type FetchLike } from '../net/fetch-json.js'
 import { loadCard } from './load.js'
 import type { AgentCard } from './sign.js'
 import type { CardFinding } from './validate.js'
@@ -22,9 +24,12 @@ export async function discoverCard(
   options: { fetch?: FetchLike } = {},
 ): Promise<DiscoveredCard> {
   const isUrl = /^https?:\/\//i.test(input)
-  const isDomain = !isUrl && /^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?$/i.test(input) && !input.endsWith('.json')
-  if (!isUrl && !isDomain) return { card: await loadCard(input), source: input, findings: [] }
-  const base = checkFetchUrl(isUrl ? input : `https://${input}`)
+  // A file that exists is read, whatever its name looks like: `card.txt` is not a host to ask DNS for.
+  const host = isUrl || existsSync(input) ? undefined : HOST_PORT.exec(input)
+  if (!isUrl && !host) return { card: await loadCard(input), source: input, findings: [] }
+  // A bare loopback host is a local agent, served over plain http (the only host http is allowed for).
+  const scheme = host && isLoopbackHost(host[1]!) ? 'http' : 'https'
+  const base = checkFetchUrl(isUrl ? input : `${scheme}://${input}`)
   if (base.pathname !== '/' && base.pathname !== '') {
     return { card: await loadCard(base.href, options), source: base.href, findings: [] }
   }
@@ -54,6 +59,13 @@ export async function discoverCard(
     ],
   }
 }
+
+/**
+ * A host for discovery: a domain (`agent.example.com`, a letter TLD), `localhost`, an IPv4 address
+ * or a bracketed IPv6 one, with an optional port. Not `card.json`: that is a file name.
+ */
+const HOST_PORT =
+  /^((?!.*\.json(?::|$))[a-z0-9.-]+\.[a-z]{2,}|localhost|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i
 
 function asCard(value: unknown, from: string): AgentCard {
   if (typeof value !== 'object' || value === null || Array.isArray(value))

@@ -1,14 +1,15 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 
-import { afterEach, describe, expect, it } from '@jest/globals'
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
 import { discoverCard } from '../../../src/lib/card/discover.js'
 import { parseCard } from '../../../src/lib/card/load.js'
 import { CARD_RULES, validateAgentCard } from '../../../src/lib/card/validate.js'
 import { CONFORMANCE, ROOT } from '../../helpers/paths.js'
+import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
 
 const CARDS = join(CONFORMANCE, 'cards')
 const codes = (file: string) => {
@@ -75,6 +76,7 @@ describe('validateAgentCard on ../shared/conformance/cards (the expectations of 
 })
 
 describe('discovery', () => {
+  afterAll(cleanupTmp)
   let server: Server | undefined
   afterEach(async () => {
     server?.closeAllConnections()
@@ -95,5 +97,35 @@ describe('discovery', () => {
     served['/.well-known/agent-card.json'] = '{"name":"Current path agent"}'
     const current = await discoverCard(origin)
     expect([current.card.name, current.findings]).toEqual(['Current path agent', []])
+    // A bare loopback host:port is a local agent over plain http.
+    const bare = await discoverCard(origin.slice('http://'.length))
+    expect([bare.source, bare.card.name]).toEqual([
+      `${origin}/.well-known/agent-card.json`,
+      'Current path agent',
+    ])
+  })
+
+  it('an existing file is read as a file whatever its name looks like; a host is asked for only when no such file exists', async () => {
+    const dir = tmpDir()
+    const asked: string[] = []
+    const fetch = (async (url: string | URL) => {
+      asked.push(String(url))
+      return new Response('{"name":"Fetched"}', { headers: { 'content-type': 'application/json' } })
+    }) as typeof globalThis.fetch
+    writeFileSync(join(dir, 'card.txt'), '{"name":"From the file"}')
+    const file = await discoverCard(join(dir, 'card.txt'), { fetch })
+    expect([file.card.name, asked]).toEqual(['From the file', []])
+    const cwd = process.cwd()
+    process.chdir(dir)
+    try {
+      expect((await discoverCard('card.txt', { fetch })).card.name).toBe('From the file')
+      expect(asked).toEqual([])
+      expect((await discoverCard('agent.example.com', { fetch })).source).toBe(
+        'https://agent.example.com/.well-known/agent-card.json',
+      )
+      expect(asked).toEqual(['https://agent.example.com/.well-known/agent-card.json'])
+    } finally {
+      process.chdir(cwd)
+    }
   })
 })
