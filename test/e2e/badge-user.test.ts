@@ -111,6 +111,45 @@ describe('badge commands as a user meets them (issue 7, items 4, 14, 15, 16, 19,
     expect(JSON.parse(json.stdout).error.code).toBe('USAGE')
   })
 
+  it('keep fails at once (exit 4) when its first badge cannot be written, as issue --out does, instead of retrying forever', async () => {
+    const cwd = await clientKeyDir()
+    mkdirSync(join(cwd, 'a-dir'))
+    const args = ['badge', 'keep', '--key', 'client-private.jwk', '--self-sign']
+    for (const out of ['a-dir', 'no-such-dir/badge.jwt']) {
+      const r = await runCli([...args, '--out', out], { cwd, timeoutMs: 15_000 })
+      expect([r.code, r.stderr]).toEqual([4, expect.stringContaining('Code: WRITE_FAILED')])
+      expect(r.stderr).not.toContain('retrying')
+      expect(r.stderr).not.toContain('stays in place')
+    }
+    const json = await runCli([...args, '--out', 'a-dir', '--json'], { cwd, timeoutMs: 15_000 })
+    expect([json.code, JSON.parse(json.stdout).error.code]).toEqual([4, 'WRITE_FAILED'])
+  })
+
+  it('keep --json stops with exit 4 when its standard output is gone (the reader of | head left)', async () => {
+    const cwd = await clientKeyDir()
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'badge',
+        'keep',
+        '--key',
+        'client-private.jwk',
+        '--self-sign',
+        '--out',
+        'kept.jwt',
+        '--json',
+      ].concat(['--ttl', '3s', '--renew-before', '1s', '--check-interval', '1s']),
+      { cwd, env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    child.stdout.destroy()
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    expect(code).toBe(4)
+    expect(JSON.parse(stderr).error.code).toBe('WRITE_FAILED')
+  })
+
   it('keep --json writes one JSON object per line on stdout, events and the final result', async () => {
     const cwd = await clientKeyDir()
     const child = spawn(

@@ -10,7 +10,7 @@ import { logTime } from '../../lib/time.js'
 
 export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
   static override description =
-    'keep a badge file fresh: renew it before it expires, until SIGINT or SIGTERM (--json: one JSON object per line)'
+    'keep a badge file fresh: renew it before it expires, until SIGINT or SIGTERM (--json: one JSON object per line). A first badge it cannot write fails at once (exit 4); a failed renewal is retried, the old badge kept'
   static override examples = [
     '<%= config.bin %> <%= command.id %> --key capiscio_keys/private.jwk --sub did:web:agent.example.com --out badge.jwt',
     '<%= config.bin %> <%= command.id %> --self-sign --ttl 10m --renew-before 2m',
@@ -50,6 +50,7 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
       )
     }
     let pending: typeof first | undefined = first
+    let firstFailure: CapiscioError | undefined
     const keeper = new BadgeKeeper({
       outPath: out,
       issue: async () => {
@@ -59,14 +60,25 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
       },
       renewBeforeSeconds: renewBefore,
       checkIntervalSeconds: checkInterval,
-      onEvent: (e) => this.event(out, e),
+      onEvent: (e) => {
+        // The first badge not written (a directory, a missing parent, no permission) fails the
+        // command, as `badge issue --out` does: retrying cannot fix it. Later renewals retry.
+        if (e.type === 'error' && keeper.expiresAt === undefined) firstFailure ??= e.error
+        else this.event(out, e)
+      },
     })
     await keeper.start()
-    // The keeper's timers do not hold the process open (it is a library); this command does, until a signal.
+    if (firstFailure) {
+      await keeper.stop()
+      throw firstFailure
+    }
+    // The keeper's timers do not hold the process open (it is a library); this command does, until a
+    // signal, or until its output is gone (`| head -1`): events nobody reads are no reason to go on.
     const alive = setInterval(() => undefined, 1 << 30)
     const signal = await new Promise<string>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'))
       process.once('SIGTERM', () => resolve('SIGTERM'))
+      process.stdout.once('error', () => resolve('stdout closed'))
     })
     clearInterval(alive)
     await keeper.stop()
