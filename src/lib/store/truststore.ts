@@ -8,6 +8,7 @@ import { didKeyOf } from '../keys/didkey.js'
 import { publicJwkOf, thumbprintOf, type KeyAlg } from '../keys/key.js'
 import { parseJwk, parseKey } from '../keys/parse.js'
 import { isIssuer } from '../badge/claims.js'
+import { isLoopbackHost } from '../net/fetch-json.js'
 import { ensureDir, writeFilesAtomic, type FileToWrite } from './atomic.js'
 
 export const ISSUERS_FILE = 'issuers.json'
@@ -78,8 +79,12 @@ export function stemForKid(kid: string, platform: NodeJS.Platform = process.plat
 
 /** An issuer a key may be bound to: a DID or an https origin/URL, as a badge's iss must be. */
 export function assertValidIssuer(issuer: string): void {
-  if (!isIssuer(issuer))
-    throw new CapiscioError('USAGE', `the issuer ${JSON.stringify(issuer)} is not a DID or an https URL`)
+  // Plain http only for loopback (a local registry): elsewhere anyone on the path could be the issuer.
+  if (!isIssuer(issuer) || (/^http:/.test(issuer) && !isLoopbackHost(new URL(issuer).hostname)))
+    throw new CapiscioError(
+      'USAGE',
+      `the issuer ${JSON.stringify(issuer)} is not a DID or an https URL (http only for localhost or 127.x)`,
+    )
 }
 
 /** Makes `issuers` bind `kid` to exactly `bound`; says whether anything changed. */

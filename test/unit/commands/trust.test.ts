@@ -81,6 +81,27 @@ describe('trust add / list / remove', () => {
     expect(bad.stderr).toContain('Code: USAGE')
   })
 
+  it('list: a --trust-dir that does not exist is FILE_NOT_FOUND (exit 4); the default store not made yet lists nothing', async () => {
+    const typo = await runCommand(TrustList, ['--trust-dir', join(tmpDir(), 'nope')])
+    expect([typo.exitCode, typo.stderr]).toEqual([4, expect.stringContaining('Code: FILE_NOT_FOUND')])
+    const fresh = await runCommand(TrustList, ['--json'], { cwd: tmpDir() })
+    expect([fresh.exitCode, JSON.parse(fresh.stdout).keys]).toEqual([0, []])
+  })
+
+  it('refuses a plain-http issuer except on loopback (a local registry), and writes nothing for it', async () => {
+    const { dir } = await keys('EdDSA')
+    const jwk = join(dir, 'public.jwk')
+    const store = tmpDir()
+    const plain = await runCommand(TrustAdd, [jwk, '--trust-dir', store, '--issuer', 'http://plain.example'])
+    expect([plain.exitCode, plain.stderr]).toEqual([2, expect.stringContaining('Code: USAGE')])
+    expect(plain.stderr).toContain('http only for localhost or 127.x')
+    expect(JSON.parse((await runCommand(TrustList, ['--trust-dir', store, '--json'])).stdout).keys).toEqual(
+      [],
+    )
+    for (const local of ['http://localhost:8080', 'http://127.0.0.1:9000/registry'])
+      expect((await runCommand(TrustAdd, [jwk, '--trust-dir', store, '--issuer', local])).exitCode).toBe(0)
+  })
+
   it('says so when a second add replaces the same kid', async () => {
     const partner = await keys('ES256')
     const store = tmpDir()
