@@ -294,11 +294,19 @@ export function reportError(
 /** The library names its options (`sub is required`); the CLI shows them as its flags (`--sub`). */
 export function forCli(error: CapiscioError, flags: Record<string, string> = {}): CapiscioError {
   if (!error.options?.length) return error
+  // Not inside a quoted value: `--url "not a url"` is what the user typed, not an option name.
   const swap = (text: string) =>
-    error.options!.reduce(
-      (t, o) => t.replace(new RegExp(`(?<![\\w-])${o}(?![\\w-])`, 'g'), flags[o] ?? flagText(o)),
-      text,
-    )
+    text
+      .split(/("(?:[^"\\]|\\.)*")/)
+      .map((part, i) =>
+        i % 2 === 1
+          ? part
+          : error.options!.reduce(
+              (t, o) => t.replace(new RegExp(`(?<![\\w-])${o}(?![\\w-])`, 'g'), flags[o] ?? flagText(o)),
+              part,
+            ),
+      )
+      .join('')
   return new CapiscioError(error.code, swap(error.message), {
     hint: error.hint === undefined ? undefined : swap(error.hint),
     cause: error.cause,

@@ -126,7 +126,11 @@ describe('capiscio gateway start --verify and --mode (child processes)', () => {
       ['--verify', 'jwt', '--jwt-secret-file', 'jwt.secret', '--alg', 'HS1024'],
       /alg "HS1024"/,
     ],
-    ['JWTs with no key at all', ['--verify', 'jwt'], /no key to verify tokens/],
+    [
+      "JWTs with no key at all, named by the gateway's own flags",
+      ['--verify', 'jwt'],
+      /verifying JWTs needs a key: --jwt-secret-file, --jwks or --jwt-key, or CAPISCIO_JWT_SECRET or APCORE_JWT_SECRET set/,
+    ],
     [
       'a card in auth mode',
       ['--mode', 'auth', '--local-key', 'client/public.jwk', '--card', 'x.json'],

@@ -53,4 +53,11 @@ describe('the library names its options; the CLI shows them as flags (issue 7 it
     expect(shown.message).toBe('must provide either --local-key or --registry-url (or --trust-dir)')
     expect(shown.hint).toContain('--local-key partner/public.jwk')
   })
+
+  it('leaves a quoted value alone: what the user typed is shown as typed, even when it holds an option name', () => {
+    const err = new CapiscioError('USAGE', 'url "not a url" is not an absolute URL', { options: ['url'] })
+    expect(forCli(err).message).toBe('--url "not a url" is not an absolute URL')
+    const escaped = new CapiscioError('USAGE', 'ttl "a \\"ttl\\" b" and ttl', { options: ['ttl'] })
+    expect(forCli(escaped).message).toBe('--ttl "a \\"ttl\\" b" and --ttl')
+  })
 })

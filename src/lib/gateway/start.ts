@@ -15,6 +15,7 @@ import { createGateway, type Gateway } from './server.js'
 import { validateTarget } from './target.js'
 import type { CredentialKind, GatewayVerifier, ReplayStore, RequestLogEntry } from './types.js'
 import type { ClaimMapping } from '../auth/identity.js'
+import { SECRET_ENV } from '../auth/jwt.js'
 import type { TokenAlg } from '../token/algs.js'
 import { createJwtVerifier } from './jwt-verifier.js'
 import { createGuardVerifier } from './guard-verifier.js'
@@ -152,6 +153,12 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
       throw new CapiscioError('USAGE', `choose one JWT key: ${given.join(' and ')} were both given`, {
         options: [...given],
       })
+    if (given.length === 0 && !SECRET_ENV.some((name) => process.env[name]))
+      throw new CapiscioError(
+        'USAGE',
+        `verifying JWTs needs a key: jwtSecretFile, jwks or jwtKey, or ${SECRET_ENV.join(' or ')} set`,
+        { options: ['jwtSecretFile', 'jwks', 'jwtKey'] },
+      )
   }
   if (Boolean(s.tlsCert) !== Boolean(s.tlsKey))
     throw new CapiscioError('USAGE', 'tlsCert and tlsKey go together', { options: ['tlsCert', 'tlsKey'] })
