@@ -6,6 +6,7 @@ import { readKeyFrom, readSigningKey } from './lib/store/keydir.js'
 import type { PassphraseSource } from './lib/keys/parse.js'
 import { CapiscioError } from './lib/errors.js'
 import { passphraseFileFlag } from './flags.js'
+import { commaList } from './token-flags.js'
 
 /** The flags `badge issue` and `badge keep` share: what goes into a badge and what signs it. */
 export const issueFlags = {
@@ -69,11 +70,9 @@ export async function issueOptionsFromFlags(
   if (flags.iss !== undefined) options.iss = flags.iss
   if (flags.domain !== undefined) options.domain = flags.domain
   if (flags.level !== undefined) options.level = String(flags.level) as IssueBadgeOptions['level']
-  if (flags.aud)
-    options.aud = flags.aud
-      .flatMap((a) => a.split(','))
-      .map((a) => a.trim())
-      .filter(Boolean)
+  // `--aud ''` is a mistake (an unset variable), not a badge for every audience.
+  const aud = commaList(flags.aud, '--aud')
+  if (aud) options.aud = aud
   options.ttlSeconds = flags.ttl === undefined ? undefined : parseDuration(flags.ttl, '--ttl')
   if (flags.nbf !== undefined) options.nbf = parseTime(flags.nbf, Date.now(), '--nbf')
   if (flags['subject-key'] !== undefined)

@@ -230,6 +230,9 @@ describe('capiscio badge (built CLI)', () => {
     [['--key', './client-private.jwk', '--sub', 'not-a-did'], 2, 'USAGE'],
     [['--key', './client-private.jwk', '--sub', 'did:x:y', '--ttl', 'soon'], 2, 'USAGE'],
     [['--key', './client-private.jwk', '--sub', 'did:x:y', '--ttl', '30d'], 2, 'USAGE'],
+    [['--key', './client-private.jwk', '--sub', 'did:x:y', '--ttl', '1.5'], 2, 'USAGE'], // not whole seconds
+    [['--key', './client-private.jwk', '--sub', 'did:x:y', '--ttl', '300ms'], 2, 'USAGE'],
+    [['--key', './client-private.jwk', '--sub', 'did:x:y', '--aud', ''], 2, 'USAGE'], // an unset $AUD
     [['--key', './client-private.jwk', '--sub', 'did:x:y', '--level', '7'], 2, 'USAGE'],
     [['--key', './client-private.jwk', '--self-sign', '--level', '2'], 2, 'USAGE'],
     [['--key', 'client/public.jwk', '--sub', 'did:x:y'], 4, 'KEY_INVALID'],

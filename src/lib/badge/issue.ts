@@ -75,15 +75,16 @@ export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadg
   if (selfSigned && level !== '0') usage('a self-signed badge has level 0')
 
   const ttl = options.ttlSeconds ?? DEFAULT_BADGE_TTL_SECONDS
-  if (!(ttl > 0 && ttl <= MAX_BADGE_TTL_SECONDS))
-    usage(`the TTL must be between 1s and ${MAX_BADGE_TTL_SECONDS}s (24h)`)
+  // Whole seconds, as exp is: a 1.5 s or 300 ms TTL would quietly become another.
+  if (!(Number.isInteger(ttl) && ttl >= 1 && ttl <= MAX_BADGE_TTL_SECONDS))
+    usage(`the TTL must be a whole number of seconds between 1s and ${MAX_BADGE_TTL_SECONDS}s (24h)`)
   if (options.aud?.some((a) => typeof a !== 'string' || a.length === 0))
     usage('every audience must be a non-empty string')
   if (options.domain !== undefined && options.domain.length === 0) usage('the domain is empty')
 
   const now = Math.floor((options.now ?? Date.now)() / 1000)
   const iat = now
-  const exp = now + Math.ceil(ttl)
+  const exp = now + ttl
   if (options.nbf !== undefined && options.nbf >= exp) usage('nbf must be before the expiry')
 
   const subjectKey = options.subjectKey ?? (selfSigned ? privateKey : undefined)

@@ -57,7 +57,7 @@ export function mintToken(options: MintTokenOptions): MintedToken {
     usage('sign with exactly one of a secret or a private key', ['secret', 'privateKey'])
   const ttl = options.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS
   if (!Number.isInteger(ttl) || ttl <= 0)
-    usage('ttl must be a positive whole number of seconds', ['ttlSeconds'])
+    usage('the TTL must be a positive whole number of seconds', ['ttlSeconds'])
 
   let alg: TokenAlg
   let signWith: (input: Buffer) => Buffer
