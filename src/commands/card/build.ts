@@ -25,6 +25,8 @@ export default class CardBuild extends BaseCommand<typeof CardBuild> {
     '<%= config.bin %> <%= command.id %> --name "Research Agent" --description "Finds papers" --url https://agent.example.com/a2a --version 1.0.0 --skill "search:Search:Finds papers:research,papers" --auth badge --sign --key capiscio_keys/',
     '<%= config.bin %> <%= command.id %> --from partial-card.json --a2a-version 0.3 --out -',
   ]
+  /** CardInput names that are not the flags' own, as the flags that set them. */
+  static override optionFlags = { providerOrganization: '--provider' }
   static override flags = {
     name: Flags.string({ description: 'agent name' }),
     description: Flags.string({ description: 'what the agent does' }),

@@ -91,16 +91,19 @@ export function buildAgentCard(input: CardInput, version: CardVersion = '1.0'): 
   const missing = missingCardFields(input)
   if (missing.length > 0)
     throw new CapiscioError('USAGE', `missing ${missing.join(', ')}`, { options: [...missing] })
-  let url: URL
-  try {
-    url = new URL(input.url!)
-  } catch {
-    throw new CapiscioError('USAGE', `url ${JSON.stringify(input.url)} is not an absolute URL`, {
-      options: ['url'],
-    })
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw new CapiscioError('USAGE', `url must be http(s), not ${url.protocol}`, { options: ['url'] })
+  // Every URL the card carries, checked as its validator will (INVALID_URL_SCHEME): a card this
+  // builds must pass `card validate`.
+  checkHttpUrl(input.url!, 'url')
+  for (const name of ['providerUrl', 'documentationUrl', 'iconUrl'] as const)
+    if (input[name] !== undefined && input[name] !== '') checkHttpUrl(input[name], name)
+  if (input.providerUrl && !input.providerOrganization)
+    throw new CapiscioError(
+      'USAGE',
+      'providerUrl needs providerOrganization (a provider is an organization)',
+      {
+        options: ['providerUrl', 'providerOrganization'],
+      },
+    )
   const skills = (input.skills ?? []).map((s, i) => {
     for (const f of ['id', 'name', 'description'] as const)
       if (typeof s[f] !== 'string' || s[f].trim() === '')
@@ -159,6 +162,20 @@ export function buildAgentCard(input: CardInput, version: CardVersion = '1.0'): 
   set('defaultOutputModes', clean(input.outputModes)?.length ? clean(input.outputModes) : DEFAULT_MODES)
   set('skills', skills)
   return card
+}
+
+/** An absolute http(s) URL, or a usage error naming the option it came from. */
+function checkHttpUrl(value: string, option: string): void {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new CapiscioError('USAGE', `${option} ${JSON.stringify(value)} is not an absolute URL`, {
+      options: [option],
+    })
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new CapiscioError('USAGE', `${option} must be http(s), not ${url.protocol}`, { options: [option] })
 }
 
 /** `--skill id:name:description:tag,tag` (a colon inside a part is written `\\:`). */

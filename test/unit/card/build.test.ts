@@ -99,6 +99,30 @@ describe('buildAgentCard', () => {
     })
   })
 
+  it('checks every URL it writes as card validate will, and a provider URL needs the provider', () => {
+    const usage = (message: RegExp) =>
+      expect.objectContaining({ code: 'USAGE', message: expect.stringMatching(message) }) as unknown as Error
+    expect(() => buildAgentCard({ ...BASE, iconUrl: 'nope' })).toThrow(
+      usage(/^iconUrl "nope" is not an absolute URL/),
+    )
+    expect(() => buildAgentCard({ ...BASE, documentationUrl: 'ftp://x' })).toThrow(
+      usage(/^documentationUrl must be http/),
+    )
+    expect(() =>
+      buildAgentCard({ ...BASE, providerOrganization: 'P', providerUrl: 'javascript:alert(1)' }),
+    ).toThrow(usage(/^providerUrl must be http/))
+    expect(() => buildAgentCard({ ...BASE, providerUrl: 'https://p.example' })).toThrow(
+      usage(/^providerUrl needs providerOrganization/),
+    )
+    const card = buildAgentCard({
+      ...BASE,
+      providerOrganization: 'P',
+      providerUrl: 'https://p.example',
+      iconUrl: 'https://a.example/icon.png',
+    })
+    expect(validateAgentCard(card).errors).toEqual([])
+  })
+
   it('reads a partial card (1.0 or 0.3 shape) as input', () => {
     const input = inputFromPartialCard(
       buildAgentCard({ ...BASE, streaming: true, providerOrganization: 'Org' }),
