@@ -156,6 +156,32 @@ describe('card sign (built CLI)', () => {
     expect(readFileSync(join(cwd, 'card.json'), 'utf8')).not.toContain('signatures')
   })
 
+  it('refuses, leaving the file as it was, a card with an unreadable earlier signature or a signatures that is no array, and bytes that are not UTF-8', async () => {
+    const cwd = tmpDir()
+    await runCli(['key', 'gen', '-q'], { cwd })
+    const cases: [string, string | Buffer, number, string][] = [
+      [
+        'bad-sig.json',
+        JSON.stringify({ ...CARD, signatures: [{ protected: '!!', signature: 'x' }] }),
+        3,
+        'CARD_SIGNATURE_MALFORMED',
+      ],
+      ['not-array.json', JSON.stringify({ ...CARD, signatures: 'notarray' }), 3, 'CARD_SIGNATURE_MALFORMED'],
+      [
+        'latin1.json',
+        Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+        4,
+        'CARD_UNREADABLE',
+      ],
+    ]
+    for (const [file, content, exit, code] of cases) {
+      writeFileSync(join(cwd, file), content)
+      const r = await runCli(['card', 'sign', file, '--key', 'capiscio_keys', '--json'], { cwd })
+      expect([file, r.code, JSON.parse(r.stdout).error.code]).toEqual([file, exit, code])
+      expect(readFileSync(join(cwd, file))).toEqual(Buffer.from(content))
+    }
+  })
+
   it('card verify reads a card from a URL; not JSON is CARD_UNREADABLE (exit 4); a missing file exit 4', async () => {
     const cwd = tmpDir()
     await runCli(['key', 'gen', '-q'], { cwd })

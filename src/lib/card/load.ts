@@ -1,5 +1,5 @@
 import { CapiscioError } from '../errors.js'
-import { readTextFile } from '../io.js'
+import { readFileBytes } from '../io.js'
 import { nestsWithin } from '../json-depth.js'
 import { checkFetchUrl, fetchJson, MAX_REMOTE_BYTES, type FetchLike } from '../net/fetch-json.js'
 import { MAX_JCS_DEPTH } from './canonicalize.js'
@@ -28,5 +28,15 @@ export async function loadCard(source: string, options: { fetch?: FetchLike } = 
       throw new CapiscioError('CARD_UNREADABLE', `${source} is not a JSON object`)
     return value as AgentCard
   }
-  return parseCard(await readTextFile(source, MAX_REMOTE_BYTES), source)
+  const bytes = await readFileBytes(source, MAX_REMOTE_BYTES)
+  let text: string
+  try {
+    // Strictly: a lenient decode would turn bad bytes into U+FFFD, and `card sign` sign that instead.
+    text = STRICT_UTF8.decode(bytes)
+  } catch {
+    throw new CapiscioError('CARD_UNREADABLE', `${source} is not UTF-8 text`)
+  }
+  return parseCard(text, source)
 }
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true })

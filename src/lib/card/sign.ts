@@ -55,7 +55,22 @@ export function signAgentCard(card: AgentCard, options: SignAgentCardOptions): A
     alg === 'ES256'
       ? toLowS(cryptoSign('sha256', input, { key, dsaEncoding: 'ieee-p1363' }))
       : cryptoSign(alg === 'RS256' ? 'sha256' : null, input, key)
-  const existing = Array.isArray(card.signatures) ? card.signatures : []
+  // An earlier signature that cannot even be read would make the signed card fail every verifier
+  // (CARD_SIGNATURE_MALFORMED) whatever this one says: say so now instead of signing.
+  if (card.signatures !== undefined && !Array.isArray(card.signatures))
+    throw new CapiscioError('CARD_SIGNATURE_MALFORMED', 'signatures is not an array', {
+      hint: 'remove the signatures member, then sign the card again',
+    })
+  const existing = card.signatures ?? []
+  existing.forEach((sig, i) => {
+    try {
+      parseCardSignatureHeader(sig)
+    } catch (err) {
+      throw new CapiscioError('CARD_SIGNATURE_MALFORMED', `signatures[${i}]: ${(err as Error).message}`, {
+        hint: `remove signatures[${i}] (it cannot be verified), then sign the card again`,
+      })
+    }
+  })
   return {
     ...card,
     signatures: [...existing, { protected: protectedB64, signature: sig.toString('base64url') }],
