@@ -45,6 +45,10 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     expect(r.stderr).toMatch(/^Error: Missing 1 required arg:\s+token\b/)
     expect(r.stderr).toContain('Code: USAGE')
     expect(r.stderr).toMatch(/Hint: .+/)
+    // oclif's note on multi-value flags only when one was given (and may have taken the argument).
+    expect(r.stderr).not.toContain('Note:')
+    const swallowed = await runCli(['badge', 'verify', '--issuer', 'did:web:a.example.com'])
+    expect(swallowed.stderr).toContain('Note: --issuer allows multiple values')
   })
 
   it('an unknown command is a coded usage error with a did-you-mean, also under --json', async () => {

@@ -117,6 +117,13 @@ const CLIENT_CLOSED = 499
 export { validateTarget }
 
 /** The gateway (DESIGN §9): the same server for the CLI, tests and embedding. */
+/** What to do when the gateway cannot listen, by errno (the generic network hint talks of URLs). */
+const LISTEN_HINTS: Record<string, string> = {
+  EADDRINUSE: 'another process listens on that port: stop it, or choose another --port',
+  EACCES: 'ports below 1024 need privileges: choose a --port of 1024 or more',
+  EADDRNOTAVAIL: '--host is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its own',
+}
+
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const forwardAuthOnly = options.mode === 'auth'
   if (!forwardAuthOnly && options.target === undefined)
@@ -426,7 +433,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         new CapiscioError(
           'NETWORK_ERROR',
           `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0} (${err.code ?? err.message})`,
-          { cause: err },
+          { cause: err, hint: LISTEN_HINTS[err.code ?? ''] ?? 'check --host and --port' },
         ),
       )
     })

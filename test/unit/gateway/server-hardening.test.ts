@@ -362,3 +362,27 @@ describe('the drain with TLS', () => {
     expect(logs.filter((l) => l.reason === 'cut at the drain deadline')).toEqual([])
   })
 })
+
+describe('createGateway when it cannot listen', () => {
+  it('a port another process holds is NETWORK_ERROR with a hint about the port, not about URLs', async () => {
+    const first = await createGateway({
+      target: 'http://127.0.0.1:9',
+      verifier: createBadgeVerifier({ keys }),
+    })
+    try {
+      const port = Number(new URL(first.url).port)
+      const second = createGateway({
+        port,
+        target: 'http://127.0.0.1:9',
+        verifier: createBadgeVerifier({ keys }),
+      })
+      await expect(second).rejects.toMatchObject({
+        code: 'NETWORK_ERROR',
+        message: `cannot listen on 127.0.0.1:${port} (EADDRINUSE)`,
+        hint: expect.stringContaining('choose another --port'),
+      })
+    } finally {
+      await first.close()
+    }
+  })
+})
