@@ -298,6 +298,20 @@ describe('capiscio badge (built CLI)', () => {
     expect((await runCli(['badge', 'verify', token], { cwd })).code).toBe(0)
     const jwks = await runCli(['badge', 'verify', token, '--jwks', server.url, '--issuer', issuer], { cwd })
     expect(jwks.code).toBe(0)
+    // The registry's keys sign for the --issuer values given: the hint says to allow the issuer,
+    // not (as for a trust store) to add a key again.
+    const other = await runCli(
+      ['badge', 'verify', token, '--jwks', server.url, '--issuer', 'https://other.example.com', '--json'],
+      { cwd },
+    )
+    expect([other.code, JSON.parse(other.stdout).error]).toEqual([
+      3,
+      expect.objectContaining({
+        code: 'BADGE_ISSUER_UNTRUSTED',
+        message: `issuer ${issuer} is not on the allow-list`,
+        hint: `if you trust ${issuer}, add it to --issuer`,
+      }),
+    ])
     writeFileSync(join(cwd, 'x'), '')
     const http = await runCli(['trust', 'add', 'http://registry.example.com/.well-known/jwks.json'], { cwd })
     expect(http.code).toBe(2)

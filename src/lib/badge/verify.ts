@@ -162,7 +162,10 @@ function parse(token: string, options: VerifyBadgeOptions): Parsed {
 
   // 3. Issuer allow-list, before any lookup or fetch.
   if (options.issuers && options.issuers.length > 0 && !options.issuers.includes(claims.iss)) {
-    fail('BADGE_ISSUER_UNTRUSTED', `issuer ${claims.iss} is not on the allow-list`)
+    throw new CapiscioError('BADGE_ISSUER_UNTRUSTED', `issuer ${claims.iss} is not on the allow-list`, {
+      hint: `if you trust ${claims.iss}, add it to issuers`,
+      options: ['issuers'],
+    })
   }
   const level = claims.vc.credentialSubject.level
   return { header, claims, alg, kid: kid as string | undefined, level, signingInput, signature }
@@ -200,10 +203,16 @@ function afterKeys(
       throw new CapiscioError(
         'BADGE_ISSUER_UNTRUSTED',
         `the trusted key for ${which} may not sign for issuer ${claims.iss} at level ${level}`,
-        {
-          hint: `if that issuer really uses this key, add the key again with issuers ${claims.iss} (and maxLevel if it must vouch higher)`,
-          options: ['issuers', 'maxLevel'],
-        },
+        options.keys?.kind === 'jwks'
+          ? {
+              // A registry's keys sign for the issuers it was given: there is no key to add again.
+              hint: `if ${claims.iss} really publishes its keys at that JWKS, allow it with issuers ${claims.iss}`,
+              options: ['issuers'],
+            }
+          : {
+              hint: `if that issuer really uses this key, add the key again with issuers ${claims.iss} (and maxLevel if it must vouch higher)`,
+              options: ['issuers', 'maxLevel'],
+            },
       )
     }
     fail('BADGE_ISSUER_UNTRUSTED', `no trusted key for ${which}`)

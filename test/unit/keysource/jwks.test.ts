@@ -165,3 +165,21 @@ describe('RemoteJwksKeySource against a local registry', () => {
     )
   })
 })
+
+describe('RemoteJwksKeySource: a badge from an issuer the registry does not sign for', () => {
+  it('is BADGE_ISSUER_UNTRUSTED with a hint to allow the issuer, not to add a key again (there is no key to add)', async () => {
+    const k = edKey()
+    server = await new JwksServer().start()
+    server.setKeys([publicJwkOf(k.publicKey, 'k')])
+    const source = new RemoteJwksKeySource(server.url, { issuers: [ISS], now: () => NOW })
+    const other = signRaw(
+      { alg: 'EdDSA', kid: 'k' },
+      claims({ iss: 'https://other.example.com', iat: NOW / 1000, exp: NOW / 1000 + 300 }),
+      k.privateKey,
+    )
+    await expect(verifyBadge(other, { keys: source, now: () => NOW })).rejects.toMatchObject({
+      code: 'BADGE_ISSUER_UNTRUSTED',
+      hint: 'if https://other.example.com really publishes its keys at that JWKS, allow it with issuers https://other.example.com',
+    })
+  })
+})
