@@ -156,7 +156,7 @@ describe('card sign (built CLI)', () => {
     expect(readFileSync(join(cwd, 'card.json'), 'utf8')).not.toContain('signatures')
   })
 
-  it('refuses, leaving the file as it was, a card with an unreadable earlier signature or a signatures that is no array, and bytes that are not UTF-8', async () => {
+  it('refuses, leaving the file as it was, a card with an unreadable earlier signature or a signatures that is no array, a member given twice, and bytes that are not UTF-8', async () => {
     const cwd = tmpDir()
     await runCli(['key', 'gen', '-q'], { cwd })
     const cases: [string, string | Buffer, number, string][] = [
@@ -167,6 +167,7 @@ describe('card sign (built CLI)', () => {
         'CARD_SIGNATURE_MALFORMED',
       ],
       ['not-array.json', JSON.stringify({ ...CARD, signatures: 'notarray' }), 3, 'CARD_SIGNATURE_MALFORMED'],
+      ['twice.json', '{"name":"a","name":"b"}', 3, 'CARD_INVALID'],
       [
         'latin1.json',
         Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),

@@ -1,6 +1,7 @@
 import { CapiscioError } from '../errors.js'
 import { readFileBytes } from '../io.js'
 import { nestsWithin } from '../json-depth.js'
+import { firstDuplicateName } from '../json-duplicates.js'
 import { checkFetchUrl, fetchJson, MAX_REMOTE_BYTES, type FetchLike } from '../net/fetch-json.js'
 import { MAX_JCS_DEPTH } from './canonicalize.js'
 import type { AgentCard } from './sign.js'
@@ -17,6 +18,13 @@ export function parseCard(text: string, from: string): AgentCard {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new CapiscioError('CARD_UNREADABLE', `${from} is not a JSON object`)
+  const twice = firstDuplicateName(text)
+  if (twice !== undefined)
+    throw new CapiscioError(
+      'CARD_INVALID',
+      `${from} has the member ${JSON.stringify(twice)} twice in one object (JSON readers disagree on which one counts)`,
+      { hint: 'keep one of them' },
+    )
   return value as AgentCard
 }
 
