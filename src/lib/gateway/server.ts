@@ -119,9 +119,9 @@ export { validateTarget }
 /** The gateway (DESIGN §9): the same server for the CLI, tests and embedding. */
 /** What to do when the gateway cannot listen, by errno (the generic network hint talks of URLs). */
 const LISTEN_HINTS: Record<string, string> = {
-  EADDRINUSE: 'another process listens on that port: stop it, or choose another --port',
-  EACCES: 'ports below 1024 need privileges: choose a --port of 1024 or more',
-  EADDRNOTAVAIL: '--host is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its own',
+  EADDRINUSE: 'another process is listening there: stop it, or choose another port',
+  EACCES: 'numbers below 1024 need privileges: choose a port of 1024 or more',
+  EADDRNOTAVAIL: 'host is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its own',
 }
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
@@ -433,7 +433,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         new CapiscioError(
           'NETWORK_ERROR',
           `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0} (${err.code ?? err.message})`,
-          { cause: err, hint: LISTEN_HINTS[err.code ?? ''] ?? 'check --host and --port' },
+          {
+            cause: err,
+            hint: LISTEN_HINTS[err.code ?? ''] ?? 'check host and port',
+            options: ['host', 'port'],
+          },
         ),
       )
     })

@@ -379,7 +379,8 @@ describe('createGateway when it cannot listen', () => {
       await expect(second).rejects.toMatchObject({
         code: 'NETWORK_ERROR',
         message: `cannot listen on 127.0.0.1:${port} (EADDRINUSE)`,
-        hint: expect.stringContaining('choose another --port'),
+        hint: 'another process is listening there: stop it, or choose another port',
+        options: ['host', 'port'],
       })
     } finally {
       await first.close()
