@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto'
 import { CapiscioError } from '../errors.js'
 import {
   checkBody,
+  checkIssuer,
   GUARD_CLOCK_SKEW_SECONDS,
   GUARD_TOKEN_TTL_SECONDS,
   verifyGuardToken,
@@ -10,7 +11,6 @@ import {
 } from '../guard/token.js'
 import { unsafeIdentity } from './headers.js'
 import type { BodySource, GatewayIdentity, GatewayVerifier } from './types.js'
-import { didKeyOf } from '../keys/didkey.js'
 import { VerifyCache } from './verify-cache.js'
 
 export interface GuardVerifierOptions {
@@ -46,24 +46,13 @@ export function createGuardVerifier(options: GuardVerifierOptions): GatewayVerif
   const keys = options.keys
 
   /**
-   * Who the token may say it is. A key that issuers.json binds speaks for those issuers (checked by
-   * verifyGuardToken); a key bound to none speaks only as itself, its kid or did:key, as a trusted
-   * key does everywhere else (docs/formats.md, "Issuer binding"): the subject is what the agent
-   * is told, so a partner's key must not name another.
+   * Who the token may say it is: checkIssuer's rules, with a lone PEM held to its own kid or
+   * did:key too, as every trusted key is here: the issuer is the subject the agent is told.
    */
   async function signerMaySay(kid: string, iss: string | undefined): Promise<KeyObject> {
     const key = await keys.keyFor(kid)
     if (!key) throw new CapiscioError('GUARD_UNTRUSTED_KEY', `no trusted key for kid ${kid}`)
-    const bound = (await keys.issuersOf?.(kid)) ?? []
-    const ok =
-      iss === undefined || iss === kid || (bound.length > 0 ? bound.includes(iss) : didKeyOf(key) === iss)
-    if (!ok)
-      throw new CapiscioError(
-        'GUARD_UNTRUSTED_KEY',
-        bound.length > 0
-          ? `the key ${kid} may not sign for issuer ${iss}`
-          : `the key ${kid} is bound to no issuer, so it signs only as itself, not as ${iss}`,
-      )
+    await checkIssuer(keys, kid, key, iss, true)
     return key
   }
 

@@ -86,6 +86,8 @@ export interface GuardKeyLookup {
   issuersOf?(kid: string): Promise<readonly string[]>
   /** The kids issuers.json binds an issuer to, empty when none: an issuer that is other keys'. */
   kidsBoundTo?(iss: string): Promise<readonly string[]>
+  /** Whether the kid's key is a lone PEM dropped in by hand (no `.jwk` from `trust add`). */
+  isLonePem?(kid: string): Promise<boolean>
 }
 
 export interface VerifyGuardTokenOptions {
@@ -121,30 +123,39 @@ function fail(code: ErrorCode, message: string): never {
 }
 
 /**
- * Whether the key may name this issuer (docs/formats.md, "SimpleGuard token"). A key issuers.json
- * binds names those issuers or its kid. A key bound to none (a PEM dropped in by hand, as Python
- * deployments do) is trusted by its kid and may name any issuer but another key's: a did:key that
- * is not its own, or an issuer issuers.json binds to other keys.
+ * Whether the key may name this issuer (docs/formats.md, "SimpleGuard token", and "Issuer
+ * binding"). A did:key names one key: this one, or the token is refused. No key names an issuer
+ * issuers.json binds to other keys only, whatever its kid says. A bound key names its issuers, or
+ * its kid; a key `trust add` wrote without issuers speaks only as its kid. A lone PEM dropped in
+ * by hand, as Python deployments keep them, binds nothing and its kid is the trust decision: it
+ * may name any issuer that is no other key's (unless `asItselfOnly`, the gateway's rule, since
+ * there the issuer becomes the identity the agent is told).
  */
-async function checkIssuer(
+export async function checkIssuer(
   keys: GuardKeyLookup,
   kid: string,
   publicKey: KeyObject,
   iss: string | undefined,
+  asItselfOnly = false,
 ): Promise<void> {
+  const refuse = (why: string): never =>
+    fail('GUARD_UNTRUSTED_KEY', `the key ${kid} may not sign for issuer ${iss ?? '(none)'}: ${why}`)
   const bound = (await keys.issuersOf?.(kid)) ?? []
-  if (bound.length > 0) {
-    if (iss === undefined || (!bound.includes(iss) && iss !== kid))
-      fail('GUARD_UNTRUSTED_KEY', `the key ${kid} may not sign for issuer ${iss ?? '(none)'}`)
+  if (iss === undefined) {
+    if (bound.length > 0) refuse('a bound key must name one of its issuers')
     return
   }
-  if (iss === undefined || iss === kid) return
-  if (
-    iss.startsWith('did:key:')
-      ? didKeyOf(publicKey) !== iss
-      : ((await keys.kidsBoundTo?.(iss)) ?? []).length > 0
-  )
-    fail('GUARD_UNTRUSTED_KEY', `the key ${kid} may not sign for issuer ${iss}: that issuer is another key's`)
+  if (iss.startsWith('did:key:')) {
+    if (didKeyOf(publicKey) !== iss) refuse('that did:key is another key')
+    return
+  }
+  if (bound.includes(iss)) return
+  if (((await keys.kidsBoundTo?.(iss)) ?? []).some((other) => other !== kid))
+    refuse('issuers.json binds that issuer to other keys')
+  if (iss === kid) return
+  if (bound.length > 0) refuse(`it is bound to ${bound.join(', ')}`)
+  if (asItselfOnly || !(await keys.isLonePem?.(kid)))
+    refuse('it is bound to no issuer, so it signs only as its kid or did:key (add it again with issuers)')
 }
 
 /**

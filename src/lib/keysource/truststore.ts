@@ -77,6 +77,11 @@ export class TrustStoreKeySource implements KeySource {
     return (await this.loadBindings()).byKid.get(kid) ?? []
   }
 
+  /** Whether the kid's key is a lone `<kid>.pem` (dropped in by hand, as Python deployments do). */
+  async isLonePem(kid: string): Promise<boolean> {
+    return (await this.key(kid)).key?.lonePem === true
+  }
+
   /** The kids issuers.json binds an issuer to (empty: none). */
   async kidsBoundTo(iss: string): Promise<readonly string[]> {
     return (await this.loadBindings()).byIssuer.get(iss) ?? []

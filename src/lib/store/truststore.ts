@@ -25,6 +25,8 @@ export interface TrustedKey {
   alg: KeyAlg
   /** The highest badge level the key may vouch for; unset means any. */
   maxLevel?: number
+  /** Only `<kid>.pem`, as the Python SimpleGuard keeps keys: dropped in by hand, bound to nothing. */
+  lonePem?: true
 }
 
 export interface TrustedKeyInfo {
@@ -247,7 +249,7 @@ export class TrustStore {
     }
     const parsed = await parseKey(pemText)
     if (parsed.privateKey) throw new CapiscioError('TRUST_STORE_INVALID', `${pem} holds private key material`)
-    return { kid, publicKey: parsed.publicKey, alg: parsed.alg }
+    return { kid, publicKey: parsed.publicKey, alg: parsed.alg, lonePem: true }
   }
 
   async list(): Promise<TrustedKeyInfo[]> {
