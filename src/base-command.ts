@@ -358,8 +358,12 @@ export function toCapiscioError(err: unknown): CapiscioError {
       .replace(/\s+/g, ' ')
       // oclif adds this whenever the command has a multi-value flag; it helps only when that flag
       // was given (and swallowed the argument), which the command line says.
-      .replace(/ Note: (--[\w-]+) allows multiple values\..*$/, (note, flag: string) =>
-        process.argv.includes(flag) || process.argv.some((a) => a.startsWith(`${flag}=`)) ? note : '',
+      .replace(/ Note: (--[\w-]+(?:, --[\w-]+)*) allows? multiple values\..*$/, (note, list: string) =>
+        list
+          .split(', ')
+          .some((flag) => process.argv.includes(flag) || process.argv.some((a) => a.startsWith(`${flag}=`)))
+          ? note
+          : '',
       )
     return new CapiscioError('USAGE', message, { hint: 'see --help for the flags and arguments' })
   }

@@ -1,6 +1,7 @@
 import { CapiscioError } from './errors.js'
 
-const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }
+/** Milliseconds per unit: terms are summed in whole milliseconds, so 1.1h is 3960 s, not 3960.0000000000005. */
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 /**
  * Parses a duration the way a shell user writes one: `300` (seconds), `90s`, `5m`, `1h`, `1d`,
@@ -10,16 +11,16 @@ export function parseDuration(text: string, what = 'duration'): number {
   const trimmed = text.trim()
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed)
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy
-  let total = 0
+  let totalMs = 0
   let consumed = 0
   for (const m of trimmed.matchAll(re)) {
-    total += Number(m[1]) * UNITS[m[2]!]!
+    totalMs += Math.round(Number(m[1]) * UNIT_MS[m[2]!]!)
     consumed += m[0].length
   }
   if (trimmed === '' || consumed !== trimmed.length) {
     throw new CapiscioError('USAGE', `${what} "${text}" is not a duration; write 300, 90s, 5m or 1h`)
   }
-  return total
+  return totalMs / 1000
 }
 
 /** "4m 59s", "2h 0m", "12s": a human rendering of a span in seconds. */

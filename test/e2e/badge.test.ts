@@ -308,8 +308,8 @@ describe('capiscio badge (built CLI)', () => {
       3,
       expect.objectContaining({
         code: 'BADGE_ISSUER_UNTRUSTED',
-        message: `issuer ${issuer} is not on the allow-list`,
-        hint: `if you trust ${issuer}, add it to --issuer`,
+        message: `issuer "${issuer}" is not on the allow-list`,
+        hint: `if you trust "${issuer}", add it to --issuer`,
       }),
     ])
     writeFileSync(join(cwd, 'x'), '')

@@ -49,6 +49,11 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     expect(r.stderr).not.toContain('Note:')
     const swallowed = await runCli(['badge', 'verify', '--issuer', 'did:web:a.example.com'])
     expect(swallowed.stderr).toContain('Note: --issuer allows multiple values')
+    // Several such flags: one named "allow multiple values" together.
+    expect((await runCli(['token', 'verify'])).stderr).not.toContain('Note:')
+    expect((await runCli(['token', 'verify', '--aud', 'x'])).stderr).toMatch(
+      /Note: --alg, --aud, .* allow multiple/,
+    )
   })
 
   it('an unknown command is a coded usage error with a did-you-mean, also under --json', async () => {

@@ -162,10 +162,14 @@ function parse(token: string, options: VerifyBadgeOptions): Parsed {
 
   // 3. Issuer allow-list, before any lookup or fetch.
   if (options.issuers && options.issuers.length > 0 && !options.issuers.includes(claims.iss)) {
-    throw new CapiscioError('BADGE_ISSUER_UNTRUSTED', `issuer ${claims.iss} is not on the allow-list`, {
-      hint: `if you trust ${claims.iss}, add it to issuers`,
-      options: ['issuers'],
-    })
+    throw new CapiscioError(
+      'BADGE_ISSUER_UNTRUSTED',
+      `issuer ${JSON.stringify(claims.iss)} is not on the allow-list`,
+      {
+        hint: `if you trust ${JSON.stringify(claims.iss)}, add it to issuers`,
+        options: ['issuers'],
+      },
+    )
   }
   const level = claims.vc.credentialSubject.level
   return { header, claims, alg, kid: kid as string | undefined, level, signingInput, signature }
@@ -202,15 +206,16 @@ function afterKeys(
     if (unbound) {
       throw new CapiscioError(
         'BADGE_ISSUER_UNTRUSTED',
-        `the trusted key for ${which} may not sign for issuer ${claims.iss} at level ${level}`,
+        // Values quoted: the CLI shows option names as flags outside quotes only (https://issuers.example.com).
+        `the trusted key for ${kid === undefined ? 'issuer' : 'kid'} ${JSON.stringify(kid ?? claims.iss)} may not sign for issuer ${JSON.stringify(claims.iss)} at level ${level}`,
         options.keys?.kind === 'jwks'
           ? {
               // A registry's keys sign for the issuers it was given: there is no key to add again.
-              hint: `if ${claims.iss} really publishes its keys at that JWKS, allow it with issuers ${claims.iss}`,
+              hint: `if ${JSON.stringify(claims.iss)} really publishes its keys at that JWKS, allow it with issuers ${JSON.stringify(claims.iss)}`,
               options: ['issuers'],
             }
           : {
-              hint: `if that issuer really uses this key, add the key again with issuers ${claims.iss} (and maxLevel if it must vouch higher)`,
+              hint: `if that issuer really uses this key, add the key again with issuers ${JSON.stringify(claims.iss)} (and maxLevel if it must vouch higher)`,
               options: ['issuers', 'maxLevel'],
             },
       )

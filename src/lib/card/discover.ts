@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs'
+import { statSync } from 'node:fs'
 
 import { CapiscioError } from '../errors.js'
 import { checkFetchUrl, fetchJson, isLoopbackHost, type FetchLike } from '../net/fetch-json.js'
-import { loadCard } from './load.js'
+import { cardFromBytes, loadCard } from './load.js'
 import type { AgentCard } from './sign.js'
 import type { CardFinding } from './validate.js'
 
@@ -24,11 +24,13 @@ export async function discoverCard(
   options: { fetch?: FetchLike } = {},
 ): Promise<DiscoveredCard> {
   const isUrl = /^https?:\/\//i.test(input)
-  // A file that exists is read, whatever its name looks like: `card.txt` is not a host to ask DNS for.
-  const host = isUrl || existsSync(input) ? undefined : HOST_PORT.exec(input)
+  // A file that exists is read, whatever its name looks like: `card.txt` is not a host to ask DNS
+  // for. A directory named `agent.example.com` (a checkout) is no card: that name is a host.
+  const host =
+    isUrl || statSync(input, { throwIfNoEntry: false })?.isFile() ? undefined : HOST_PORT.exec(input)
   if (!isUrl && !host) return { card: await loadCard(input), source: input, findings: [] }
   // A bare loopback host is a local agent, served over plain http (the only host http is allowed for).
-  const scheme = host && isLoopbackHost(host[1]!) ? 'http' : 'https'
+  const scheme = host && isLoopbackHost(host[1]!.toLowerCase()) ? 'http' : 'https'
   const base = checkFetchUrl(isUrl ? input : `${scheme}://${input}`)
   if (base.pathname !== '/' && base.pathname !== '') {
     return { card: await loadCard(base.href, options), source: base.href, findings: [] }
@@ -36,7 +38,7 @@ export async function discoverCard(
   const primary = new URL('/.well-known/agent-card.json', base)
   try {
     return {
-      card: asCard(await fetchJson(primary, options), primary.href),
+      card: (await fetchJson(primary, { ...options, parse: cardFromBytes })) as AgentCard,
       source: primary.href,
       findings: [],
     }
@@ -45,7 +47,7 @@ export async function discoverCard(
     if (!(err instanceof CapiscioError && / answered HTTP 404$/.test(err.message))) throw err
   }
   const legacy = new URL('/.well-known/agent.json', base)
-  const card = asCard(await fetchJson(legacy, options), legacy.href)
+  const card = (await fetchJson(legacy, { ...options, parse: cardFromBytes })) as AgentCard
   return {
     card,
     source: legacy.href,
@@ -66,9 +68,3 @@ export async function discoverCard(
  */
 const HOST_PORT =
   /^((?!.*\.json(?::|$))[a-z0-9.-]+\.[a-z]{2,}|localhost|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i
-
-function asCard(value: unknown, from: string): AgentCard {
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new CapiscioError('CARD_UNREADABLE', `${from} is not a JSON object`)
-  return value as AgentCard
-}

@@ -31,20 +31,25 @@ export function parseCard(text: string, from: string): AgentCard {
 /** A card from a file or an https URL (http on loopback), at most 1 MiB. */
 export async function loadCard(source: string, options: { fetch?: FetchLike } = {}): Promise<AgentCard> {
   if (/^https?:\/\//i.test(source)) {
-    const value = await fetchJson(checkFetchUrl(source), { fetch: options.fetch, maxBytes: MAX_REMOTE_BYTES })
-    if (typeof value !== 'object' || value === null || Array.isArray(value))
-      throw new CapiscioError('CARD_UNREADABLE', `${source} is not a JSON object`)
-    return value as AgentCard
+    return (await fetchJson(checkFetchUrl(source), {
+      fetch: options.fetch,
+      maxBytes: MAX_REMOTE_BYTES,
+      parse: cardFromBytes,
+    })) as AgentCard
   }
-  const bytes = await readFileBytes(source, MAX_REMOTE_BYTES)
+  return cardFromBytes(await readFileBytes(source, MAX_REMOTE_BYTES), source)
+}
+
+/** A card's bytes, from a file or a response: strict UTF-8, then parseCard. */
+export function cardFromBytes(bytes: Buffer, from: string): AgentCard {
   let text: string
   try {
     // Strictly: a lenient decode would turn bad bytes into U+FFFD, and `card sign` sign that instead.
     text = STRICT_UTF8.decode(bytes)
   } catch {
-    throw new CapiscioError('CARD_UNREADABLE', `${source} is not UTF-8 text`)
+    throw new CapiscioError('CARD_UNREADABLE', `${from} is not UTF-8 text`)
   }
-  return parseCard(text, source)
+  return parseCard(text, from)
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true })

@@ -8,6 +8,8 @@ export interface FetchJsonOptions {
   /** Response bodies above this are refused (default 1 MiB). */
   maxBytes?: number
   timeoutMs?: number
+  /** Reads the body's bytes (default: UTF-8 JSON); its coded errors pass through. */
+  parse?: (bytes: Buffer, shown: string) => unknown
 }
 
 export const MAX_REMOTE_BYTES = 1024 * 1024
@@ -93,6 +95,7 @@ export async function fetchJson(url: URL, options: FetchJsonOptions = {}): Promi
       chunks.push(chunk.value)
     }
   }
+  if (options.parse) return options.parse(Buffer.concat(chunks), shown)
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'))
   } catch (err) {

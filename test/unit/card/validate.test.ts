@@ -128,4 +128,18 @@ describe('discovery', () => {
       process.chdir(cwd)
     }
   })
+
+  it('reads a fetched card as strictly as a file: a member twice is CARD_INVALID, bytes that are not UTF-8 CARD_UNREADABLE', async () => {
+    const answer = (body: string | Uint8Array) =>
+      (async () =>
+        new Response(body, { headers: { 'content-type': 'application/json' } })) as unknown as typeof fetch
+    await expect(
+      discoverCard('agent.example.com', { fetch: answer('{"name":"a","name":"b"}') }),
+    ).rejects.toMatchObject({ code: 'CARD_INVALID' })
+    await expect(
+      discoverCard('https://agent.example.com/card.json', {
+        fetch: answer(new Uint8Array([0x7b, 0xff, 0x7d])),
+      }),
+    ).rejects.toMatchObject({ code: 'CARD_UNREADABLE' })
+  })
 })

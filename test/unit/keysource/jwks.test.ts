@@ -179,7 +179,7 @@ describe('RemoteJwksKeySource: a badge from an issuer the registry does not sign
     )
     await expect(verifyBadge(other, { keys: source, now: () => NOW })).rejects.toMatchObject({
       code: 'BADGE_ISSUER_UNTRUSTED',
-      hint: 'if https://other.example.com really publishes its keys at that JWKS, allow it with issuers https://other.example.com',
+      hint: 'if "https://other.example.com" really publishes its keys at that JWKS, allow it with issuers "https://other.example.com"',
     })
   })
 })

@@ -123,8 +123,8 @@ describe('verifyBadge says why a trusted key is refused', () => {
     )
     await expect(verifyBadge(forged, { keys, now: clock })).rejects.toMatchObject({
       code: 'BADGE_ISSUER_UNTRUSTED',
-      message: `the trusted key for kid ${partner.did} may not sign for issuer https://a.example.com at level 1`,
-      hint: expect.stringContaining('add the key again with issuers https://a.example.com'),
+      message: `the trusted key for kid "${partner.did}" may not sign for issuer "https://a.example.com" at level 1`,
+      hint: expect.stringContaining('add the key again with issuers "https://a.example.com"'),
       options: ['issuers', 'maxLevel'],
     })
     const unknown = signRaw({ alg: 'EdDSA', kid: 'nobody' }, claims(), partner.privateKey)

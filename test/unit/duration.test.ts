@@ -1,0 +1,31 @@
+import { describe, expect, it } from '@jest/globals'
+import fc from 'fast-check'
+
+import { parseDuration } from '../../src/lib/duration.js'
+
+describe('parseDuration', () => {
+  it('reads the documented forms', () => {
+    expect([parseDuration('300'), parseDuration('90s'), parseDuration('5m'), parseDuration('1h30m')]).toEqual(
+      [300, 90, 300, 5400],
+    )
+    expect(parseDuration('300ms')).toBe(0.3)
+    expect(() => parseDuration('soon', '--ttl')).toThrow(/--ttl "soon" is not a duration/)
+  })
+
+  it('sums in whole milliseconds: 1.1h is 3960 s and 2.05m is 123 s, not a float a hair off', () => {
+    expect(parseDuration('1.1h')).toBe(3960)
+    expect(parseDuration('2.05m')).toBe(123)
+    const units = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 1000 }),
+        fc.integer({ min: 0, max: 99 }),
+        fc.constantFrom('m', 'h', 'd' as const),
+        (whole, hundredths, unit) => {
+          const ms = whole * units[unit] + (hundredths * units[unit]) / 100 // exact: units are multiples of 100
+          return parseDuration(`${whole}.${String(hundredths).padStart(2, '0')}${unit}`) === ms / 1000
+        },
+      ),
+    )
+  })
+})
