@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -124,6 +124,13 @@ describe('discovery', () => {
         'https://agent.example.com/.well-known/agent-card.json',
       )
       expect(asked).toEqual(['https://agent.example.com/.well-known/agent-card.json'])
+      // A directory named like the host (a checkout) is no card file: the host is asked.
+      mkdirSync('agent.example.com')
+      expect((await discoverCard('agent.example.com', { fetch })).card.name).toBe('Fetched')
+      // Host names are case-insensitive: LOCALHOST is loopback, asked over plain http.
+      expect((await discoverCard('LOCALHOST:3000', { fetch })).source).toBe(
+        'http://localhost:3000/.well-known/agent-card.json',
+      )
     } finally {
       process.chdir(cwd)
     }
