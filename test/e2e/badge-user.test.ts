@@ -127,21 +127,13 @@ describe('badge commands as a user meets them (issue 7, items 4, 14, 15, 16, 19,
 
   it('keep --json stops with exit 4 when its standard output is gone (the reader of | head left)', async () => {
     const cwd = await clientKeyDir()
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'badge',
-        'keep',
-        '--key',
-        'client-private.jwk',
-        '--self-sign',
-        '--out',
-        'kept.jwt',
-        '--json',
-      ].concat(['--ttl', '3s', '--renew-before', '1s', '--check-interval', '1s']),
-      { cwd, env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
+    const keep =
+      'badge keep --key client-private.jwk --self-sign --out kept.jwt --json --ttl 3s --renew-before 1s'
+    const child = spawn(process.execPath, [BIN, ...keep.split(' '), '--check-interval', '1s'], {
+      cwd,
+      env: { ...process.env, NODE_ENV: 'production' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     child.stdout.destroy()
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
