@@ -13,6 +13,8 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // Answered here: node:http sends the client its 100 Continue itself, and undici refuses to send it.
+  'expect',
 ])
 
 export const IDENTITY_HEADERS = {

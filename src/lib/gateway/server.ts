@@ -347,11 +347,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         body: body ?? null,
         onBrokenResponse: (detail) => (ctx.cut ??= { status: 502, reason: detail }),
       },
-      (outcome) => forwarded(res, ctx, outcome),
+      (outcome) => forwarded(req, res, ctx, outcome),
     )
   }
 
-  function forwarded(res: ServerResponse, ctx: Ctx, outcome: ForwardOutcome): void {
+  function forwarded(req: IncomingMessage, res: ServerResponse, ctx: Ctx, outcome: ForwardOutcome): void {
     if ('status' in outcome) {
       ctx.upstreamMs = outcome.upstreamMs
       metrics.upstreamDuration.observe(outcome.upstreamMs / 1000)
@@ -359,6 +359,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     ctx.reason = outcome.detail
     if (outcome.failure === 'client-gone' || res.headersSent) return
+    // A body the target never took is still on its way in: the connection cannot carry another
+    // request after it, so this answer closes it (else it would sit there, unread, until drain).
+    if (!req.complete) res.shouldKeepAlive = false
     sendOutcome(res, FORWARD_FAILURES[outcome.failure])
   }
 

@@ -387,3 +387,40 @@ describe('createGateway when it cannot listen', () => {
     }
   })
 })
+
+describe('gateway: request bodies the target has not taken', () => {
+  it('forwards a body sent with Expect: 100-continue (as curl sends large uploads): the client gets 100 Continue here, the target the body', async () => {
+    const { gw, up } = await setup({}, echoAgent)
+    const token = await badge()
+    const answer = await raw(
+      gw.url,
+      `POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nExpect: 100-continue\r\n` +
+        'Content-Length: 5\r\nConnection: close\r\n\r\nhello',
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
+    const echoed = JSON.parse(answer.slice(answer.indexOf('{'), answer.lastIndexOf('}') + 1)) as {
+      size: number
+      headers: Record<string, string>
+    }
+    expect(echoed.size).toBe(5)
+    expect(echoed.headers).not.toHaveProperty('expect')
+    expect(up.seen).toHaveLength(1)
+  })
+
+  it('closes the connection after a 502 that left the body unread, instead of leaving it open until drain', async () => {
+    const dead = await freePort()
+    const gw = await createGateway({
+      target: `http://127.0.0.1:${dead}`,
+      verifier: createBadgeVerifier({ keys }),
+    })
+    open.push(gw)
+    const token = await badge()
+    // Keep-alive, and only the first bytes of a 100 kB body: the gateway must end the connection.
+    const answer = await raw(
+      gw.url,
+      `POST /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: 100000\r\n\r\n${'a'.repeat(1000)}`,
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 502 /)
+    expect(answer.toLowerCase()).toContain('connection: close')
+  })
+})
