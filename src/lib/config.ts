@@ -39,7 +39,8 @@ export interface LoadedConfig {
 }
 
 type Rule =
-  | { type: 'string'; path?: boolean }
+  /** `number`: a duration or size, which YAML and JSON may write as a bare number (seconds, bytes). */
+  | { type: 'string'; path?: boolean; number?: boolean }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'integer'; min: number; max: number }
   | { type: 'boolean' }
@@ -66,7 +67,9 @@ export const GATEWAY_SCHEMA: Record<GatewaySettingKey, Rule> = Object.fromEntrie
             ? { type: d.kind }
             : d.kind === 'path'
               ? { type: 'string', path: true }
-              : { type: 'string' }
+              : d.kind === 'duration' || d.kind === 'size'
+                ? { type: 'string', number: true }
+                : { type: 'string' }
     return [key, rule]
   }),
 ) as Record<GatewaySettingKey, Rule>
@@ -177,6 +180,9 @@ function checkValue(rule: Rule, value: unknown, where: string): unknown {
       }
       return value
     default:
+      // `maxBody: 1048576`, `drainTimeout: 30`: what the flags take as 1048576 and 30.
+      if (rule.type === 'string' && rule.number && typeof value === 'number' && Number.isFinite(value))
+        return String(value)
       if (typeof value !== 'string' || value.length === 0) {
         throw new CapiscioError('CONFIG_INVALID', `${where} must be a non-empty string`)
       }

@@ -77,6 +77,14 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     [['--local-key', 'client/public.jwk', '--trust-dir', 'x'], /choose one key source/],
     [['--local-key', 'client/public.jwk', '--target', 'not a url'], /invalid --target URL: not a url/],
     [['--local-key', 'client/public.jwk', '--max-body', 'lots'], /is not a size/],
+    [
+      ['--local-key', 'client/public.jwk', '--redis', 'http://127.0.0.1:6379'],
+      /--redis must be a "redis:\/\/" or "rediss:\/\/" URL/,
+    ],
+    [
+      ['--local-key', 'client/public.jwk', '--redis', 'redis://127.0.0.1:abc'],
+      /--redis must be a "redis:\/\/" or "rediss:\/\/" URL/,
+    ],
   ])('refuses to start with %j (exit 2)', async (args, message) => {
     const cwd = await clientKeyDir()
     const r = await runCli(['gateway', 'start', '--port', '0', ...(args as string[])], { cwd })
@@ -92,6 +100,22 @@ describe('capiscio gateway start (child processes, real servers)', () => {
       expect(r.stderr).toMatch(/FILE_NOT_FOUND/)
       expect(r.stderr).not.toMatch(/listening on/)
     }
+  })
+
+  it('refuses TLS files that are not a PEM certificate and its key with exit 4 naming them, not a crash', async () => {
+    const cwd = await clientKeyDir()
+    const args = [
+      '--local-key',
+      'client/public.jwk',
+      '--tls-cert',
+      'client/public.pem',
+      '--tls-key',
+      'client/private.pem',
+    ]
+    const r = await runCli(['gateway', 'start', '--port', '0', ...args], { cwd })
+    expect([r.code, r.stderr]).toEqual([4, expect.stringContaining('Code: KEY_INVALID')])
+    expect(r.stderr).toContain('--tls-cert "client/public.pem" and --tls-key "client/private.pem"')
+    expect(r.stderr).not.toMatch(/INTERNAL_ERROR|listening on/)
   })
 
   it('refuses --workers 2 --replay-protection without --redis (exit 2), saying to add --redis', async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 
 import { afterAll, describe, expect, it } from '@jest/globals'
 
-import { jsonErrorAt, loadConfig, resolveSetting } from '../../src/lib/config.js'
+import { jsonErrorAt, loadConfig, resolveSetting, validateConfig } from '../../src/lib/config.js'
 import { CapiscioError } from '../../src/lib/errors.js'
 import { cleanupTmp, tmpDir } from '../helpers/tmp.js'
 
@@ -57,6 +57,21 @@ describe('loadConfig', () => {
     expect(err?.code).toBe('CONFIG_INVALID')
     expect(err?.message).toMatch(message)
     expect(err?.message).toContain(root)
+  })
+})
+
+describe('gateway durations and sizes in a config file', () => {
+  it('take a bare number as the flags do (seconds, bytes); other settings still want a string', () => {
+    expect(
+      validateConfig({ gateway: { maxBody: 1024, drainTimeout: 5, clockSkew: 0 } }, 'c.json').gateway,
+    ).toEqual({
+      maxBody: '1024',
+      drainTimeout: '5',
+      clockSkew: '0',
+    })
+    expect(() => validateConfig({ gateway: { target: 5 } }, 'c.json')).toThrow(
+      /"gateway.target" must be a non-empty string/,
+    )
   })
 })
 

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
+import { createSecureContext } from 'node:tls'
 
 import { CapiscioError } from '../errors.js'
 import { fsError } from '../io.js'
@@ -162,6 +163,15 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
   }
   if (Boolean(s.tlsCert) !== Boolean(s.tlsKey))
     throw new CapiscioError('USAGE', 'tlsCert and tlsKey go together', { options: ['tlsCert', 'tlsKey'] })
+  if (s.redis !== undefined && !isRedisUrl(s.redis))
+    // ioredis reads anything else as a host or a socket path, and every request would get 503.
+    throw new CapiscioError(
+      'USAGE',
+      'redis must be a "redis://" or "rediss://" URL, e.g. "redis://127.0.0.1:6379"',
+      {
+        options: ['redis'],
+      },
+    )
   if (workers > 1 && s.replayProtection && !s.redis) {
     throw new CapiscioError(
       'USAGE',
@@ -227,6 +237,31 @@ async function readPem(path: string): Promise<Buffer> {
   } catch (err) {
     throw fsError(err, path)
   }
+}
+
+function isRedisUrl(text: string): boolean {
+  try {
+    const url = new URL(text)
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== ''
+  } catch {
+    return false
+  }
+}
+
+/** The certificate and key, checked as a pair now: a bad PEM is a coded error, not a crash at listen. */
+async function readTls(certPath: string, keyPath: string): Promise<{ cert: Buffer; key: Buffer }> {
+  const cert = await readPem(certPath)
+  const key = await readPem(keyPath)
+  try {
+    createSecureContext({ cert, key })
+  } catch (err) {
+    throw new CapiscioError(
+      'KEY_INVALID',
+      `tlsCert ${JSON.stringify(certPath)} and tlsKey ${JSON.stringify(keyPath)} are not a PEM certificate and its private key (${(err as Error).message})`,
+      { options: ['tlsCert', 'tlsKey'], cause: err },
+    )
+  }
+  return { cert, key }
 }
 
 /** Builds and starts the gateway from settings: the verifiers, replay store, card, TLS. */
@@ -352,7 +387,7 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
     drainTimeoutMs: s.drainTimeoutMs,
     requestTimeoutMs: s.requestTimeoutMs,
     maxConnections: s.maxConnections,
-    tls: s.tlsCert && s.tlsKey ? { cert: await readPem(s.tlsCert), key: await readPem(s.tlsKey) } : undefined,
+    tls: s.tlsCert && s.tlsKey ? await readTls(s.tlsCert, s.tlsKey) : undefined,
     metrics,
     onLog: hooks.onLog,
   })
