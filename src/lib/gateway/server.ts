@@ -424,7 +424,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       socket.destroy()
       return
     }
-    socket.end(clientErrorAnswer(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timedOut ? 408 : 400))
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timedOut ? 408 : 400
+    // No request came of it (the parser refused its head): still one answer, so one line and one
+    // count, as for every request.
+    if (!(conn && conn.busy > 0)) {
+      metrics.answered(status, '-', 0)
+      options.onLog?.({
+        time: new Date(),
+        status,
+        method: '-',
+        path: '-',
+        durationMs: 0,
+        reason:
+          status === 431
+            ? 'request headers too large'
+            : timedOut
+              ? 'request headers too slow (headers timeout)'
+              : `malformed request (${err.code ?? 'parse error'})`,
+      })
+    }
+    socket.end(clientErrorAnswer(status))
     // The client may not read the answer (a slowloris never does): do not wait for it.
     setTimeout(() => socket.destroy(), 1000).unref()
   })

@@ -424,3 +424,28 @@ describe('gateway: request bodies the target has not taken', () => {
     expect(answer.toLowerCase()).toContain('connection: close')
   })
 })
+
+describe('gateway: requests the HTTP parser refuses', () => {
+  it('are answered in JSON, and logged and counted once each like every request', async () => {
+    const { gw, logs } = await setup()
+    const both = await raw(
+      gw.url,
+      'POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n',
+    )
+    expect(both).toMatch(/^HTTP\/1\.1 400 [^]*\r\n\r\n\{"error":/)
+    const huge = await raw(gw.url, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`)
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /)
+    expect(await logged(logs, 2)).toEqual([
+      expect.objectContaining({
+        status: 400,
+        method: '-',
+        path: '-',
+        reason: expect.stringMatching(/^malformed request \(HPE_/),
+      }),
+      expect.objectContaining({ status: 431, reason: 'request headers too large' }),
+    ])
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+    expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="400",method="-"\} 1/)
+    expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="431",method="-"\} 1/)
+  })
+})
