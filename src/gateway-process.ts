@@ -9,11 +9,14 @@ interface ProcessOptions {
   format: 'text' | 'json'
   workers: number
   cluster: Cluster
+  /** -q: no info lines (start, drain, stop); warnings and the request log stay. */
+  quiet?: boolean
 }
 
-function note(format: 'text' | 'json', level: 'info' | 'warn', message: string): void {
+function note(o: Pick<ProcessOptions, 'format' | 'quiet'>, level: 'info' | 'warn', message: string): void {
+  if (level === 'info' && o.quiet) return
   const line =
-    format === 'json'
+    o.format === 'json'
       ? JSON.stringify({ time: new Date().toISOString(), level, message })
       : `${logTime()} ${message}`
   process.stderr.write(line + '\n')
@@ -68,19 +71,19 @@ export async function runGatewayProcess(settings: GatewaySettings, o: ProcessOpt
   const metrics = o.workers > 1 && o.cluster.isWorker ? new ClusterWorkerMetrics(process) : undefined
   const gateway = await startGateway(settings, {
     onLog: (entry) => log.write(formatLogLine(entry, o.format) + '\n'),
-    onWarning: (m) => note(o.format, 'warn', m),
+    onWarning: (m) => note(o, 'warn', m),
     metrics,
   })
   note(
-    o.format,
+    o,
     'info',
     `capiscio gateway ${gateway.summary}${o.cluster.isWorker ? ` [worker ${process.pid}]` : ''}`,
   )
   const sig = await signal()
-  note(o.format, 'info', `${sig}: draining in-flight requests`)
+  note(o, 'info', `${sig}: draining in-flight requests`)
   await gateway.close()
   log.flush()
-  note(o.format, 'info', 'stopped')
+  note(o, 'info', 'stopped')
   // A cluster worker's IPC channel would keep it alive; let go of it so the worker exits.
   metrics?.detach()
   o.cluster.worker?.disconnect()
@@ -99,7 +102,7 @@ async function runPrimary(o: ProcessOptions): Promise<void> {
         worker.once('exit', (code) => {
           exits.delete(worker)
           if (!stopping) {
-            note(o.format, 'warn', `worker ${worker.process.pid} exited (${code}); starting another`)
+            note(o, 'warn', `worker ${worker.process.pid} exited (${code}); starting another`)
             metrics.restarts.inc()
             setTimeout(fork, 500).unref()
           }
@@ -109,11 +112,11 @@ async function runPrimary(o: ProcessOptions): Promise<void> {
     )
   }
   for (let i = 0; i < o.workers; i++) fork()
-  note(o.format, 'info', `capiscio gateway primary ${process.pid}: ${o.workers} workers`)
+  note(o, 'info', `capiscio gateway primary ${process.pid}: ${o.workers} workers`)
   const sig = await signal()
   stopping = true
   for (const w of exits.keys()) w.process.kill('SIGTERM')
   await Promise.all(exits.values())
   metrics.close()
-  note(o.format, 'info', `${sig}: all workers stopped`)
+  note(o, 'info', `${sig}: all workers stopped`)
 }

@@ -102,6 +102,18 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     }
   })
 
+  it('-q keeps the request log and warnings, and drops the start, drain and stop lines', async () => {
+    const cwd = await clientKeyDir()
+    const port = await freePort()
+    const args = ['-q', '--port', String(port), '--host', '127.0.0.1', '--target', 'http://127.0.0.1:9']
+    const gw = startCli(['gateway', 'start', ...args, '--local-key', 'client/public.jwk'], { cwd })
+    await waitForHttp(`http://127.0.0.1:${port}/health`)
+    expect((await fetch(`http://127.0.0.1:${port}/api/task`)).status).toBe(401)
+    await waitForOutput(gw, /\[401\] GET \/api\/task - missing authorization header/)
+    expect(await gw.stop()).toBe(0)
+    expect(gw.stderr()).not.toMatch(/listening on|draining|stopped/)
+  })
+
   it('refuses TLS files that are not a PEM certificate and its key with exit 4 naming them, not a crash', async () => {
     const cwd = await clientKeyDir()
     const args = [

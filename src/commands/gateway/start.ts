@@ -42,6 +42,6 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
     const workers = settings.workers ?? (GATEWAY_SETTINGS.workers.default as number)
     // The gateway code (undici, prom-client, ioredis) loads only here, so other commands start fast.
     const { runGatewayProcess } = await import('../../gateway-process.js')
-    await runGatewayProcess(settings, { format, workers, cluster })
+    await runGatewayProcess(settings, { format, workers, cluster, quiet: this.isQuiet })
   }
 }
