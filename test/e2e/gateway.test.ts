@@ -102,7 +102,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     }
   })
 
-  it('-q keeps the request log and warnings, and drops the start, drain and stop lines', async () => {
+  it('-q keeps the request log and drops the start, drain and stop lines', async () => {
     const cwd = await clientKeyDir()
     const port = await freePort()
     const args = ['-q', '--port', String(port), '--host', '127.0.0.1', '--target', 'http://127.0.0.1:9']

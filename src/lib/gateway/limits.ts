@@ -1,4 +1,8 @@
-/** The gateway's limits on what clients send, and the raw answers for requests Node cannot parse. */
+/**
+ * The gateway's limits on what clients send, the raw answers for requests Node cannot parse, and
+ * what a failed listen means.
+ */
+import { CapiscioError } from '../errors.js'
 
 /** Largest request head (request line and headers): room for a 16 KiB badge sent twice (X-Capiscio-Badge and Authorization). */
 export const MAX_HEADER_BYTES = 64 * 1024
@@ -31,4 +35,27 @@ export function clientErrorAnswer(status: 400 | 408 | 431): string {
   const { phrase, error } = CLIENT_ERRORS[status]
   const text = JSON.stringify({ error })
   return `HTTP/1.1 ${status} ${phrase}\r\ncontent-type: application/json\r\ncontent-length: ${text.length}\r\nconnection: close\r\n\r\n${text}`
+}
+
+/** The answer and the log line's reason for a request head the parser refused. */
+export function clientErrorOf(err: NodeJS.ErrnoException): { status: 400 | 408 | 431; reason: string } {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'request headers too large' }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return { status: 408, reason: 'request headers too slow (headers timeout)' }
+  return { status: 400, reason: `malformed request (${err.code ?? 'parse error'})` }
+}
+
+/** What to do when the gateway cannot listen, by errno (the generic network hint talks of URLs). */
+const LISTEN_HINTS: Record<string, string> = {
+  EADDRINUSE: 'another process is listening there: stop it, or choose another port',
+  EACCES: 'numbers below 1024 need privileges: choose a port of 1024 or more',
+  EADDRNOTAVAIL: 'host is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its own',
+}
+
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): CapiscioError {
+  return new CapiscioError('NETWORK_ERROR', `cannot listen on ${host}:${port} (${err.code ?? err.message})`, {
+    cause: err,
+    hint: LISTEN_HINTS[err.code ?? ''] ?? 'check host and port',
+    options: ['host', 'port'],
+  })
 }

@@ -25,7 +25,7 @@ import { admitForwardAuth, bodyNotPassedOn } from './forward-auth.js'
 import { createPipeline, type AuthResult } from './pipeline.js'
 import { forward, limitedBody, type ForwardOutcome } from './proxy.js'
 import { InFlight, type Linked } from './in-flight.js'
-import { clientErrorAnswer, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
+import { clientErrorAnswer, clientErrorOf, listenError, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
 import { publicReason } from './reasons.js'
 import { validateTarget } from './target.js'
 import type {
@@ -117,13 +117,6 @@ const CLIENT_CLOSED = 499
 export { validateTarget }
 
 /** The gateway (DESIGN §9): the same server for the CLI, tests and embedding. */
-/** What to do when the gateway cannot listen, by errno (the generic network hint talks of URLs). */
-const LISTEN_HINTS: Record<string, string> = {
-  EADDRINUSE: 'another process is listening there: stop it, or choose another port',
-  EACCES: 'numbers below 1024 need privileges: choose a port of 1024 or more',
-  EADDRNOTAVAIL: 'host is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its own',
-}
-
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const forwardAuthOnly = options.mode === 'auth'
   if (!forwardAuthOnly && options.target === undefined)
@@ -424,24 +417,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       socket.destroy()
       return
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timedOut ? 408 : 400
+    const { status, reason } = clientErrorOf(err)
     // No request came of it (the parser refused its head): still one answer, so one line and one
     // count, as for every request.
     if (!(conn && conn.busy > 0)) {
       metrics.answered(status, '-', 0)
-      options.onLog?.({
-        time: new Date(),
-        status,
-        method: '-',
-        path: '-',
-        durationMs: 0,
-        reason:
-          status === 431
-            ? 'request headers too large'
-            : timedOut
-              ? 'request headers too slow (headers timeout)'
-              : `malformed request (${err.code ?? 'parse error'})`,
-      })
+      options.onLog?.({ time: new Date(), status, method: '-', path: '-', durationMs: 0, reason })
     }
     socket.end(clientErrorAnswer(status))
     // The client may not read the answer (a slowloris never does): do not wait for it.
@@ -451,17 +432,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       void pool?.close()
-      reject(
-        new CapiscioError(
-          'NETWORK_ERROR',
-          `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0} (${err.code ?? err.message})`,
-          {
-            cause: err,
-            hint: LISTEN_HINTS[err.code ?? ''] ?? 'check host and port',
-            options: ['host', 'port'],
-          },
-        ),
-      )
+      reject(listenError(err, options.host ?? '127.0.0.1', options.port ?? 0))
     })
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
       server.removeAllListeners('error')
