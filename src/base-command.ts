@@ -233,6 +233,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return { valid: false, error: err.toJSON() }
   }
 
+  /**
+   * An error about options, naming each as the user set it. Here, as flags (forCli does that); a
+   * command whose settings may also come from the environment or a file names those instead.
+   */
+  protected namedBySource(error: CapiscioError): CapiscioError {
+    return error
+  }
+
   /** One rendering for every failure: `Error:`/`Code:`/hint on stderr, or {"error":{…}} under --json. */
   override async catch(err: Error & { oclif?: { exit?: number }; code?: string }): Promise<void> {
     if (err instanceof Errors.ExitError) throw err
@@ -243,7 +251,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
     const ctor = this.ctor as typeof BaseCommand
     const error = withFlagSuggestion(
-      forCli(toCapiscioError(err), ctor.optionFlags),
+      forCli(this.namedBySource(toCapiscioError(err)), ctor.optionFlags),
       err,
       Object.keys(ctor.flags ?? {}),
     )

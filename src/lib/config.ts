@@ -237,6 +237,24 @@ export function resolveSetting(
   return loaded.config[key] ?? setting.default
 }
 
+/**
+ * Where a gateway setting's value comes from, when not from its flag: the variable or the file key
+ * that a value error should name (CAPISCIO_GATEWAY_TARGET, not --target, when the variable set it).
+ */
+export function gatewaySettingOrigin(
+  key: GatewaySettingKey,
+  flag: unknown,
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): { env: string } | { file: string; key: string } | undefined {
+  if (flag !== undefined) return undefined
+  const name = gatewayEnvName(key)
+  if (env[name] !== undefined && env[name] !== '') return { env: name }
+  if (loaded.config.gateway?.[key] !== undefined && loaded.filepath !== undefined)
+    return { file: loaded.filepath, key: `gateway.${key}` }
+  return undefined
+}
+
 /** A gateway setting by the same precedence: flag > CAPISCIO_GATEWAY_* > config `gateway` section. */
 export function resolveGatewaySetting<K extends GatewaySettingKey>(
   key: K,

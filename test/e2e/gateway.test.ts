@@ -92,6 +92,60 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     expect(r.stderr).toMatch(message)
   })
 
+  it.each([
+    [{ CAPISCIO_GATEWAY_MAX_BODY: 'lots' }, 'CAPISCIO_GATEWAY_MAX_BODY "lots" is not a size'],
+    [{ CAPISCIO_GATEWAY_CLOCK_SKEW: 'soon' }, 'CAPISCIO_GATEWAY_CLOCK_SKEW "soon" is not a duration'],
+    [{ CAPISCIO_GATEWAY_TARGET: 'ftp://agent' }, 'invalid CAPISCIO_GATEWAY_TARGET URL: ftp://agent/'],
+    [
+      { CAPISCIO_GATEWAY_VERIFY: 'badge,magic' },
+      'CAPISCIO_GATEWAY_VERIFY "magic" is not one of badge, jwt, guard',
+    ],
+    [{ CAPISCIO_GATEWAY_REDIS: 'http://127.0.0.1:6379' }, 'CAPISCIO_GATEWAY_REDIS must be a "redis://"'],
+  ])(
+    'a bad value from %j is CONFIG_INVALID (exit 4) naming the variable, not a flag',
+    async (env, message) => {
+      const cwd = await clientKeyDir()
+      const r = await runCli(['gateway', 'start', '--port', '0', '--local-key', 'client/public.jwk'], {
+        cwd,
+        env,
+      })
+      expect([r.code, r.stderr]).toEqual([4, expect.stringContaining(message)])
+      expect(r.stderr).toContain('Code: CONFIG_INVALID')
+      expect(r.stderr).not.toMatch(/ --(max-body|clock-skew|target|verify|redis)\b|listening on/)
+    },
+  )
+
+  it('a bad value from the config file names its key and the file (exit 4); the flag, given, wins and is named', async () => {
+    const cwd = await clientKeyDir()
+    writeFileSync(join(cwd, 'capiscio.config.json'), JSON.stringify({ gateway: { drainTimeout: 'zz' } }))
+    const r = await runCli(['gateway', 'start', '--port', '0', '--local-key', 'client/public.jwk'], { cwd })
+    expect([r.code, r.stderr]).toEqual([4, expect.stringContaining('Code: CONFIG_INVALID')])
+    expect(r.stderr).toContain(
+      `${join(cwd, 'capiscio.config.json')}: gateway.drainTimeout "zz" is not a duration`,
+    )
+    const flagged = await runCli(
+      ['gateway', 'start', '--port', '0', '--local-key', 'client/public.jwk', '--drain-timeout', 'yy'],
+      { cwd },
+    )
+    expect([flagged.code, flagged.stderr]).toEqual([
+      2,
+      expect.stringContaining('--drain-timeout "yy" is not a duration'),
+    ])
+  })
+
+  it('a conflict between a flag and a variable names each as it was set (exit 2)', async () => {
+    const cwd = await clientKeyDir()
+    const env = { CAPISCIO_GATEWAY_REGISTRY_URL: 'https://registry.example.com/jwks.json' }
+    const r = await runCli(['gateway', 'start', '--port', '0', '--local-key', 'client/public.jwk'], {
+      cwd,
+      env,
+    })
+    expect([r.code, r.stderr]).toEqual([
+      2,
+      expect.stringContaining('--local-key and CAPISCIO_GATEWAY_REGISTRY_URL were both given'),
+    ])
+  })
+
   it('refuses a --trust-dir that does not exist, or is not a directory, at start (exit 4)', async () => {
     const cwd = await clientKeyDir()
     for (const dir of ['/nonexistent', 'client/public.jwk']) {

@@ -1,7 +1,8 @@
 import cluster from 'node:cluster'
 
-import { BaseCommand } from '../../base-command.js'
-import { resolveGatewaySetting } from '../../lib/config.js'
+import { BaseCommand, forCli } from '../../base-command.js'
+import { gatewaySettingOrigin, resolveGatewaySetting } from '../../lib/config.js'
+import { CapiscioError } from '../../lib/errors.js'
 import {
   GATEWAY_SETTINGS,
   gatewayFlagName,
@@ -9,6 +10,18 @@ import {
   type GatewaySettingKey,
 } from '../../lib/gateway/settings.js'
 import { gatewayFlags } from '../../gateway-flags.js'
+
+/** GatewaySettings names that are not the table's keys, as the keys that set them. */
+const SETTING_OF: Record<string, GatewaySettingKey> = {
+  algorithms: 'alg',
+  tokenAudience: 'aud',
+  tokenIssuers: 'iss',
+  maxBodyBytes: 'maxBody',
+  clockSkewSeconds: 'clockSkew',
+  upstreamTimeoutMs: 'upstreamTimeout',
+  drainTimeoutMs: 'drainTimeout',
+  requestTimeoutMs: 'requestTimeout',
+}
 
 export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
   static override description =
@@ -31,9 +44,16 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
   }
   static override flags = gatewayFlags
 
+  /** The settings whose values came from a CAPISCIO_GATEWAY_* variable or the config file. */
+  private origins = new Map<string, NonNullable<ReturnType<typeof gatewaySettingOrigin>>>()
+
   async run(): Promise<void> {
     const loaded = await this.config_()
     const flags = this.flags as Record<string, unknown>
+    for (const key of Object.keys(GATEWAY_SETTINGS) as GatewaySettingKey[]) {
+      const origin = gatewaySettingOrigin(key, flags[gatewayFlagName(key)], loaded)
+      if (origin) this.origins.set(key, origin)
+    }
     const settings = gatewaySettingsFrom(<K extends GatewaySettingKey>(key: K) =>
       resolveGatewaySetting(key, flags[gatewayFlagName(key)] as never, loaded),
     )
@@ -43,5 +63,44 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
     // The gateway code (undici, prom-client, ioredis) loads only here, so other commands start fast.
     const { runGatewayProcess } = await import('../../gateway-process.js')
     await runGatewayProcess(settings, { format, workers, cluster, quiet: this.isQuiet })
+  }
+
+  /**
+   * A setting's value that came from a variable or the config file is named as such
+   * (CAPISCIO_GATEWAY_TARGET, or gateway.target and the file), not as the flag the user never
+   * typed; and a usage error about values that all came from there is CONFIG_INVALID (exit 4), as
+   * the type errors of those values are, not a usage error (exit 2).
+   */
+  protected override namedBySource(error: CapiscioError): CapiscioError {
+    if (!error.options?.length) return error
+    const names: Record<string, string> = {}
+    let file: string | undefined
+    let fromFlags = false
+    for (const option of error.options) {
+      const key = SETTING_OF[option] ?? option
+      const origin = this.origins.get(key)
+      if (origin === undefined) {
+        const flags = this.flags as Record<string, unknown> | undefined
+        if (key in GATEWAY_SETTINGS && flags?.[gatewayFlagName(key as GatewaySettingKey)] !== undefined)
+          fromFlags = true
+        continue
+      }
+      if ('env' in origin) names[option] = origin.env
+      else {
+        names[option] = origin.key
+        file = origin.file
+      }
+    }
+    if (Object.keys(names).length === 0) return error
+    const named = forCli(error, { ...GatewayStart.optionFlags, ...names })
+    const usage = error.code === 'USAGE' && !fromFlags
+    return new CapiscioError(
+      usage ? 'CONFIG_INVALID' : error.code,
+      file ? `${file}: ${named.message}` : named.message,
+      {
+        hint: named.hint,
+        cause: error.cause,
+      },
+    )
   }
 }

@@ -177,8 +177,18 @@ export function gatewayFlagName(key: GatewaySettingKey): string {
 /** Where each setting's value was found, by precedence: flag > CAPISCIO_GATEWAY_* > config file > default. */
 export type SettingLookup = <K extends GatewaySettingKey>(key: K) => GatewayConfig[K] | undefined
 
-const seconds = (key: string, v: string | undefined) =>
-  v === undefined ? undefined : parseDuration(v, gatewayFlagName(key as GatewaySettingKey))
+/** A value's parse, its error naming the setting as an option (the CLI shows the flag or variable). */
+function parsed<T>(key: GatewaySettingKey, parse: (what: string) => T): T {
+  try {
+    return parse(key)
+  } catch (err) {
+    if (!(err instanceof CapiscioError) || err.options) throw err
+    throw new CapiscioError(err.code, err.message, { hint: err.hint, options: [key] })
+  }
+}
+
+const seconds = (key: GatewaySettingKey, v: string | undefined) =>
+  v === undefined ? undefined : parsed(key, (what) => parseDuration(v, what))
 
 /**
  * The settings startGateway takes, from the table's values (`get` applies the precedence and
@@ -198,13 +208,13 @@ export function gatewaySettingsFrom(get: SettingLookup): GatewaySettings {
     if (v === undefined) return undefined
     const items = v.flatMap((x) => x.split(',')).map((x) => x.trim())
     if (items.length === 0 || items.some((x) => x === ''))
-      throw new CapiscioError('USAGE', `${gatewayFlagName(key)} must not be empty`, { options: [key] })
+      throw new CapiscioError('USAGE', `${key} must not be empty`, { options: [key] })
     const def: SettingDef = GATEWAY_SETTINGS[key]
     for (const x of items)
       if (def.values && !def.values.includes(x))
         throw new CapiscioError(
           'USAGE',
-          `${gatewayFlagName(key)} ${JSON.stringify(x)} is not one of ${def.values.join(', ')}`,
+          `${key} ${JSON.stringify(x)} is not one of ${def.values.join(', ')}`,
           { options: [key] },
         )
     return [...new Set(items)]
@@ -253,7 +263,7 @@ export function gatewaySettingsFrom(get: SettingLookup): GatewaySettings {
     card: value('card'),
     forwardCredential: value('forwardCredential'),
     trustForwarded: value('trustForwarded'),
-    maxBodyBytes: parseSize(value('maxBody')!, gatewayFlagName('maxBody')),
+    maxBodyBytes: parsed('maxBody', (what) => parseSize(value('maxBody')!, what)),
     upstreamTimeoutMs: ms('upstreamTimeout'),
     drainTimeoutMs: ms('drainTimeout'),
     requestTimeoutMs: ms('requestTimeout'),
