@@ -9,6 +9,8 @@ import { publicReason } from './reasons.js'
  */
 export const OUTCOMES = {
   'bad-target': { status: 400, error: 'bad request target' },
+  /** RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. */
+  'no-host': { status: 400, error: 'missing host header' },
   conflict: { status: 400, error: 'conflicting credentials' },
   /** The same in forward-auth, where the proxy in front passes on only 401 and 403. */
   'conflict-401': {
@@ -33,6 +35,7 @@ export type Outcome = keyof typeof OUTCOMES
 /** The outcomes that are authentication decisions (counted in capiscio_gateway_auth_total). */
 export const DENIALS: ReadonlySet<Outcome> = new Set([
   'bad-target',
+  'no-host',
   'conflict',
   'conflict-401',
   'missing',

@@ -5,7 +5,7 @@ import {
   type ServerResponse,
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { Server as NetServer, type AddressInfo, type Socket } from 'node:net'
+import { Server as NetServer, type Socket } from 'node:net'
 
 import { Pool } from 'undici'
 
@@ -25,7 +25,7 @@ import { admitForwardAuth, bodyNotPassedOn } from './forward-auth.js'
 import { createPipeline, type AuthResult } from './pipeline.js'
 import { forward, limitedBody, type ForwardOutcome } from './proxy.js'
 import { InFlight, type Linked } from './in-flight.js'
-import { clientErrorAnswer, clientErrorOf, listenError, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
+import { answerRaw, clientErrorOf, listen, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
 import { publicReason } from './reasons.js'
 import { validateTarget } from './target.js'
 import type {
@@ -278,6 +278,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const method = req.method ?? 'GET'
     if (!checkRequestTarget(rawUrl)) return refuse(res, ctx, 'bad-target')
+    if (req.headers.host === undefined && req.httpVersion === '1.1') return refuse(res, ctx, 'no-host')
     const isRead = method === 'GET' || method === 'HEAD'
 
     // 1. Route: the gateway's own endpoints need no credential.
@@ -376,6 +377,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
   const limits = {
     maxHeaderSize: MAX_HEADER_BYTES,
+    // Answered by the handler (400, logged and counted) rather than by Node's bare 400.
+    requireHostHeader: false,
     ...serverTimeouts(options.headersTimeoutMs ?? 10_000, options.requestTimeoutMs ?? 300_000),
   }
   const server: Server = options.tls
@@ -420,30 +423,32 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const { status, reason } = clientErrorOf(err)
     // No request came of it (the parser refused its head): still one answer, so one line and one
     // count, as for every request.
-    if (!(conn && conn.busy > 0)) {
-      metrics.answered(status, '-', 0)
-      options.onLog?.({ time: new Date(), status, method: '-', path: '-', durationMs: 0, reason })
-    }
-    socket.end(clientErrorAnswer(status))
-    // The client may not read the answer (a slowloris never does): do not wait for it.
-    setTimeout(() => socket.destroy(), 1000).unref()
+    rawAnswer(socket, status, conn && conn.busy > 0 ? undefined : { method: '-', path: '-', reason })
   })
+  server.on('connect', (req: IncomingMessage, socket: Socket) =>
+    rawAnswer(socket, 501, { method: 'CONNECT', path: req.url ?? '-', reason: 'CONNECT is not supported' }),
+  )
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      void pool?.close()
-      reject(listenError(err, options.host ?? '127.0.0.1', options.port ?? 0))
-    })
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.removeAllListeners('error')
-      // Accept errors (EMFILE at the descriptor limit) must not crash a listening gateway.
-      server.on('error', () => undefined)
-      resolve()
-    })
+  /**
+   * Answers on the socket itself and closes the connection; logs and counts the answer unless the
+   * request it cuts short (a broken body) is logged already.
+   */
+  function rawAnswer(
+    socket: Socket,
+    status: 400 | 408 | 431 | 501,
+    log?: { method: string; path: string; reason: string },
+  ): void {
+    if (log) {
+      metrics.answered(status, log.method, 0)
+      options.onLog?.({ time: new Date(), status, durationMs: 0, ...log })
+    }
+    answerRaw(socket, status)
+  }
+
+  const url = await listen(server, proto, options.port ?? 0, options.host ?? '127.0.0.1').catch((err) => {
+    void pool?.close()
+    throw err
   })
-  const addr = server.address() as AddressInfo
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-  const url = `${proto}://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${addr.port}`
 
   let closing: Promise<void> | undefined
   /**

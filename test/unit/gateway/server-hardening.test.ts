@@ -449,3 +449,46 @@ describe('gateway: requests the HTTP parser refuses', () => {
     expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="431",method="-"\} 1/)
   })
 })
+
+describe('gateway: requests it does not serve', () => {
+  it('answers an HTTP/1.1 request without Host 400 in JSON, forwards nothing, and logs and counts it; HTTP/1.0 needs none', async () => {
+    const { gw, up, logs } = await setup()
+    const token = await badge()
+    const answer = await raw(
+      gw.url,
+      `GET /x HTTP/1.1\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 400 [^]*\r\n\r\n\{"error":"missing host header"\}$/)
+    expect(up.seen).toHaveLength(0)
+    expect((await logged(logs, 1))[0]).toMatchObject({
+      status: 400,
+      method: 'GET',
+      reason: 'missing host header',
+    })
+    const old = await raw(gw.url, `GET /x HTTP/1.0\r\nAuthorization: Bearer ${token}\r\n\r\n`)
+    expect(old).toMatch(/^HTTP\/1\.1 200 /)
+    expect(up.seen).toHaveLength(1)
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+    expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="400",method="GET"\} 1/)
+    expect(metrics).toMatch(
+      /capiscio_gateway_auth_total\{result="denied",reason="missing_host_header",credential="none"\} 1/,
+    )
+  })
+
+  it('answers CONNECT 501 and closes, tunnelling nothing; the request is logged and counted', async () => {
+    const { gw, up, logs } = await setup()
+    const answer = await raw(gw.url, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
+    expect(answer).toMatch(
+      /^HTTP\/1\.1 501 Not Implemented\r\n[^]*connection: close\r\n\r\n\{"error":"method not supported"\}$/,
+    )
+    expect(up.seen).toHaveLength(0)
+    expect((await logged(logs, 1))[0]).toMatchObject({
+      status: 501,
+      method: 'CONNECT',
+      path: 'example.com:443',
+      reason: 'CONNECT is not supported',
+    })
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+    expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="501",method="CONNECT"\} 1/)
+  })
+})
