@@ -68,7 +68,7 @@ export const ERROR_CODES = {
   },
   KEY_EXISTS: {
     exit: EXIT.INPUT,
-    summary: 'a private key already exists where a new one would be written',
+    summary: 'a private key already exists where a new one (or any other output) would be written',
     hint: 'pass --force, or choose another --out',
   },
   KEY_NOT_FOUND: {

@@ -4,6 +4,8 @@ import { chmod, lstat, mkdir, open, readlink, rename, unlink } from 'node:fs/pro
 import { basename, dirname, join, resolve } from 'node:path'
 
 import { CapiscioError } from '../errors.js'
+import { MAX_KEY_FILE_BYTES } from '../io.js'
+import { holdsPrivateKey } from './private-key-text.js'
 
 export interface FileToWrite {
   path: string
@@ -124,6 +126,7 @@ export async function writeFilesAtomic(files: FileToWrite[]): Promise<void> {
   try {
     const targets: string[] = []
     for (const file of files) targets.push(await resolveWriteTarget(file.path))
+    for (const [i, file] of files.entries()) await refuseKeyOverwrite(targets[i]!, file.path)
     for (const [i, file] of files.entries()) {
       current = file.path
       staged.push({ tmp: await stage(targets[i]!, file.data, file.mode), path: targets[i]! })
@@ -134,6 +137,32 @@ export async function writeFilesAtomic(files: FileToWrite[]): Promise<void> {
     if (err instanceof CapiscioError) throw err
     throw writeFailed(current, err)
   }
+}
+
+/**
+ * Fails with KEY_EXISTS when `target` holds a private key: no output (a badge, a card, a trust
+ * store file) is ever written over one, so `--out` pointed at the wrong file cannot destroy a key.
+ * Replacing a key is the key generator's job alone, behind its own force option (it stages and
+ * renames without coming here).
+ */
+async function refuseKeyOverwrite(target: string, shown: string): Promise<void> {
+  let text: string
+  try {
+    const handle = await open(target, 'r')
+    try {
+      // A key file is small; a large file is no key this toolkit wrote.
+      if ((await handle.stat()).size > MAX_KEY_FILE_BYTES) return
+      text = (await handle.readFile()).toString('utf8')
+    } finally {
+      await handle.close()
+    }
+  } catch {
+    return // nothing there (or nothing readable) to protect; the write itself reports what fails
+  }
+  if (holdsPrivateKey(text))
+    throw new CapiscioError('KEY_EXISTS', `${shown} holds a private key; refusing to write over it`, {
+      hint: 'write to another file',
+    })
 }
 
 export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {

@@ -153,3 +153,49 @@ describe('readTextFile and inputs that are not regular files (issue 7 item 11)',
     expect(await codeOf(readTextFile(dir))).toBe('FILE_UNREADABLE')
   })
 })
+
+describe('writeFileAtomic never writes over a private key', () => {
+  it.each([
+    ['a private JWK', (k: { jwk: object }) => JSON.stringify(k.jwk)],
+    ['a JWKS holding a private JWK', (k: { jwk: object }) => JSON.stringify({ keys: [k.jwk] })],
+    ['a PKCS#8 PEM', (k: { pem: string }) => k.pem],
+    ['an encrypted PKCS#8 PEM', (k: { encrypted: string }) => k.encrypted],
+  ])('refuses %s with KEY_EXISTS and leaves it as it was, directly or through a symlink', async (_, text) => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const { privateKey } = generateKeyPairSync('ed25519')
+    const key = {
+      jwk: privateKey.export({ format: 'jwk' }),
+      pem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      encrypted: privateKey.export({
+        type: 'pkcs8',
+        format: 'pem',
+        cipher: 'aes-256-cbc',
+        passphrase: 'pw',
+      }) as string,
+    }
+    const dir = tmpDir()
+    const file = join(dir, 'private.jwk')
+    writeFileSync(file, text(key))
+    symlinkSync('private.jwk', join(dir, 'link'))
+    expect(await codeOf(writeFileAtomic(file, 'badge\n', 0o600))).toBe('KEY_EXISTS')
+    expect(await codeOf(writeFileAtomic(join(dir, 'link'), 'badge\n', 0o600))).toBe('KEY_EXISTS')
+    expect(readFileSync(file, 'utf8')).toBe(text(key))
+    expect(readdirSync(dir).sort()).toEqual(['link', 'private.jwk'])
+  })
+
+  it('replaces a public key, a badge or any other file as before', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const { publicKey } = generateKeyPairSync('ed25519')
+    const dir = tmpDir()
+    for (const [name, text] of [
+      ['public.jwk', JSON.stringify(publicKey.export({ format: 'jwk' }))],
+      ['public.pem', publicKey.export({ type: 'spki', format: 'pem' }) as string],
+      ['badge.jwt', 'eyJhbGciOiJFZERTQSJ9.e30.c2ln\n'],
+      ['card.json', '{"name":"agent","keys":[{"kty":"OKP","crv":"Ed25519","x":"abc"}]}'],
+    ]) {
+      writeFileSync(join(dir, name!), text!)
+      expect([name, await codeOf(writeFileAtomic(join(dir, name!), 'new\n', 0o600))]).toEqual([name, 'OK'])
+      expect(readFileSync(join(dir, name!), 'utf8')).toBe('new\n')
+    }
+  })
+})
