@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 
 import { Command, Errors, Flags, Interfaces } from '@oclif/core'
@@ -94,7 +95,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected warnLine(text: string): void {
     if (!this.warnings.includes(text)) this.warnings.push(text)
-    this.info(this.color().yellow('Warning: ') + text)
+    this.info(this.color().yellow('Warning: ') + printable(text))
   }
 
   override logJson(json: unknown): void {
@@ -127,11 +128,33 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return resolveSetting(key, flag, await this.config_())
   }
 
-  /** The trust store directory: flag > CAPISCIO_TRUST_DIR > config trustDir > <key dir>/trusted. */
-  protected async trustDir(flag: string | undefined): Promise<string> {
+  /**
+   * The trust store directory: flag > CAPISCIO_TRUST_DIR > config trustDir > <key dir>/trusted.
+   * `mustExist`: a directory named outright (by any of the three) must exist, for a reader: an
+   * empty store would refuse everything as untrusted, hiding a typo. The default may be missing.
+   */
+  protected async trustDir(
+    flag: string | undefined,
+    o: { mustExist?: boolean; hint?: string } = {},
+  ): Promise<string> {
     const dir = await this.setting('trustDir', flag)
-    if (dir !== undefined) return dir
-    return join((await this.setting('keyDir', undefined))!, KEY_FILES.trustDir)
+    if (dir === undefined) return join((await this.setting('keyDir', undefined))!, KEY_FILES.trustDir)
+    if (o.mustExist) {
+      const from =
+        flag !== undefined
+          ? ''
+          : process.env.CAPISCIO_TRUST_DIR
+            ? ' (CAPISCIO_TRUST_DIR)'
+            : ' (trustDir in the config file)'
+      const info = await stat(dir).catch(() => undefined)
+      if (!info?.isDirectory())
+        throw new CapiscioError(
+          'FILE_NOT_FOUND',
+          `the trust directory ${dir}${from} ${info ? 'is not a directory' : 'does not exist'}`,
+          { hint: o.hint },
+        )
+    }
+    return dir
   }
 
   /** A request body's exact bytes from a file or '-' (standard input; empty is allowed: an empty body). */
@@ -161,8 +184,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * anything else is the token itself.
    */
   protected async readTokenArg(arg: string): Promise<string> {
-    if (arg === '-' || existsSync(arg) || looksLikePath(arg)) return this.readInputFile(arg)
-    return arg
+    if (!(arg === '-' || existsSync(arg) || looksLikePath(arg))) return arg
+    try {
+      return await this.readInputFile(arg)
+    } catch (err) {
+      // `"$BADGE/"` or `~$BADGE` is read as a path: the message must not carry the token in it.
+      if (!(err instanceof CapiscioError) || !TOKEN_LIKE.test(arg)) throw err
+      const shown = `${arg.slice(0, 8)}… (${arg.length} characters)`
+      return Promise.reject(
+        new CapiscioError(err.code, err.message.split(arg).join(shown), {
+          hint: 'a token argument with a / or ~ in it, or shaped like a file name, is read as a file: pass the token alone, or a file holding it',
+        }),
+      )
+    }
   }
 
   protected get interactive(): boolean {
@@ -227,7 +261,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (!this.jsonEnabled()) {
       const c = this.color()
       process.stderr.write(
-        `${c.red('Error:')} invalid ${what}: ${err.message}\n${c.dim('Code:')} ${err.code}\n${c.dim('Hint:')} ${err.displayHint}\n`,
+        `${c.red('Error:')} invalid ${what}: ${printable(err.message)}\n${c.dim('Code:')} ${err.code}\n${c.dim('Hint:')} ${printable(err.displayHint)}\n`,
       )
     }
     return { valid: false, error: err.toJSON() }
@@ -263,6 +297,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g
+
+/**
+ * Text for a terminal: control characters (escape sequences, CR, newlines) shown as `\xNN`, so a
+ * forged credential's kid cannot rewrite the screen or fake a `Code:` line. JSON output needs no
+ * such care: JSON.stringify escapes them.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL_CHARACTERS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+}
+
+/** A compact JWS inside an argument: base64url header and payload, then a dot. */
+const TOKEN_LIKE = /[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\./
+
 /**
  * Whether a command-line argument that does not exist should be reported as a missing file rather
  * than read as a token. A compact JWS is three base64url parts joined by two dots, so it never holds
@@ -295,7 +344,7 @@ export function reportError(
     return
   }
   process.stderr.write(
-    `${c.red('Error:')} ${shown.message}\n${c.dim('Code:')} ${shown.code}\n${c.dim('Hint:')} ${shown.displayHint}\n`,
+    `${c.red('Error:')} ${printable(shown.message)}\n${c.dim('Code:')} ${shown.code}\n${c.dim('Hint:')} ${printable(shown.displayHint)}\n`,
   )
 }
 

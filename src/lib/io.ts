@@ -103,6 +103,12 @@ export function fsError(err: unknown, path: string): CapiscioError {
   if (code === 'EACCES' || code === 'EPERM') {
     return new CapiscioError('FILE_UNREADABLE', `${path} is not readable (permission denied)`, { cause: err })
   }
+  if (code === 'ENAMETOOLONG') {
+    return new CapiscioError('FILE_UNREADABLE', `${path} is too long for a file name (ENAMETOOLONG)`, {
+      cause: err,
+      hint: 'shorten the path',
+    })
+  }
   if (code === 'EISDIR') {
     return new CapiscioError('FILE_UNREADABLE', `${path} is a directory, not a file`, { cause: err })
   }

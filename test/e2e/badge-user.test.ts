@@ -61,6 +61,29 @@ describe('badge commands as a user meets them (issue 7, items 4, 14, 15, 16, 19,
     },
   )
 
+  it('a trust directory named by CAPISCIO_TRUST_DIR that does not exist is FILE_NOT_FOUND (exit 4) for trust list, badge verify and guard verify, as the flag is', async () => {
+    const cwd = tmpDir()
+    const env = { CAPISCIO_TRUST_DIR: join(cwd, 'typo') }
+    const { token } = signed()
+    for (const args of [
+      ['trust', 'list'],
+      ['badge', 'verify', token],
+      ['guard', 'verify', token],
+    ]) {
+      const r = await runCli(args, { cwd, env })
+      expect([args[0], r.code]).toEqual([args[0], 4])
+      expect(r.stderr).toContain(
+        `the trust directory ${join(cwd, 'typo')} (CAPISCIO_TRUST_DIR) does not exist`,
+      )
+      expect(r.stderr).toContain('Code: FILE_NOT_FOUND')
+    }
+    const flagged = await runCli(['guard', 'verify', token, '--trust-dir', 'typo'], { cwd })
+    expect([flagged.code, flagged.stderr]).toEqual([
+      4,
+      expect.stringContaining('the trust directory typo does not exist'),
+    ])
+  })
+
   it('verify of a path that does not exist, a directory or an explicit missing --trust-dir is exit 4 naming it', async () => {
     const cwd = tmpDir()
     mkdirSync(join(cwd, 'adir'))

@@ -27,6 +27,58 @@ describe('capiscio badge (built CLI)', () => {
     expect(r.stderr).not.toContain(r.stdout.trim())
   })
 
+  it('issue --out and keep --out pointed at a private key refuse (KEY_EXISTS, exit 4) and leave the key as it was', async () => {
+    const cwd = await clientKeyDir()
+    const before = ['private.jwk', 'private.pem'].map((f) => readFileSync(join(cwd, 'client', f), 'utf8'))
+    const issued = await runCli([...DOC_LINE, '--out', 'client/private.jwk'], { cwd })
+    expect([issued.code, issued.stderr]).toEqual([4, expect.stringContaining('Code: KEY_EXISTS')])
+    expect(issued.stderr).toContain('client/private.jwk holds a private key')
+    const kept = await runCli(
+      [
+        'badge',
+        'keep',
+        '--key',
+        'client/private.jwk',
+        '--sub',
+        'did:web:a.example.com',
+        '--out',
+        'client/private.pem',
+      ],
+      { cwd },
+    )
+    expect([kept.code, kept.stderr]).toEqual([4, expect.stringContaining('Code: KEY_EXISTS')])
+    expect(['private.jwk', 'private.pem'].map((f) => readFileSync(join(cwd, 'client', f), 'utf8'))).toEqual(
+      before,
+    )
+  })
+
+  it("issue --out '' and keep --out '' are usage errors (exit 2), not a token on stdout or a failed write", async () => {
+    const cwd = await clientKeyDir()
+    for (const command of ['issue', 'keep']) {
+      const r = await runCli(
+        ['badge', command, '--key', 'client/private.jwk', '--sub', 'did:web:a.example.com', '--out', ''],
+        {
+          cwd,
+        },
+      )
+      expect([command, r.code, r.stdout]).toEqual([command, 2, ''])
+      expect(r.stderr).toContain('--out must name a file')
+    }
+  })
+
+  it("a forged badge's kid with escape codes and a CR reaches the terminal escaped, one line, no fake Code: line", async () => {
+    const cwd = await clientKeyDir()
+    expect((await runCli(['trust', 'add', 'client/public.jwk', '--trust-dir', 'ts'], { cwd })).code).toBe(0)
+    const kid = 'x\u001b[2J\u001b[31mEVIL\rCode: OK\nHint: none'
+    const forged = signRaw({ alg: 'EdDSA', typ: 'JWT', kid }, claimsAt(), edKey().privateKey)
+    const r = await runCli(['badge', 'verify', forged, '--trust-dir', 'ts'], { cwd })
+    expect(r.code).toBe(3)
+    // eslint-disable-next-line no-control-regex
+    expect(r.stderr).not.toMatch(/[\u001b\r]/)
+    expect(r.stderr).toContain('x\\x1b[2J\\x1b[31mEVIL\\x0dCode: OK\\x0aHint: none')
+    expect(r.stderr.match(/^Code: /gm)).toHaveLength(1)
+  })
+
   it('verify: exit 0 with the key or the trust store; exit 3 with a code when untrusted or tampered', async () => {
     const cwd = await clientKeyDir()
     const token = (await runCli(DOC_LINE, { cwd })).stdout.trim()

@@ -287,6 +287,25 @@ describe('capiscio token verify (built CLI)', () => {
   const mint = (extra: Partial<MintTokenOptions> = {}): string =>
     mintToken({ sub: 'alice', secret: SECRET, ...extra }).token
 
+  it('a token read as a path ("$TOKEN/", "~$TOKEN") is a file error that never shows the token (token, badge and guard verify)', async () => {
+    const cwd = secretDir()
+    const minted = await runCli(['token', 'mint', '--secret-file', 'jwt.secret', '--sub', 'svc'], { cwd })
+    const token = minted.stdout.trim()
+    for (const [command, arg] of [
+      ['token', `${token}/`],
+      ['badge', `~${token}`],
+      ['guard', `x/${token}`],
+    ] as const) {
+      const extra = command === 'token' ? ['--secret-file', 'jwt.secret'] : []
+      const r = await runCli([command, 'verify', arg, ...extra], { cwd })
+      expect([command, r.code]).toEqual([command, 4])
+      expect(r.stderr).toMatch(/Code: FILE_(UNREADABLE|NOT_FOUND)/)
+      expect(r.stderr).toContain(`(${arg.length} characters)`)
+      expect(r.stderr).not.toContain(token.split('.')[1]!)
+      expect(r.stderr).not.toContain('check permissions')
+    }
+  })
+
   it('prints the Identity: text by default, exactly {id, type, roles, attrs} under --json, exit 0', async () => {
     const cwd = secretDir()
     const token = mint({ type: 'service', roles: ['admin'], claims: { tier: 'gold', org: 'acme' } })

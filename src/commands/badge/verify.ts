@@ -44,7 +44,9 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
     const explicit = flags.key !== undefined || flags.jwks !== undefined || flags['trust-dir'] !== undefined
     // With no key source named, the default trust store is used, unless only self-signed badges are wanted.
     const trustDir =
-      explicit || flags['accept-self-signed'] ? flags['trust-dir'] : await this.trustDir(undefined)
+      explicit || flags['accept-self-signed']
+        ? flags['trust-dir']
+        : await this.trustDir(undefined, { mustExist: true })
     // A trust store named outright must exist: an empty one would refuse every badge as untrusted.
     const dir = flags['trust-dir']
     if (dir !== undefined)
@@ -52,7 +54,8 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
         throw fsError(e, dir)
       })
     const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir, issuers: options.issuers })
-    if (keys instanceof StaticKeySource && keys.heldPrivateKey) this.warnLine(privateKeyWarning(flags.key!))
+    if (keys instanceof StaticKeySource && keys.heldPrivateKey)
+      this.warnLine(privateKeyWarning((flags.key ?? flags.jwks)!))
     await requireReachable(keys)
     let result: VerificationResult
     try {

@@ -73,7 +73,7 @@ export default class CardVerify extends BaseCommand<typeof CardVerify> {
     const keys = await keySourceFrom({
       key: flags.key,
       jwks: flags.jwks,
-      trustDir: explicit ? flags['trust-dir'] : await this.trustDir(undefined),
+      trustDir: explicit ? flags['trust-dir'] : await this.trustDir(undefined, { mustExist: true }),
     })
     await requireReachable(keys)
     let result: CardVerification

@@ -34,7 +34,9 @@ export default class GuardVerify extends BaseCommand<typeof GuardVerify> {
       throw new CapiscioError('USAGE', 'the token and --body-file cannot both come from standard input')
     const token = (await this.readTokenArg(this.args.token)).trim()
     const body = flags['body-file'] === undefined ? undefined : await this.readBody(flags['body-file'])
-    const keys = new TrustStoreKeySource(new TrustStore(await this.trustDir(flags['trust-dir'])))
+    const keys = new TrustStoreKeySource(
+      new TrustStore(await this.trustDir(flags['trust-dir'], { mustExist: true })),
+    )
     try {
       const { claims, kid } = await verifyGuardToken(token, body, { keys })
       this.out(`valid SimpleGuard token\nissuer  ${String(claims.iss ?? '(none)')}\nkid     ${kid}`)

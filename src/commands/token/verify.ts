@@ -106,7 +106,8 @@ export default class TokenVerify extends BaseCommand<typeof TokenVerify> {
     const issuers = commaList(flags.iss, '--iss')
     const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir: dir, issuers })
     if (keys) {
-      if (keys instanceof StaticKeySource && keys.heldPrivateKey) this.warnLine(privateKeyWarning(flags.key!))
+      if (keys instanceof StaticKeySource && keys.heldPrivateKey)
+        this.warnLine(privateKeyWarning((flags.key ?? flags.jwks)!))
       options.keys = keys
     } else {
       if (flags.secret !== undefined) this.warnLine(SECRET_FLAG_WARNING)

@@ -1,8 +1,5 @@
-import { existsSync } from 'node:fs'
-
 import { BaseCommand } from '../../base-command.js'
 import { trustDirFlag } from '../../flags.js'
-import { CapiscioError } from '../../lib/errors.js'
 import { TrustStore, type TrustedKeyInfo } from '../../lib/store/truststore.js'
 import { renderTable } from '../../table.js'
 
@@ -17,13 +14,11 @@ export default class TrustList extends BaseCommand<typeof TrustList> {
   }
 
   async run(): Promise<{ trustDir: string; keys: TrustedKeyInfo[] }> {
-    const named = this.flags['trust-dir']
-    const trustDir = await this.trustDir(named)
-    // A store named on the command line that is not there is a typo; the default one, not made yet.
-    if (named !== undefined && !existsSync(trustDir))
-      throw new CapiscioError('FILE_NOT_FOUND', `the trust directory ${trustDir} does not exist`, {
-        hint: 'check the path, or add a key first: capiscio trust add KEY --trust-dir DIR',
-      })
+    // A store named outright that is not there is a typo; the default one, not made yet.
+    const trustDir = await this.trustDir(this.flags['trust-dir'], {
+      mustExist: true,
+      hint: 'check the path, or add a key first: capiscio trust add KEY --trust-dir DIR',
+    })
     const keys = await new TrustStore(trustDir).list()
     if (keys.length === 0) {
       this.info(`no trusted keys in ${trustDir}`)

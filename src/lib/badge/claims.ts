@@ -1,4 +1,5 @@
 import { CapiscioError } from '../errors.js'
+import { isLoopbackHost } from '../net/fetch-json.js'
 
 export const TRUST_LEVELS = ['0', '1', '2', '3', '4'] as const
 export type TrustLevel = (typeof TRUST_LEVELS)[number]
@@ -35,7 +36,7 @@ export function isDid(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_ID_LENGTH && DID.test(value)
 }
 
-/** An issuer is a DID or an http(s) origin/URL. */
+/** An issuer is a DID or an https origin/URL (http only on loopback, as trust add takes it). */
 export function isIssuer(value: unknown): value is string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) return false
   if (isDid(value)) return true
@@ -43,11 +44,14 @@ export function isIssuer(value: unknown): value is string {
   if (!PRINTABLE_ASCII.test(value)) return false
   if (!/^https?:\/\//.test(value)) return false
   if (urlIssuers.has(value)) return true
+  let url: URL
   try {
-    new URL(value)
+    url = new URL(value)
   } catch {
     return false
   }
+  // Plain http only for loopback (a local registry): elsewhere anyone on the path could be the issuer.
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) return false
   if (urlIssuers.size >= MAX_CACHED_ISSUERS) urlIssuers.clear()
   urlIssuers.add(value)
   return true
@@ -79,7 +83,8 @@ const isNumericDate = (v: unknown): v is number =>
 export function validateClaims(p: Record<string, unknown>): BadgeClaims {
   if (typeof p.jti !== 'string' || p.jti.length > 256 || !PRINTABLE_ASCII.test(p.jti))
     fail('jti must be 1 to 256 printable ASCII characters')
-  if (!isIssuer(p.iss)) fail('iss must be a DID or an https URL, in printable ASCII')
+  if (!isIssuer(p.iss))
+    fail('iss must be a DID or an https URL (http only for localhost or 127.x), in printable ASCII')
   if (!isDid(p.sub)) fail('sub must be a DID (did:<method>:<id>)')
   if (!isNumericDate(p.iat)) fail('iat must be a NumericDate from 0 to 253402300799 (year 9999)')
   if (!isNumericDate(p.exp)) fail('exp must be a NumericDate from 0 to 253402300799 (year 9999)')

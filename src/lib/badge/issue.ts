@@ -63,7 +63,8 @@ export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadg
   if (iss === undefined) usage(`iss is required for ${alg} keys, which have no did:key`, 'iss')
   if (selfSigned && options.iss !== undefined && options.iss !== did)
     usage('a self-signed badge’s issuer is its key’s did:key')
-  if (!isIssuer(iss)) usage(`issuer "${iss}" must be a DID or an https URL`)
+  if (!isIssuer(iss))
+    usage(`issuer "${iss}" must be a DID or an https URL (http only for localhost or 127.x)`)
 
   const sub = selfSigned ? (options.sub ?? did!) : options.sub
   if (sub === undefined) usage('sub is required (the subject agent’s DID)', 'sub')

@@ -301,7 +301,8 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
       })) as KeySource
       hook.ref.keys = keys
       await keys.warmUp?.()
-      if (keys instanceof StaticKeySource && keys.heldPrivateKey) warn(privateKeyWarning(s.localKey!))
+      if (keys instanceof StaticKeySource && keys.heldPrivateKey)
+        warn(privateKeyWarning((s.localKey ?? s.registryUrl)!))
       verifiers.push(
         createBadgeVerifier({
           keys,

@@ -50,6 +50,13 @@ export function signGuardToken(options: SignGuardTokenOptions): string {
     throw new CapiscioError('USAGE', 'SimpleGuard signs with an Ed25519 private key', {
       options: ['privateKey'],
     })
+  // A verifier refuses an empty issuer (and an empty kid names no key): no token that cannot verify.
+  for (const [name, value] of [
+    ['iss', iss],
+    ['kid', kid],
+  ] as const)
+    if (typeof value !== 'string' || value === '')
+      throw new CapiscioError('USAGE', `${name} must be a non-empty string`, { options: [name] })
   const claims = options.claims ?? {}
   for (const name of GUARD_RESERVED_CLAIMS)
     if (Object.hasOwn(claims, name))

@@ -1,4 +1,5 @@
 import {
+  createECDH,
   createPrivateKey,
   createPublicKey,
   X509Certificate,
@@ -120,6 +121,7 @@ export function parseJwk(value: unknown, what = 'the JWK', format: 'jwk' | 'jwks
     throw new CapiscioError('KEY_INVALID', `${what} is not a valid ${value.kty} key`, { cause: err })
   }
   const alg = algOf(publicKey)
+  if (privateKey) assertPublicPartMatches(value, privateKey, what)
   if (value.alg !== undefined && value.alg !== alg) {
     throw new CapiscioError(
       'KEY_INVALID',
@@ -130,6 +132,47 @@ export function parseJwk(value: unknown, what = 'the JWK', format: 'jwk' | 'jwks
   if (privateKey) parsed.privateKey = privateKey
   if (typeof value.kid === 'string') parsed.kid = value.kid
   return parsed
+}
+
+/**
+ * A private JWK carries its public members too; Node builds the key from them without checking
+ * them against the private part, so a JWK with another key's x (or x and y) would sign with one key
+ * and announce another. The public members are derived from the private part here and compared.
+ */
+function assertPublicPartMatches(value: Record<string, unknown>, privateKey: KeyObject, what: string): void {
+  let derived: Record<string, string | undefined>
+  try {
+    derived = derivedPublicMembers(privateKey)
+  } catch (err) {
+    throw new CapiscioError('KEY_INVALID', `${what} is not a valid ${String(value.kty)} key`, {
+      cause: err,
+    })
+  }
+  for (const [member, expected] of Object.entries(derived)) {
+    if (value[member] !== expected)
+      throw new CapiscioError('KEY_INVALID', `the public part of ${what} does not match its private key`)
+  }
+}
+
+/** The public members of a private key, computed from its private part alone (OKP: x; EC: x, y). */
+function derivedPublicMembers(privateKey: KeyObject): Record<string, string | undefined> {
+  const jwk = privateKey.export({ format: 'jwk' })
+  if (jwk.kty === 'OKP') {
+    // An OKP key's public half is computed from its seed, whatever x the JWK said.
+    return { x: createPublicKey(privateKey).export({ format: 'jwk' }).x }
+  }
+  if (jwk.kty === 'EC') {
+    // Node keeps an EC JWK's x and y as given, so the point is computed from d here (algOf allows P-256 only).
+    const ecdh = createECDH('prime256v1')
+    ecdh.setPrivateKey(Buffer.from(jwk.d!, 'base64url'))
+    const point = ecdh.getPublicKey() // 0x04 ‖ x ‖ y
+    return {
+      x: point.subarray(1, 33).toString('base64url'),
+      y: point.subarray(33, 65).toString('base64url'),
+    }
+  }
+  // RSA: n and e are the key itself; there is no separate public part to contradict.
+  return {}
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----/

@@ -163,10 +163,13 @@ function candidateOf(
   { byIssuer, byKid }: Bindings,
 ): CandidateKey | undefined {
   if (!key || !keyFitsAlg(key.publicKey, query.alg)) return undefined
-  const issuers = [...(byKid.get(kid) ?? [])]
+  // A did:key names one key only: a key stored under, or bound to, another key's did:key (a store
+  // written by hand, or by an older version) never signs as that identity.
+  const ownDid = (name: string) => !name.startsWith('did:key:') || name === did
+  const issuers = (byKid.get(kid) ?? []).filter(ownDid)
   // Its own names: the did:key always (the key is that identity); the kid unless other keys hold it.
   if (did !== undefined && !issuers.includes(did)) issuers.push(did)
-  if (!byIssuer.has(kid) && !issuers.includes(kid)) issuers.push(kid)
+  if (!byIssuer.has(kid) && !issuers.includes(kid) && ownDid(kid)) issuers.push(kid)
   // Handed out with its binding even when the issuer is not in it: verifyBadge refuses the key
   // then, and can say that the key is trusted but not for this issuer.
   const candidate: CandidateKey = { publicKey: key.publicKey, kid, issuers }

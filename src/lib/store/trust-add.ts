@@ -1,4 +1,7 @@
+import type { KeyObject } from 'node:crypto'
+
 import { CapiscioError } from '../errors.js'
+import { didKeyOf } from '../keys/didkey.js'
 import { defaultKidOf } from '../keys/key.js'
 import { isEncryptedPem, parseKeys } from '../keys/parse.js'
 import { assertValidIssuer, type AddResult, type TrustStore } from './truststore.js'
@@ -44,9 +47,31 @@ export async function addTrustedKeys(
   const results: AddResult[] = []
   for (const key of keys) {
     const kid = options.kid ?? key.kid ?? (await defaultKidOf(key.publicKey))
+    assertOwnDidKey(key.publicKey, kid, options)
     results.push(
       await store.add(key.publicKey, kid, { issuers: options.issuers ?? [], maxLevel: options.maxLevel }),
     )
   }
   return results
+}
+
+/**
+ * A did:key is one key's own name: a key may be stored under, or bound to, only its own did:key
+ * (a kid such as did:key:z…#z… names the DID before the `#`). Anything else would let the key sign
+ * as another key's identity.
+ */
+function assertOwnDidKey(publicKey: KeyObject, kid: string, options: TrustAddOptions): void {
+  const own = didKeyOf(publicKey)
+  const did = kid.split('#')[0]!
+  if (did.startsWith('did:key:') && did !== own)
+    throw new CapiscioError('KEY_INVALID', `kid "${kid}" is the did:key of another key`, {
+      hint: own ? `this key's did:key is ${own}` : 'a key that is not Ed25519 has no did:key here',
+      options: options.kid !== undefined ? ['kid'] : [],
+    })
+  for (const iss of options.issuers ?? [])
+    if (iss.startsWith('did:key:') && iss !== own)
+      throw new CapiscioError('USAGE', `issuer "${iss}" is the did:key of another key`, {
+        hint: own ? `this key's did:key is ${own}` : 'a key that is not Ed25519 has no did:key here',
+        options: ['issuers'],
+      })
 }

@@ -8,7 +8,6 @@ import { didKeyOf } from '../keys/didkey.js'
 import { publicJwkOf, thumbprintOf, type KeyAlg } from '../keys/key.js'
 import { parseJwk, parseKey } from '../keys/parse.js'
 import { isIssuer } from '../badge/claims.js'
-import { isLoopbackHost } from '../net/fetch-json.js'
 import { ensureDir, writeFilesAtomic, type FileToWrite } from './atomic.js'
 
 export const ISSUERS_FILE = 'issuers.json'
@@ -81,8 +80,8 @@ export function stemForKid(kid: string, platform: NodeJS.Platform = process.plat
 
 /** An issuer a key may be bound to: a DID or an https origin/URL, as a badge's iss must be. */
 export function assertValidIssuer(issuer: string): void {
-  // Plain http only for loopback (a local registry): elsewhere anyone on the path could be the issuer.
-  if (!isIssuer(issuer) || (/^http:/.test(issuer) && !isLoopbackHost(new URL(issuer).hostname)))
+  // isIssuer allows plain http only for loopback (a local registry).
+  if (!isIssuer(issuer))
     throw new CapiscioError(
       'USAGE',
       `the issuer ${JSON.stringify(issuer)} is not a DID or an https URL (http only for localhost or 127.x)`,
@@ -106,6 +105,20 @@ function bindKid(issuers: Map<string, string[]>, kid: string, bound: readonly st
     changed = true
   }
   return changed
+}
+
+/**
+ * Runs a key parse for a trust-store file: a key the file does not hold is a corrupt store
+ * (TRUST_STORE_INVALID, docs/errors.md) and the message names the file to fix or remove.
+ */
+async function asStoreError<T>(path: string, parse: () => T | Promise<T>): Promise<T> {
+  try {
+    return await parse()
+  } catch (err) {
+    if (!(err instanceof CapiscioError)) throw err
+    const message = err.message.includes(path) ? err.message : `${path}: ${err.message}`
+    throw new CapiscioError('TRUST_STORE_INVALID', message, { cause: err })
+  }
 }
 
 function isMissing(err: unknown): boolean {
@@ -226,7 +239,7 @@ export class TrustStore {
         throw new CapiscioError('TRUST_STORE_INVALID', `${jwk} is not valid JSON`, { cause: err })
       }
       if ((doc as { kid?: unknown })?.kid !== kid) return undefined
-      const parsed = parseJwk(doc, jwk)
+      const parsed = await asStoreError(jwk, () => parseJwk(doc, jwk))
       if (parsed.privateKey)
         throw new CapiscioError('TRUST_STORE_INVALID', `${jwk} holds private key material`)
       const found: TrustedKey = { kid, publicKey: parsed.publicKey, alg: parsed.alg }
@@ -247,7 +260,7 @@ export class TrustStore {
       if (err instanceof CapiscioError && err.code === 'FILE_NOT_FOUND') return undefined
       throw err
     }
-    const parsed = await parseKey(pemText)
+    const parsed = await asStoreError(pem, () => parseKey(pemText))
     if (parsed.privateKey) throw new CapiscioError('TRUST_STORE_INVALID', `${pem} holds private key material`)
     return { kid, publicKey: parsed.publicKey, alg: parsed.alg, lonePem: true }
   }

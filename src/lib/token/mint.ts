@@ -102,6 +102,9 @@ export function mintToken(options: MintTokenOptions): MintedToken {
   const iat = Math.floor(nowMs / 1000)
   if (iat + ttl > MAX_NUMERIC_DATE)
     usage(`ttl puts exp past ${MAX_NUMERIC_DATE} (year 9999), which verifiers refuse`, ['ttlSeconds'])
+  for (const name of ['iss', 'jti'] as const)
+    if (options[name] !== undefined && (typeof options[name] !== 'string' || options[name] === ''))
+      usage(`${name} must be a non-empty string`, [name])
   const claims: Record<string, unknown> = {}
   if (options.iss !== undefined) claims.iss = options.iss
   claims.sub = sub

@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals'
 import { isIssuer } from '../../../src/lib/badge/claims.js'
 import { CapiscioError } from '../../../src/lib/errors.js'
 
-describe('isIssuer: DIDs and http(s) URLs', () => {
+describe('isIssuer: DIDs and https URLs (http on loopback)', () => {
   it('answers the same for a URL issuer the second time (the remembered answer) as the first', () => {
     for (const iss of [
       'https://registry.example.com',
@@ -13,6 +13,13 @@ describe('isIssuer: DIDs and http(s) URLs', () => {
       expect([isIssuer(iss), isIssuer(iss)]).toEqual([true, true])
     for (const iss of ['https://[::1', 'https://exa mple.com', 'ftp://example.com', 'https://é.example', ''])
       expect([isIssuer(iss), isIssuer(iss)]).toEqual([false, false])
+  })
+
+  it('takes plain http only for a loopback host, as trust add does (DESIGN: a DID or an https origin)', () => {
+    for (const iss of ['http://localhost:8080', 'http://127.0.0.1/registry', 'http://[::1]:8080'])
+      expect([iss, isIssuer(iss), isIssuer(iss)]).toEqual([iss, true, true])
+    for (const iss of ['http://x.example.com', 'http://10.0.0.5:8080', 'http://localhost.example.com'])
+      expect([iss, isIssuer(iss), isIssuer(iss)]).toEqual([iss, false, false])
   })
 
   it('stays correct past the number of issuers it remembers', () => {
