@@ -136,6 +136,28 @@ describe('capiscio badge (built CLI)', () => {
     expect(fromStdin.stderr).toContain('BADGE_AUDIENCE_MISMATCH')
   })
 
+  it("a self-signed badge's domain with escape codes is printed escaped on stdout", async () => {
+    const agent = edKey()
+    const now = Math.floor(Date.now() / 1000)
+    const domain = 'a.example.com\u001b[2J\rsubject  did:web:bank.example.com'
+    const token = signRaw(
+      { alg: 'EdDSA' },
+      claimsAt({
+        iss: agent.did,
+        sub: agent.did,
+        iat: now,
+        exp: now + 300,
+        vc: { credentialSubject: { level: '0', domain } },
+      }),
+      agent.privateKey,
+    )
+    const r = await runCli(['badge', 'verify', token, '--accept-self-signed'], { cwd: tmpDir() })
+    expect(r.code).toBe(0)
+    // eslint-disable-next-line no-control-regex
+    expect(r.stdout).not.toMatch(/[\u001b\r]/)
+    expect(r.stdout).toContain('domain   a.example.com\\x1b[2J\\x0dsubject  did:web:bank.example.com')
+  })
+
   it('a Go-core-shaped self-signed badge verifies with --accept-self-signed only', async () => {
     const agent = edKey()
     const now = Date.now() / 1000

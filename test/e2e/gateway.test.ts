@@ -133,6 +133,24 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     ])
   })
 
+  it('a plain-http registry URL is refused naming where it was set: the variable (exit 4) or the flag (exit 2)', async () => {
+    const cwd = await clientKeyDir()
+    const url = 'http://registry.example.com/.well-known/jwks.json'
+    const env = await runCli(['gateway', 'start', '--port', '0'], {
+      cwd,
+      env: { CAPISCIO_GATEWAY_REGISTRY_URL: url },
+    })
+    expect([env.code, env.stderr]).toEqual([
+      4,
+      expect.stringContaining('CAPISCIO_GATEWAY_REGISTRY_URL: http://registry.example.com is not https'),
+    ])
+    const flag = await runCli(['gateway', 'start', '--port', '0', '--registry-url', url], { cwd })
+    expect([flag.code, flag.stderr]).toEqual([
+      2,
+      expect.stringContaining('--registry-url: http://registry.example.com is not https'),
+    ])
+  })
+
   it('a conflict between a flag and a variable names each as it was set (exit 2)', async () => {
     const cwd = await clientKeyDir()
     const env = { CAPISCIO_GATEWAY_REGISTRY_URL: 'https://registry.example.com/jwks.json' }

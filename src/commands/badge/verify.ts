@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises'
 
 import { Args, Flags } from '@oclif/core'
 
-import { BaseCommand, type Refusal } from '../../base-command.js'
+import { BaseCommand, type Refusal, printable } from '../../base-command.js'
 import { trustDirFlag } from '../../flags.js'
 import { verifyBadge, type VerificationResult } from '../../lib/badge/verify.js'
 import { formatSpan } from '../../lib/duration.js'
@@ -70,7 +70,8 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
     this.out(`subject  ${claims.sub}`)
     this.out(`issuer   ${claims.iss}`)
     this.out(`level    ${result.trustLevel}`)
-    if (claims.vc.credentialSubject.domain) this.out(`domain   ${claims.vc.credentialSubject.domain}`)
+    if (claims.vc.credentialSubject.domain)
+      this.out(`domain   ${printable(claims.vc.credentialSubject.domain)}`)
     this.out(
       `expires  ${new Date(claims.exp * 1000).toISOString()} (${left >= 0 ? `in ${formatSpan(left)}` : `${formatSpan(-left)} ago`})`,
     )

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 
-import { BaseCommand, type Refusal } from '../../base-command.js'
+import { BaseCommand, type Refusal, printable } from '../../base-command.js'
 import { trustDirFlag } from '../../flags.js'
 import { loadCard } from '../../lib/card/load.js'
 import { verifyAgentCard, type CardVerification } from '../../lib/card/sign.js'
@@ -89,7 +89,7 @@ export default class CardVerify extends BaseCommand<typeof CardVerify> {
     }
     for (const s of result.signatures)
       this.out(
-        `signature ${s.index + 1}: ${s.status}${s.kid ? ` (kid ${s.kid}, ${s.alg})` : ''}${s.message ? ` — ${s.message}` : ''}`,
+        `signature ${s.index + 1}: ${s.status}${s.kid ? ` (kid ${printable(s.kid)}, ${printable(String(s.alg))})` : ''}${s.message ? ` — ${printable(s.message)}` : ''}`,
       )
     if (!result.valid) {
       const reason =

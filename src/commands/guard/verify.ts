@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 
-import { BaseCommand, type Refusal } from '../../base-command.js'
+import { BaseCommand, type Refusal, printable } from '../../base-command.js'
 import { trustDirFlag } from '../../flags.js'
 import { CapiscioError } from '../../lib/errors.js'
 import { verifyGuardToken, type GuardClaims } from '../../lib/guard/token.js'
@@ -39,7 +39,9 @@ export default class GuardVerify extends BaseCommand<typeof GuardVerify> {
     )
     try {
       const { claims, kid } = await verifyGuardToken(token, body, { keys })
-      this.out(`valid SimpleGuard token\nissuer  ${String(claims.iss ?? '(none)')}\nkid     ${kid}`)
+      this.out(
+        `valid SimpleGuard token\nissuer  ${printable(String(claims.iss ?? '(none)'))}\nkid     ${printable(kid)}`,
+      )
       return { valid: true, kid, claims }
     } catch (err) {
       if (!(err instanceof CapiscioError) || !err.code.startsWith('GUARD_')) throw err

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises'
 
 import { Args, Flags } from '@oclif/core'
 
-import { BaseCommand, type Refusal } from '../../base-command.js'
+import { BaseCommand, type Refusal, printable } from '../../base-command.js'
 import { trustDirFlag } from '../../flags.js'
 import {
   commaList,
@@ -159,11 +159,11 @@ export default class TokenVerify extends BaseCommand<typeof TokenVerify> {
       )
     }
     this.out(`valid ${verified.alg} token`)
-    this.out(`id       ${identity.id}`)
-    this.out(`type     ${identity.type}`)
-    if (identity.roles.length > 0) this.out(`roles    ${identity.roles.join(', ')}`)
+    this.out(`id       ${printable(identity.id)}`)
+    this.out(`type     ${printable(identity.type)}`)
+    if (identity.roles.length > 0) this.out(`roles    ${printable(identity.roles.join(', '))}`)
     for (const [name, value] of Object.entries(identity.attrs))
-      this.out(`attr     ${name}=${JSON.stringify(value)}`)
+      this.out(`attr     ${printable(name)}=${JSON.stringify(value)}`)
     const exp = verified.claims.exp
     if (typeof exp === 'number') this.out(`expires  ${new Date(exp * 1000).toISOString()}`)
     // --json prints the Identity itself, as getIdentity() returns it in a service.

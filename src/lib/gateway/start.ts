@@ -292,13 +292,15 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
   for (const kind of kinds) {
     if (kind === 'badge') {
       const hook = fetchHook('badged requests')
-      const keys = (await keySourceFrom({
-        key: s.localKey,
-        jwks: s.registryUrl,
-        trustDir: s.trustDir,
-        jwksOptions: { onFetch: hook.onFetch },
-        issuers: s.issuers,
-      })) as KeySource
+      const keys = (await aboutOption(s.registryUrl ? 'registryUrl' : undefined, () =>
+        keySourceFrom({
+          key: s.localKey,
+          jwks: s.registryUrl,
+          trustDir: s.trustDir,
+          jwksOptions: { onFetch: hook.onFetch },
+          issuers: s.issuers,
+        }),
+      )) as KeySource
       hook.ref.keys = keys
       await keys.warmUp?.()
       if (keys instanceof StaticKeySource && keys.heldPrivateKey)
@@ -323,12 +325,14 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
       )
     } else if (kind === 'jwt') {
       const hook = fetchHook('JWT requests')
-      const keys = await keySourceFrom({
-        key: s.jwtKey,
-        jwks: s.jwks,
-        jwksOptions: { onFetch: hook.onFetch },
-        issuers: s.tokenIssuers,
-      })
+      const keys = await aboutOption(s.jwks ? 'jwks' : undefined, () =>
+        keySourceFrom({
+          key: s.jwtKey,
+          jwks: s.jwks,
+          jwksOptions: { onFetch: hook.onFetch },
+          issuers: s.tokenIssuers,
+        }),
+      )
       hook.ref.keys = keys
       await keys?.warmUp?.()
       const secret = s.jwtSecretFile ? await readSecret(s.jwtSecretFile, s.jwtSecretFile) : undefined
@@ -410,4 +414,20 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
 /** Where the gateway listens, for the start-up line: always with its port, `:80` and `:443` included. */
 export function listenAddress(proto: 'http' | 'https', host: string, port: number): string {
   return `${proto}://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+/**
+ * A usage error that names no option (a bad JWKS URL: the URL checks serve every caller) is about
+ * `option`, the setting that gave the URL: said so, so that the command can name the flag, the
+ * variable or the config key it came from.
+ */
+async function aboutOption<T>(option: string | undefined, make: () => Promise<T>): Promise<T> {
+  try {
+    return await make()
+  } catch (err) {
+    if (option === undefined || !(err instanceof CapiscioError) || err.code !== 'USAGE') throw err
+    const options = [...new Set([...(err.options ?? []), option])]
+    const message = err.options?.length ? err.message : `${option}: ${err.message}`
+    throw new CapiscioError('USAGE', message, { hint: err.hint, cause: err.cause, options })
+  }
 }

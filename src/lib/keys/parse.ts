@@ -230,7 +230,11 @@ function fromPublic(publicKey: KeyObject): ParsedKey {
 
 function fromPrivate(privateKey: KeyObject): ParsedKey {
   const publicKey = createPublicKey(privateKey)
-  return { publicKey, privateKey, alg: algOf(publicKey), format: 'pem' }
+  const alg = algOf(publicKey)
+  // A PEM EC key (SEC1, or PKCS#8 around one) may carry its public point, which is taken as it is.
+  if (privateKey.asymmetricKeyType === 'ec')
+    assertPublicPartMatches(privateKey.export({ format: 'jwk' }), privateKey, 'the PEM key')
+  return { publicKey, privateKey, alg, format: 'pem' }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -165,7 +165,7 @@ function candidateOf(
   if (!key || !keyFitsAlg(key.publicKey, query.alg)) return undefined
   // A did:key names one key only: a key stored under, or bound to, another key's did:key (a store
   // written by hand, or by an older version) never signs as that identity.
-  const ownDid = (name: string) => !name.startsWith('did:key:') || name === did
+  const ownDid = (name: string) => !name.startsWith('did:key:') || name.split('#')[0] === did
   const issuers = (byKid.get(kid) ?? []).filter(ownDid)
   // Its own names: the did:key always (the key is that identity); the kid unless other keys hold it.
   if (did !== undefined && !issuers.includes(did)) issuers.push(did)

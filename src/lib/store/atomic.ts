@@ -156,12 +156,19 @@ async function refuseKeyOverwrite(target: string, shown: string): Promise<void> 
     } finally {
       await handle.close()
     }
-  } catch {
-    return // nothing there (or nothing readable) to protect; the write itself reports what fails
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return // nothing there to protect
+    // A file that cannot be read may be a key: a rename needs only the directory, and would replace it.
+    throw new CapiscioError(
+      'WRITE_FAILED',
+      `${shown} exists and cannot be read (${code ?? 'unknown error'}); refusing to replace what may be a private key`,
+      { cause: err },
+    )
   }
   if (holdsPrivateKey(text))
     throw new CapiscioError('KEY_EXISTS', `${shown} holds a private key; refusing to write over it`, {
-      hint: 'write to another file',
+      hint: 'write to another file, or move the key away first if it is really to be replaced',
     })
 }
 

@@ -74,3 +74,20 @@ describe('a private JWK whose public members contradict its private part', () =>
     }
   })
 })
+
+describe('a PEM EC private key whose public point is not its own', () => {
+  it.each(['sec1', 'pkcs8'] as const)(
+    'is KEY_INVALID as %s PEM; its own point reads as before',
+    async (type) => {
+      const { createPrivateKey } = await import('node:crypto')
+      // Node takes an EC JWK's x and y as given: exported, they become the PEM's public point.
+      const forged = createPrivateKey({ key: mismatched(ec1, ec2, ['x', 'y']) as never, format: 'jwk' })
+      const pem = forged.export({ type, format: 'pem' }) as string
+      const err = await rejection(parseKey(pem))
+      expect(err.code).toBe('KEY_INVALID')
+      expect(err.message).toContain('does not match its private key')
+      const own = ec1.privateKey.export({ type, format: 'pem' }) as string
+      expect((await parseKey(own)).alg).toBe('ES256')
+    },
+  )
+})
