@@ -4,20 +4,11 @@ import { CapiscioError } from '../../../src/lib/errors.js'
 import { privateJwkOf, publicJwkOf } from '../../../src/lib/keys/key.js'
 import { parseJwk, parseKey, parseKeys } from '../../../src/lib/keys/parse.js'
 import { keyPair } from '../../helpers/keypair.js'
+import { rejection } from '../../helpers/thrown.js'
 
 function thrown(fn: () => unknown): CapiscioError {
   try {
     fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(CapiscioError)
-    return err as CapiscioError
-  }
-  throw new Error('expected a CapiscioError')
-}
-
-async function rejection(p: Promise<unknown>): Promise<CapiscioError> {
-  try {
-    await p
   } catch (err) {
     expect(err).toBeInstanceOf(CapiscioError)
     return err as CapiscioError

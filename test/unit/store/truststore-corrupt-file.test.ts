@@ -3,24 +3,14 @@ import { join } from 'node:path'
 
 import { afterAll, describe, expect, it } from '@jest/globals'
 
-import { CapiscioError } from '../../../src/lib/errors.js'
 import { privateJwkOf, publicJwkOf } from '../../../src/lib/keys/key.js'
 import { TrustStoreKeySource } from '../../../src/lib/keysource/truststore.js'
 import { TrustStore } from '../../../src/lib/store/truststore.js'
 import { keyPair } from '../../helpers/keypair.js'
+import { rejection } from '../../helpers/thrown.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
 
 afterAll(cleanupTmp)
-
-async function rejection(p: Promise<unknown>): Promise<CapiscioError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).toBeInstanceOf(CapiscioError)
-    return err as CapiscioError
-  }
-  throw new Error('expected a CapiscioError')
-}
 
 /** A store holding one good key, `partner`. */
 async function storeWithPartner(): Promise<{ dir: string; store: TrustStore }> {
