@@ -81,6 +81,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (!this.jsonEnabled()) process.stdout.write(text.endsWith('\n') ? text : text + '\n')
   }
 
+  /**
+   * Writes like out() and waits until the text is handed to the system: a command that then says it
+   * is done (`minted a token…`) does not say so when its output never left (a closed pipe).
+   */
+  protected async outFlushed(text: string): Promise<void> {
+    if (this.jsonEnabled()) return
+    await new Promise<void>((resolve, reject) =>
+      process.stdout.write(text.endsWith('\n') ? text : text + '\n', (err) =>
+        err ? reject(stdoutWriteError(err) ?? err) : resolve(),
+      ),
+    )
+  }
+
   /** A message for stderr; --quiet and --json silence it. */
   protected info(text: string): void {
     if (!this.jsonEnabled() && !this.isQuiet) process.stderr.write(text + '\n')

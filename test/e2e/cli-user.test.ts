@@ -140,6 +140,25 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     },
   )
 
+  it.each(['full', 'epipe'] as const)(
+    'badge issue, token mint and guard sign do not say they made a token that never reached stdout (%s)',
+    async (kind) => {
+      const cwd = tmpDir()
+      expect((await runCli(['key', 'gen', '--out', 'k', '-q'], { cwd })).code).toBe(0)
+      writeFileSync(join(cwd, 'jwt.secret'), 'a-test-secret-that-is-long-enough-for-hs256!\n')
+      for (const args of [
+        ['badge', 'issue', '--self-sign', '--key', 'k'],
+        ['token', 'mint', '--secret-file', 'jwt.secret', '--sub', 'svc'],
+        ['guard', 'sign', '--key', 'k'],
+      ]) {
+        const r = await runWithBrokenStdout(args, cwd, kind)
+        expect([args[0], r.code]).toEqual([args[0], 4])
+        expect(r.stderr).toMatch(/^Error: .*standard output.*\nCode: WRITE_FAILED\n/)
+        expect(r.stderr).not.toMatch(/issued|minted|signed/)
+      }
+    },
+  )
+
   it('Ctrl-C at a passphrase prompt exits 130 quietly (a real pseudo-terminal through script(1))', async () => {
     const cwd = tmpDir()
     mkdirSync(join(cwd, 'k'))

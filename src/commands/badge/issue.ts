@@ -35,7 +35,7 @@ export default class BadgeIssue extends BaseCommand<typeof BadgeIssue> {
     if (flags.out) {
       await writeFileAtomic(flags.out, badge.token + '\n', 0o600)
     } else {
-      this.out(badge.token)
+      await this.outFlushed(badge.token)
     }
     const { claims } = badge
     const level = claims.vc.credentialSubject.level

@@ -46,7 +46,7 @@ export default class GuardSign extends BaseCommand<typeof GuardSign> {
       claims: flags.claim?.length ? parseClaims(flags.claim) : {},
       body,
     })
-    this.out(token)
+    await this.outFlushed(token)
     this.info(
       `signed for ${body === undefined ? 'no body' : `a ${body.length}-byte body`} (kid ${signing.kid}, valid 60s)`,
     )

@@ -96,7 +96,7 @@ export default class TokenMint extends BaseCommand<typeof TokenMint> {
     if (flags.jti !== undefined) options.jti = flags.jti
 
     const minted = mintToken(options)
-    this.out(minted.token)
+    await this.outFlushed(minted.token)
     const ttl = (minted.claims.exp as number) - (minted.claims.iat as number)
     this.info(`minted a ${minted.header.alg} token for ${flags.sub}, valid for ${formatSpan(ttl)}`)
     return minted

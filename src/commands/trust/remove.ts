@@ -2,6 +2,7 @@ import { Args } from '@oclif/core'
 
 import { BaseCommand } from '../../base-command.js'
 import { trustDirFlag } from '../../flags.js'
+import { CapiscioError } from '../../lib/errors.js'
 import { TrustStore } from '../../lib/store/truststore.js'
 
 export default class TrustRemove extends BaseCommand<typeof TrustRemove> {
@@ -17,6 +18,10 @@ export default class TrustRemove extends BaseCommand<typeof TrustRemove> {
   }
 
   async run(): Promise<{ kid: string; files: string[] }> {
+    if (this.args.kid === '')
+      throw new CapiscioError('USAGE', 'the key id is empty', {
+        hint: '`capiscio trust list` shows the key ids',
+      })
     const store = new TrustStore(await this.trustDir(this.flags['trust-dir']))
     const removed = await store.remove(this.args.kid)
     this.note(`removed the trusted key ${removed.kid}`)

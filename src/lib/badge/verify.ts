@@ -154,7 +154,7 @@ function parse(token: string, options: VerifyBadgeOptions): Parsed {
     fail('BADGE_MALFORMED', 'critical header parameters (crit) are not supported')
   const kid = header.kid
   if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > 1024)) {
-    fail('BADGE_MALFORMED', 'kid must be a non-empty string')
+    fail('BADGE_MALFORMED', 'kid must be a string of 1 to 1024 characters')
   }
 
   // 2. Claims.

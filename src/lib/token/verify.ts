@@ -172,7 +172,7 @@ export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier 
       fail('TOKEN_MALFORMED', 'critical header parameters (crit) are not supported')
     const kid = header.kid
     if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > 1024))
-      fail('TOKEN_MALFORMED', 'kid must be a non-empty string')
+      fail('TOKEN_MALFORMED', 'kid must be a string of 1 to 1024 characters')
 
     // 2. Registered claims have their RFC 7519 types.
     for (const name of ['exp', 'nbf', 'iat'] as const) {

@@ -162,6 +162,14 @@ describe('trust add / list / remove', () => {
     expect(r.stderr).toContain('TRUST_KEY_NOT_FOUND')
   })
 
+  it("trust remove '' is a usage error pointing at trust list, not at a --kid flag it does not have", async () => {
+    const r = await runCommand(TrustRemove, ['', '--trust-dir', tmpDir()])
+    expect(r.exitCode).toBe(2)
+    expect(r.stderr).toContain('the key id is empty')
+    expect(r.stderr).toContain('trust list')
+    expect(r.stderr).not.toContain('--kid')
+  })
+
   it('trust list on a store with a corrupt key file fails with exit 4 naming the file', async () => {
     const store = tmpDir()
     writeFileSync(join(store, 'partner.jwk'), '{"kid": "partner", "kty": ')
