@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { Command, Errors, Flags, Interfaces } from '@oclif/core'
 import { Chalk, type ChalkInstance } from 'chalk'
 
-import { loadConfig, resolveSetting, type LoadedConfig, type TopKey } from './lib/config.js'
+import { loadConfig, resolveSetting, settingOrigin, type LoadedConfig, type TopKey } from './lib/config.js'
 import { CapiscioError, EXIT } from './lib/errors.js'
 import { flagText } from './flags.js'
 import { closest } from './suggest.js'
@@ -153,12 +153,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const dir = await this.setting('trustDir', flag)
     if (dir === undefined) return join((await this.setting('keyDir', undefined))!, KEY_FILES.trustDir)
     if (o.mustExist) {
-      const from =
-        flag !== undefined
-          ? ''
-          : process.env.CAPISCIO_TRUST_DIR
-            ? ' (CAPISCIO_TRUST_DIR)'
-            : ' (trustDir in the config file)'
+      const origin = settingOrigin('trustDir', flag, await this.config_())
+      const from = origin ? ` (${origin})` : ''
       const info = await stat(dir).catch(() => undefined)
       if (!info?.isDirectory())
         throw new CapiscioError(

@@ -218,6 +218,19 @@ function fromEnvString(rule: Rule, text: string, where: string): unknown {
   }
 }
 
+/** Where a setting's value comes from when not from its flag: its variable, or the config file's key. */
+export function settingOrigin(
+  key: TopKey,
+  flag: string | undefined,
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (flag !== undefined) return undefined
+  const name = SETTINGS[key].env
+  if (env[name] !== undefined && env[name] !== '') return name
+  return loaded.config[key] !== undefined ? `${key} in ${loaded.filepath ?? 'the config file'}` : undefined
+}
+
 /**
  * Resolves one setting by precedence: the flag, then its CAPISCIO_* variable (validated like the
  * file), then the config file, then the default.

@@ -11,8 +11,12 @@ import {
 } from '../../lib/gateway/settings.js'
 import { gatewayFlags } from '../../gateway-flags.js'
 
-/** GatewaySettings names that are not the table's keys, as the keys that set them. */
+/**
+ * Option names (GatewaySettings', or the table's where its flag is named otherwise) and the table's
+ * keys that set them: the flags errors show and the origins they are traced to both come from here.
+ */
 const SETTING_OF: Record<string, GatewaySettingKey> = {
+  issuers: 'issuers',
   algorithms: 'alg',
   tokenAudience: 'aud',
   tokenIssuers: 'iss',
@@ -34,14 +38,9 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
   ]
   static override jsonLines = true
   /** GatewaySettings names that are not the table's keys, as the flags that set them. */
-  static override optionFlags = {
-    algorithms: '--alg',
-    tokenAudience: '--aud',
-    tokenIssuers: '--iss',
-    issuers: '--issuer',
-    maxBodyBytes: '--max-body',
-    clockSkewSeconds: '--clock-skew',
-  }
+  static override optionFlags = Object.fromEntries(
+    Object.entries(SETTING_OF).map(([option, key]) => [option, `--${gatewayFlagName(key)}`]),
+  )
   static override flags = gatewayFlags
 
   /** The settings whose values came from a CAPISCIO_GATEWAY_* variable or the config file. */

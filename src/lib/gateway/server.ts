@@ -10,7 +10,7 @@ import { Server as NetServer, type Socket } from 'node:net'
 import { Pool } from 'undici'
 
 import { CapiscioError } from '../errors.js'
-import { answerCard, CARD_PATHS, type ServedCard } from '../card/serve.js'
+import { answerCard, CARD_PATHS } from '../card/serve.js'
 import { checkRequestTarget, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
 import {
@@ -28,57 +28,8 @@ import { InFlight, type Linked } from './in-flight.js'
 import { answerRaw, clientErrorOf, listen, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
 import { publicReason } from './reasons.js'
 import { validateTarget } from './target.js'
-import type {
-  CredentialKind,
-  GatewayIdentity,
-  GatewayVerifier,
-  ReplayStore,
-  RequestLogEntry,
-} from './types.js'
-
-export interface GatewayOptions {
-  /**
-   * "proxy" (default): admitted requests go on to the target. "auth": forward-auth only, for nginx
-   * auth_request, Traefik forwardAuth and Envoy ext_authz; every path but /health, /ready and
-   * /metrics is a credential check answered 200 with the identity headers, 401 or 403.
-   */
-  mode?: 'proxy' | 'auth'
-  /** The agent to protect, e.g. http://localhost:3000 (a path prefix is kept); proxy mode only. */
-  target?: string
-  /** The credential verifier; or several in `verifiers`, tried in order ("any of"). */
-  verifier?: GatewayVerifier
-  verifiers?: readonly GatewayVerifier[]
-  /** The forward-auth endpoint in proxy mode (default /auth; "" turns it off). */
-  authPath?: string
-  port?: number
-  host?: string
-  replay?: ReplayStore
-  card?: ServedCard
-  forwardCredential?: boolean
-  /** Keep X-Forwarded-Proto/Host from a trusted proxy in front (see UpstreamHeaderOptions). */
-  trustForwarded?: boolean
-  /** Largest request body forwarded (default 10 MiB); larger ones get 413. */
-  maxBodyBytes?: number
-  /** How long the target may take to send response headers (default 30 s), else 504. */
-  upstreamTimeoutMs?: number
-  connectTimeoutMs?: number
-  /** How long close() waits for in-flight requests (default 30 s). */
-  drainTimeoutMs?: number
-  /** On close(), how long a connection idle at the signal may still bring a request (default 1 s). */
-  drainGraceMs?: number
-  /** How long a client may take to send a request's headers (default 10 s), else 408 and closed. */
-  headersTimeoutMs?: number
-  /**
-   * How long a client may take to send a whole request, body included (default 5 min; 0 = no
-   * limit, for uploads that stream longer). Responses, such as event streams, are not limited.
-   */
-  requestTimeoutMs?: number
-  /** Most connections open at once (default 1024); further ones are closed at once. */
-  maxConnections?: number
-  tls?: { cert: string | Buffer; key: string | Buffer }
-  metrics?: GatewayMetrics
-  onLog?: (entry: RequestLogEntry) => void
-}
+import type { GatewayOptions } from './options.js'
+import type { CredentialKind, GatewayIdentity, RequestLogEntry } from './types.js'
 
 export interface Gateway {
   url: string
@@ -115,6 +66,7 @@ interface Conn {
 const CLIENT_CLOSED = 499
 
 export { validateTarget }
+export type { GatewayOptions }
 
 /** The gateway (DESIGN §9): the same server for the CLI, tests and embedding. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
