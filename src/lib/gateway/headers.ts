@@ -98,10 +98,13 @@ function addIdentityHeaders<T extends Record<string, string | string[]>>(
 
 export type OutgoingHeaders = Record<string, string | string[]>
 
-/** The header names a request's Connection header lists (none: no Set made, on the hot path). */
-function connectionListed(headers: IncomingHttpHeaders): Set<string> | undefined {
-  const value = headers.connection
-  if (typeof value !== 'string') return undefined
+/**
+ * The header names a Connection header lists, to drop beside the hop-by-hop ones; none (and no Set
+ * made) for the values nearly every request and response carries, `keep-alive` and `close`, which
+ * list nothing more: this runs twice for every proxied request.
+ */
+function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
+  if (typeof value !== 'string' || value === 'keep-alive' || value === 'close') return undefined
   const listed = new Set<string>()
   for (const name of value.split(',')) listed.add(name.trim().toLowerCase())
   return listed
@@ -143,7 +146,7 @@ function gatewayOwned(name: string): boolean {
  * dropped always, even from a trusted proxy.
  */
 export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeaderOptions): OutgoingHeaders {
-  const drop = connectionListed(incoming)
+  const drop = connectionListed(incoming.connection)
   const out: OutgoingHeaders = {}
   for (const name in incoming) {
     const value = incoming[name]
@@ -179,11 +182,9 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
 
 /** The target's response headers, less hop-by-hop ones (Node frames the response itself). */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHeaders {
-  const conn = headers.connection
-  let drop: Set<string> | undefined
-  if (typeof conn === 'string') drop = new Set(conn.split(',').map((n) => n.trim().toLowerCase()))
+  const drop = connectionListed(headers.connection)
   const out: OutgoingHeaders = {}
-  // for-in, no Set unless the target listed headers in Connection: it runs for every response.
+  // for-in: it runs for every response.
   for (const name in headers) {
     const value = headers[name]
     if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name)) continue

@@ -2,7 +2,12 @@ import { describe, expect, it } from '@jest/globals'
 
 import fc from 'fast-check'
 
-import { checkRequestTarget, extractCredential, upstreamHeaders } from '../../../src/lib/gateway/headers.js'
+import {
+  checkRequestTarget,
+  downstreamHeaders,
+  extractCredential,
+  upstreamHeaders,
+} from '../../../src/lib/gateway/headers.js'
 
 const identity = {
   subject: 'did:capiscio:agent:client',
@@ -79,6 +84,39 @@ describe('upstreamHeaders: headers the gateway sets cannot be forged', () => {
     )
     expect(out['x-capiscio-badge']).toBe('real.badge.token')
     expect(out).not.toHaveProperty('x_capiscio_badge')
+  })
+})
+
+describe('hop-by-hop headers, and those a Connection header lists, go no further', () => {
+  const hop = { 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', te: 'trailers', upgrade: 'h2c' }
+
+  it.each([
+    ['keep-alive', ['x-keep', 'x-other']],
+    ['close', ['x-keep', 'x-other']],
+    ['Keep-Alive, X-Other', ['x-keep']],
+    ['close,x-other , X-KEEP', []],
+  ])('Connection: %s from a client leaves only %j of its own headers', (connection, kept) => {
+    const out = upstreamHeaders(
+      { connection, ...hop, 'x-keep': '1', 'x-other': '2' },
+      { ...base, identity: undefined },
+    )
+    const own = Object.keys(out).filter((n) => !n.startsWith('x-forwarded-') && n !== 'x-real-ip')
+    expect(own.sort()).toEqual([...kept].sort())
+  })
+
+  it.each([
+    ['keep-alive', ['content-type', 'x-keep', 'x-other']],
+    ['close', ['content-type', 'x-keep', 'x-other']],
+    ['keep-alive, X-Other', ['content-type', 'x-keep']],
+  ])('Connection: %s from the target leaves %j', (connection, kept) => {
+    const out = downstreamHeaders({
+      connection,
+      ...hop,
+      'content-type': 'text/plain',
+      'x-keep': '1',
+      'x-other': '2',
+    })
+    expect(Object.keys(out).sort()).toEqual([...kept].sort())
   })
 })
 
