@@ -8,7 +8,7 @@ import { Chalk, type ChalkInstance } from 'chalk'
 import { loadConfig, resolveSetting, settingOrigin, type LoadedConfig, type TopKey } from './lib/config.js'
 import { CapiscioError, EXIT } from './lib/errors.js'
 import { flagText } from './flags.js'
-import { closest } from './suggest.js'
+import { closest, synonymOf } from './suggest.js'
 import { readFileBytes, readStream, readStreamBytes, readTextFile } from './lib/io.js'
 import { KEY_FILES } from './lib/store/keydir.js'
 
@@ -400,7 +400,13 @@ export function stdoutWriteError(err: unknown): CapiscioError | undefined {
 function withFlagSuggestion(error: CapiscioError, err: unknown, flags: string[]): CapiscioError {
   const unknown = (err as { flags?: unknown })?.flags
   if (error.code !== 'USAGE' || !Array.isArray(unknown) || typeof unknown[0] !== 'string') return error
-  const guess = closest(unknown[0].replace(/^-+/, '').split('=')[0]!, [...flags, 'json', 'quiet'])
+  const typed = unknown[0].replace(/^-+/, '').split('=')[0]!
+  const synonym = synonymOf(typed, flags)
+  if (synonym !== undefined)
+    return new CapiscioError('USAGE', error.message, {
+      hint: `this command calls it --${synonym}; see --help for the flags`,
+    })
+  const guess = closest(typed, [...flags, 'json', 'quiet'])
   if (guess === undefined) return error
   return new CapiscioError('USAGE', error.message, {
     hint: `did you mean --${guess}? See --help for the flags`,

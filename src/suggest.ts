@@ -24,3 +24,30 @@ export function distance(a: string, b: string): number {
   }
   return prev[b.length]!
 }
+
+/**
+ * Flags that name the same thing under another command's name for it: `--local-key` is gateway
+ * start's trusted key and `--key` badge verify's; `--registry-url` beside `--jwks`; `--aud` beside
+ * `--audience`. Spelled far apart, so no edit distance would find them.
+ */
+const SYNONYMS: ReadonlyMap<string, readonly string[]> = new Map(
+  Object.entries({
+    'local-key': ['key'],
+    key: ['local-key'],
+    'registry-url': ['jwks'],
+    jwks: ['registry-url'],
+    audience: ['aud'],
+    aud: ['audience'],
+    issuer: ['iss'],
+    iss: ['issuer'],
+    'secret-file': ['jwt-secret-file'],
+    'jwt-secret-file': ['secret-file'],
+    'trust-store': ['trust-dir'],
+    body: ['body-file'],
+  }),
+)
+
+/** What a command calls a flag that another command spells differently, if it has it. */
+export function synonymOf(typed: string, flags: readonly string[]): string | undefined {
+  return SYNONYMS.get(typed)?.find((name) => flags.includes(name))
+}

@@ -75,6 +75,21 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     const flag = await runCli(['badge', 'verify', 'x', '--jwk', 'https://r.example.com/jwks.json'])
     expect(flag.code).toBe(2)
     expect(flag.stderr).toMatch(/^Error: Nonexistent flag: --jwk\nCode: USAGE\nHint: did you mean --jwks\?/)
+    // Another command's name for the same thing: gateway start says --local-key, badge verify --key.
+    const other = await runCli(['badge', 'verify', 'x', '--local-key', 'partner/public.jwk'])
+    expect(other.code).toBe(2)
+    expect(other.stderr).toMatch(
+      /^Error: Nonexistent flag: --local-key\nCode: USAGE\nHint: this command calls it --key;/,
+    )
+    const back = await runCli([
+      'gateway',
+      'start',
+      '--key',
+      'partner/public.jwk',
+      '--target',
+      'http://127.0.0.1:1',
+    ])
+    expect(back.stderr).toMatch(/Hint: this command calls it --local-key;/)
     const stray = await runCli(['trust', 'list', 'extra'], { cwd: tmpDir() })
     expect(stray.code).toBe(2)
     expect(stray.stderr).toMatch(
