@@ -1,7 +1,30 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
+import { CapiscioError } from '../errors.js'
+import { CARD_PATHS } from '../card/serve.js'
 import { identityHeaders } from './headers.js'
 import type { GatewayIdentity } from './types.js'
+
+/** Paths the gateway answers before its forward-auth endpoint, without asking for a credential. */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/health', '/ready', '/metrics', ...CARD_PATHS])
+
+/**
+ * Refuses a forward-auth path the gateway already answers without a credential: a proxy pointed at
+ * `/health` for its auth_request would get 200 for every request, and admit everyone.
+ */
+export function checkAuthPath(path: string | undefined): void {
+  if (path === undefined || path === '') return
+  if (!path.startsWith('/'))
+    throw new CapiscioError('USAGE', `authPath ${JSON.stringify(path)} must start with / (or be off)`, {
+      options: ['authPath'],
+    })
+  if (OPEN_PATHS.has(path))
+    throw new CapiscioError(
+      'USAGE',
+      `authPath ${JSON.stringify(path)} is answered without a credential, so every check there would pass`,
+      { hint: 'use a path of its own, such as /auth', options: ['authPath'] },
+    )
+}
 
 /** Methods whose requests carry no body for a SimpleGuard token to sign. */
 const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])

@@ -21,7 +21,7 @@ import {
   sendOutcome,
   type Outcome,
 } from './outcomes.js'
-import { admitForwardAuth, bodyNotPassedOn } from './forward-auth.js'
+import { admitForwardAuth, bodyNotPassedOn, checkAuthPath } from './forward-auth.js'
 import { createPipeline, type AuthResult } from './pipeline.js'
 import { forward, limitedBody, type ForwardOutcome } from './proxy.js'
 import { InFlight, type Linked } from './in-flight.js'
@@ -81,6 +81,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = options.metrics ?? new GatewayMetrics()
   const maxBody = options.maxBodyBytes ?? 10 * 1024 * 1024
   const authPath = forwardAuthOnly ? undefined : (options.authPath ?? '/auth') || undefined
+  checkAuthPath(authPath)
   const authenticate = createPipeline({ verifiers, replay: options.replay, maxBodyBytes: maxBody })
   const pool = target
     ? new Pool(target.origin, {

@@ -303,6 +303,15 @@ describe('forward-auth (--mode auth, and /auth in proxy mode)', () => {
     expect(off.up.seen).toHaveLength(1)
   })
 
+  it.each(['/health', '/ready', '/metrics', '/.well-known/agent-card.json', 'auth'])(
+    'refuses authPath %s, which would admit every request (or never match)',
+    async (authPath) => {
+      await expect(
+        createGateway({ target: 'http://127.0.0.1:1', verifiers: [badges()], authPath }),
+      ).rejects.toMatchObject({ code: 'USAGE', options: ['authPath'] })
+    },
+  )
+
   it('refuses a proxying gateway without a target, and any gateway without a verifier', async () => {
     await expect(createGateway({ verifiers: [badges()] })).rejects.toMatchObject({ code: 'USAGE' })
     await expect(createGateway({ target: 'http://127.0.0.1:1', verifiers: [] })).rejects.toMatchObject({
