@@ -5,11 +5,32 @@ import { gatewaySettingOrigin, resolveGatewaySetting } from '../../lib/config.js
 import { CapiscioError } from '../../lib/errors.js'
 import {
   GATEWAY_SETTINGS,
+  gatewayEnvName,
   gatewayFlagName,
   gatewaySettingsFrom,
   type GatewaySettingKey,
 } from '../../lib/gateway/settings.js'
 import { gatewayFlags } from '../../gateway-flags.js'
+import { closest } from '../../suggest.js'
+
+const GATEWAY_VARIABLES = new Set(Object.keys(GATEWAY_SETTINGS).map(gatewayEnvName))
+
+/**
+ * A CAPISCIO_GATEWAY_* variable that names no setting would be ignored, and a misspelt security
+ * setting (CAPISCIO_GATEWAY_ISSUER for ISSUERS) would then fail open: it stops start-up instead, as
+ * an unknown key in the config file does.
+ */
+function checkGatewayVariables(env: NodeJS.ProcessEnv): void {
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('CAPISCIO_GATEWAY_') || GATEWAY_VARIABLES.has(name) || !env[name]) continue
+    const guess = closest(name, GATEWAY_VARIABLES)
+    throw new CapiscioError('CONFIG_INVALID', `environment variable ${name} is not a gateway setting`, {
+      hint: guess
+        ? `did you mean ${guess}?`
+        : 'a variable is CAPISCIO_GATEWAY_ and a setting in upper snake case, e.g. CAPISCIO_GATEWAY_TARGET (docs/deployment.md)',
+    })
+  }
+}
 
 /**
  * Option names (GatewaySettings', or the table's where its flag is named otherwise) and the table's
@@ -47,6 +68,7 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
   private origins = new Map<string, NonNullable<ReturnType<typeof gatewaySettingOrigin>>>()
 
   async run(): Promise<void> {
+    checkGatewayVariables(process.env)
     const loaded = await this.config_()
     const flags = this.flags as Record<string, unknown>
     for (const key of Object.keys(GATEWAY_SETTINGS) as GatewaySettingKey[]) {
