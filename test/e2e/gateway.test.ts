@@ -115,6 +115,22 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     },
   )
 
+  it('a CAPISCIO_GATEWAY_* variable that names no setting stops start-up (exit 4) rather than being ignored', async () => {
+    const cwd = await clientKeyDir()
+    const args = ['gateway', 'start', '--port', '0', '--local-key', 'client/public.jwk']
+    // The allow-list is ISSUERS: ignoring ISSUER would run with no allow-list at all.
+    const typo = await runCli(args, { cwd, env: { CAPISCIO_GATEWAY_ISSUER: 'did:web:partner.example' } })
+    expect([typo.code, typo.stderr]).toEqual([
+      4,
+      expect.stringContaining('environment variable CAPISCIO_GATEWAY_ISSUER is not a gateway setting'),
+    ])
+    expect(typo.stderr).toContain('Hint: did you mean CAPISCIO_GATEWAY_ISSUERS?')
+    const far = await runCli(args, { cwd, env: { CAPISCIO_GATEWAY_XYZZY_PLUGH: '1' } })
+    expect([far.code, far.stderr]).toEqual([4, expect.stringContaining('Code: CONFIG_INVALID')])
+    expect(far.stderr).toContain('e.g. CAPISCIO_GATEWAY_TARGET')
+    expect(`${typo.stderr}${far.stderr}`).not.toMatch(/listening on/)
+  })
+
   it('a bad value from the config file names its key and the file (exit 4); the flag, given, wins and is named', async () => {
     const cwd = await clientKeyDir()
     writeFileSync(join(cwd, 'capiscio.config.json'), JSON.stringify({ gateway: { drainTimeout: 'zz' } }))
@@ -202,6 +218,19 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     expect(r.stderr).not.toMatch(/INTERNAL_ERROR|listening on/)
   })
 
+  it("refuses a TLS key that is not the certificate's, even of another key type, with exit 4", async () => {
+    const cwd = await clientKeyDir()
+    selfSignedCert(cwd) // a P-256 certificate; OpenSSL itself checks only a P-256 key against it
+    selfSignedCert(cwd, 'other')
+    for (const key of ['client/private.pem', 'other.key']) {
+      const args = ['--local-key', 'client/public.jwk', '--tls-cert', 'tls.crt', '--tls-key', key]
+      const r = await runCli(['gateway', 'start', '--port', '0', ...args], { cwd })
+      expect([r.code, r.stderr]).toEqual([4, expect.stringContaining('Code: KEY_INVALID')])
+      expect(r.stderr).toContain(`--tls-cert "tls.crt" and --tls-key "${key}"`)
+      expect(r.stderr).not.toMatch(/INTERNAL_ERROR|listening on|public\.jwk/)
+    }
+  })
+
   it('refuses --workers 2 --replay-protection without --redis (exit 2), saying to add --redis', async () => {
     const cwd = await clientKeyDir()
     const r = await runCli(
@@ -219,8 +248,29 @@ describe('capiscio gateway start (child processes, real servers)', () => {
       { cwd },
     )
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/--redis/)
+    expect(r.stderr).toContain(
+      'Hint: set --redis to a Redis URL, for one memory that every worker process shares',
+    )
     expect(r.stderr).not.toMatch(/listening on/)
+    // From the environment: the variables are named, and the hint still reads as a sentence.
+    const env = { CAPISCIO_GATEWAY_WORKERS: '2', CAPISCIO_GATEWAY_REPLAY_PROTECTION: 'true' }
+    const fromEnv = await runCli(['gateway', 'start', '--port', '0', '--local-key', 'client/public.jwk'], {
+      cwd,
+      env,
+    })
+    expect([fromEnv.code, fromEnv.stderr]).toEqual([
+      4,
+      expect.stringContaining(
+        'CAPISCIO_GATEWAY_REPLAY_PROTECTION with CAPISCIO_GATEWAY_WORKERS 2 would keep',
+      ),
+    ])
+    expect(fromEnv.stderr).toContain('or run a single worker')
+    expect(fromEnv.stderr).not.toMatch(/between CAPISCIO|run CAPISCIO/)
+    const tls = await runCli(['gateway', 'start', '--port', '0', '--local-key', 'client/public.jwk'], {
+      cwd,
+      env: { CAPISCIO_GATEWAY_TLS_CERT: 'tls.crt' },
+    })
+    expect(tls.stderr).toContain('CAPISCIO_GATEWAY_TLS_CERT was given without --tls-key')
   })
 
   it('drops forged identity and forwarding headers, underscore spellings included (the agent echoes what it got)', async () => {

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
 
 import { CapiscioError } from '../errors.js'
@@ -11,6 +12,7 @@ import type { KeySource } from '../keysource/types.js'
 import { createBadgeVerifier } from './badge-verifier.js'
 import { loadCard } from './card.js'
 import { GatewayMetrics } from './metrics.js'
+import { checkAuthPath } from './forward-auth.js'
 import { MemoryReplayStore } from './replay.js'
 import { createGateway, type Gateway } from './server.js'
 import { validateTarget } from './target.js'
@@ -133,10 +135,7 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
         },
       )
   } else validateTarget(s.target ?? '')
-  if (s.authPath !== undefined && s.authPath !== '' && !s.authPath.startsWith('/'))
-    throw new CapiscioError('USAGE', `authPath ${JSON.stringify(s.authPath)} must start with / (or be off)`, {
-      options: ['authPath'],
-    })
+  checkAuthPath(s.authPath)
   if (kinds.includes('badge')) checkKeySourceChoice(s)
   else onlyFor(s, 'badge', 'badges', ['localKey', 'registryUrl', 'acceptSelfSigned', 'issuers', 'audience'])
   if (!kinds.includes('jwt'))
@@ -161,8 +160,12 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
         { options: ['jwtSecretFile', 'jwks', 'jwtKey'] },
       )
   }
-  if (Boolean(s.tlsCert) !== Boolean(s.tlsKey))
-    throw new CapiscioError('USAGE', 'tlsCert and tlsKey go together', { options: ['tlsCert', 'tlsKey'] })
+  if (Boolean(s.tlsCert) !== Boolean(s.tlsKey)) {
+    const [given, missing] = s.tlsCert ? ['tlsCert', 'tlsKey'] : ['tlsKey', 'tlsCert']
+    throw new CapiscioError('USAGE', `${given} was given without ${missing}: the two go together`, {
+      options: [given, missing],
+    })
+  }
   if (s.redis !== undefined && !isRedisUrl(s.redis))
     // ioredis reads anything else as a host or a socket path, and every request would get 503.
     throw new CapiscioError(
@@ -177,7 +180,8 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
       'USAGE',
       `replayProtection with workers ${workers} would keep a separate memory in each worker and accept a credential once per worker`,
       {
-        hint: 'add redis URL to share it between workers, or run workers 1',
+        // Worded around the setting names: each is shown as the flag or variable that set it.
+        hint: 'set redis to a Redis URL, for one memory that every worker process shares, or run a single worker',
         options: ['replayProtection', 'workers', 'redis'],
       },
     )
@@ -252,15 +256,27 @@ function isRedisUrl(text: string): boolean {
 async function readTls(certPath: string, keyPath: string): Promise<{ cert: Buffer; key: Buffer }> {
   const cert = await readPem(certPath)
   const key = await readPem(keyPath)
+  const names = `tlsCert ${JSON.stringify(certPath)} and tlsKey ${JSON.stringify(keyPath)}`
+  const hint = 'give the PEM certificate (its chain may follow) and the private key it was issued for'
+  let matches: boolean
   try {
     createSecureContext({ cert, key })
+    // OpenSSL checks the pair only for keys of the certificate's type: an Ed25519 or RSA key with
+    // an EC certificate loads, and then every handshake fails.
+    const spki = (k: KeyObject) => k.export({ type: 'spki', format: 'der' })
+    matches = spki(new X509Certificate(cert).publicKey).equals(spki(createPublicKey(key)))
   } catch (err) {
     throw new CapiscioError(
       'KEY_INVALID',
-      `tlsCert ${JSON.stringify(certPath)} and tlsKey ${JSON.stringify(keyPath)} are not a PEM certificate and its private key (${(err as Error).message})`,
-      { options: ['tlsCert', 'tlsKey'], cause: err },
+      `${names} are not a PEM certificate and its private key (${(err as Error).message})`,
+      { hint, options: ['tlsCert', 'tlsKey'], cause: err },
     )
   }
+  if (!matches)
+    throw new CapiscioError('KEY_INVALID', `${names} do not match: the key is not the certificate's`, {
+      hint,
+      options: ['tlsCert', 'tlsKey'],
+    })
   return { cert, key }
 }
 
