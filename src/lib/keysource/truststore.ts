@@ -1,4 +1,7 @@
 import type { KeyObject } from 'node:crypto'
+import { stat } from 'node:fs/promises'
+
+import { CapiscioError } from '../errors.js'
 import type { TrustedKey, TrustStore } from '../store/truststore.js'
 import { keyFitsAlg } from '../keys/alg.js'
 import { didKeyOf } from '../keys/didkey.js'
@@ -41,6 +44,14 @@ export class TrustStoreKeySource implements KeySource {
   private keys = new Map<string, CachedKey>()
   private bindings?: Bindings
   private revoked?: { at: number; set: Set<string> }
+  /**
+   * The store-wide files that could not be read (issuers.json, revoked.json, or the directory
+   * itself gone), kept for the cache time: while any is, the source is not ready (the gateway's
+   * /ready says 503 and names it) and the file is not read again for every request.
+   */
+  private readonly failures = new Map<'bindings' | 'revoked', { at: number; error: unknown }>()
+  /** Whether the directory has been seen: only then is its absence a failure. */
+  private dirSeen = false
 
   constructor(
     private readonly store: TrustStore,
@@ -89,12 +100,35 @@ export class TrustStoreKeySource implements KeySource {
 
   private async loadBindings(): Promise<Bindings> {
     if (this.bindings && this.fresh(this.bindings.at)) return this.bindings
-    const byIssuer = await this.store.issuers()
+    const byIssuer = await this.guarded('bindings', async () => {
+      // A directory removed while the gateway runs would read as an empty store: every partner
+      // refused as unknown, and /ready none the wiser. (One never there is an empty store: the
+      // default store before anything was added; the gateway refuses a missing one at start.)
+      const info = await stat(this.store.dir).catch(() => undefined)
+      if (info?.isDirectory()) this.dirSeen = true
+      else if (this.dirSeen)
+        throw new CapiscioError('FILE_NOT_FOUND', `the trust directory ${this.store.dir} is gone`)
+      return this.store.issuers()
+    })
     const byKid = new Map<string, string[]>()
     for (const [iss, kids] of byIssuer)
       for (const kid of kids) byKid.set(kid, [...(byKid.get(kid) ?? []), iss])
     this.bindings = { at: this.now(), byIssuer, byKid }
     return this.bindings
+  }
+
+  /** A store-wide read, its failure remembered for the cache time (see `failures`). */
+  private async guarded<T>(what: 'bindings' | 'revoked', read: () => Promise<T>): Promise<T> {
+    const failed = this.failures.get(what)
+    if (failed && this.fresh(failed.at)) throw failed.error
+    try {
+      const value = await read()
+      this.failures.delete(what)
+      return value
+    } catch (err) {
+      this.failures.set(what, { at: this.now(), error: err })
+      throw err
+    }
   }
 
   async find(query: KeyQuery): Promise<CandidateKey[]> {
@@ -126,7 +160,7 @@ export class TrustStoreKeySource implements KeySource {
 
   async isRevoked(jti: string): Promise<boolean> {
     if (!this.revoked || !this.fresh(this.revoked.at))
-      this.revoked = { at: this.now(), set: await this.store.revokedJtis() }
+      this.revoked = { at: this.now(), set: await this.guarded('revoked', () => this.store.revokedJtis()) }
     return this.revoked.set.has(jti)
   }
 
@@ -136,8 +170,20 @@ export class TrustStoreKeySource implements KeySource {
     return this.revoked.set.has(jti)
   }
 
+  /** Ready unless a store-wide file could not be read; a stale failure is read again in the background. */
   ready(): boolean {
-    return true
+    for (const [what, failed] of this.failures) {
+      if (this.fresh(failed.at)) continue
+      if (what === 'bindings') void this.loadBindings().catch(() => undefined)
+      else void this.isRevoked('').catch(() => undefined)
+    }
+    return this.failures.size === 0
+  }
+
+  notReadyReason(): string | undefined {
+    for (const { error } of this.failures.values())
+      return error instanceof CapiscioError ? error.message : 'the trust store could not be read'
+    return undefined
   }
 }
 
