@@ -612,6 +612,27 @@ describe('capiscio token verify (built CLI)', () => {
       expect(missing.stderr).toContain('FILE_NOT_FOUND')
     })
 
+    it('with no key source given, the default trust store is used, as its --help says (and badge verify does)', async () => {
+      const cwd = tmpDir()
+      await runCli(['key', 'gen', '-q'], { cwd }) // capiscio_keys/
+      await runCli(['trust', 'add', 'capiscio_keys/public.jwk', '-q'], { cwd }) // capiscio_keys/trusted
+      const token = (
+        await runCli(['token', 'mint', '--sub', 'ci-bot', '--key', 'capiscio_keys', '-q'], { cwd })
+      ).stdout.trim()
+      const [implicit, byVariable, missing] = await Promise.all([
+        runCli(['token', 'verify', token, '-q'], { cwd }),
+        runCli(['token', 'verify', token, '-q'], {
+          cwd,
+          env: { CAPISCIO_TRUST_DIR: 'capiscio_keys/trusted', CAPISCIO_KEY_DIR: 'elsewhere' },
+        }),
+        runCli(['token', 'verify', token], { cwd, env: { CAPISCIO_TRUST_DIR: 'nowhere' } }),
+      ])
+      expect([implicit.code, implicit.stderr]).toEqual([0, ''])
+      expect([byVariable.code, byVariable.stderr]).toEqual([0, ''])
+      expect([missing.code, missing.stderr]).toEqual([4, expect.stringContaining('FILE_NOT_FOUND')])
+      expect(missing.stderr).toContain('nowhere (CAPISCIO_TRUST_DIR) does not exist')
+    })
+
     it('two key sources, or none, are usage errors; a weak secret is refused before the token is read', async () => {
       const cwd = secretDir()
       const token = mint()

@@ -14,6 +14,7 @@ import {
 import { SECRET_ENV } from '../../lib/auth/jwt.js'
 import { claimMapper, type ClaimMapping, type Identity } from '../../lib/auth/identity.js'
 import { parseDuration } from '../../lib/duration.js'
+import { settingOrigin } from '../../lib/config.js'
 import { CapiscioError } from '../../lib/errors.js'
 import { fsError } from '../../lib/io.js'
 import { keySourceFrom, requireReachable, StaticKeySource } from '../../lib/keysource/index.js'
@@ -83,6 +84,21 @@ export default class TokenVerify extends BaseCommand<typeof TokenVerify> {
     }),
   }
 
+  /**
+   * With no key source given and no shared secret in the environment: the trust store its --help
+   * names as the default (CAPISCIO_TRUST_DIR, config trustDir, or <key dir>/trusted), as badge and
+   * guard verify use it. One set by variable or config must exist; the implicit one is used only if
+   * it does (else the "no key" error says what to give).
+   */
+  private async defaultTrustDir(): Promise<string | undefined> {
+    if (SECRET_ENV.some((name) => process.env[name])) return undefined
+    const configured = settingOrigin('trustDir', undefined, await this.config_()) !== undefined
+    if (configured) return this.trustDir(undefined, { mustExist: true })
+    const implicit = await this.trustDir(undefined)
+    const info = await stat(implicit).catch(() => undefined)
+    return info?.isDirectory() ? implicit : undefined
+  }
+
   async run(): Promise<Identity | Refusal> {
     const { flags } = this
     if (flags['secret-file'] === '-' && this.args.token === '-')
@@ -104,7 +120,8 @@ export default class TokenVerify extends BaseCommand<typeof TokenVerify> {
         throw fsError(e, dir)
       })
     const issuers = commaList(flags.iss, '--iss')
-    const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir: dir, issuers })
+    const trustDir = dir ?? (sources.length === 0 ? await this.defaultTrustDir() : undefined)
+    const keys = await keySourceFrom({ key: flags.key, jwks: flags.jwks, trustDir, issuers })
     if (keys) {
       if (keys instanceof StaticKeySource && keys.heldPrivateKey)
         this.warnLine(privateKeyWarning((flags.key ?? flags.jwks)!))
