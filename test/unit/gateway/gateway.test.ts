@@ -441,6 +441,20 @@ describe('gateway: operations endpoints', () => {
     ])
   })
 
+  it.each([
+    ['[]', 'is not a JSON object'],
+    ['"a card"', 'is not a JSON object'],
+    ['null', 'is not a JSON object'],
+    ['{"name":', 'is not valid JSON'],
+  ])('refuses --card %s at start as CARD_UNREADABLE (%s), as card validate does', async (text, message) => {
+    const file = join(tmpDir(), 'card.json')
+    writeFileSync(file, text)
+    await expect(loadCard(file)).rejects.toMatchObject({
+      code: 'CARD_UNREADABLE',
+      message: `${file} ${message}`,
+    })
+  })
+
   it('serves --card at both well-known paths with an ETag, and 304 for a matching If-None-Match', async () => {
     const dir = tmpDir()
     writeFileSync(join(dir, 'card.json'), JSON.stringify({ name: 'Agent', version: '1.0.0' }))
