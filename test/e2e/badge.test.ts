@@ -240,6 +240,10 @@ describe('capiscio badge (built CLI)', () => {
     expect(fifo.code).toBe(4)
     expect(fifo.stderr).toContain('Code: WRITE_FAILED')
     expect(lstatSync(join(cwd, 'fifo.jwt')).isFIFO()).toBe(true)
+    expect(fifo.stderr).toContain('Hint: name a regular file to write')
+    const dir = await runCli([...DOC_LINE, '--out', 'client'], { cwd })
+    expect([dir.code, dir.stderr]).toEqual([4, expect.stringContaining('client is a directory')])
+    expect(dir.stderr).toContain('Hint: name a file to write, not a directory')
 
     symlinkSync('real.jwt', join(cwd, 'link.jwt'))
     expect((await runCli([...DOC_LINE, '--out', 'link.jwt'], { cwd })).code).toBe(0)

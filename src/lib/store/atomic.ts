@@ -58,6 +58,10 @@ export async function resolveWriteTarget(path: string): Promise<string> {
       throw new CapiscioError(
         'WRITE_FAILED',
         `${path} is ${describeNonRegular(info)}, not a regular file; refusing to replace it`,
+        // Not the code's default hint (permissions, free space): neither is the trouble here.
+        {
+          hint: info.isDirectory() ? 'name a file to write, not a directory' : 'name a regular file to write',
+        },
       )
     }
     await assertLinkMayBeFollowed(current, info)
