@@ -46,8 +46,15 @@ const b64json = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').t
  */
 export function signGuardToken(options: SignGuardTokenOptions): string {
   const { privateKey, kid, iss } = options
-  if (privateKey.asymmetricKeyType !== 'ed25519' || privateKey.type !== 'private')
-    throw new CapiscioError('USAGE', 'SimpleGuard signs with an Ed25519 private key', {
+  // The key file's fault, as for every other unusable key (exit 4), not a usage error.
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new CapiscioError(
+      'KEY_UNSUPPORTED',
+      `SimpleGuard signs with an Ed25519 private key, not ${privateKey.asymmetricKeyType ?? 'this key'}`,
+      { hint: 'make one with capiscio key gen (Ed25519 is its default)', options: ['privateKey'] },
+    )
+  if (privateKey.type !== 'private')
+    throw new CapiscioError('KEY_INVALID', 'SimpleGuard signs with a private key; this one is public', {
       options: ['privateKey'],
     })
   // A verifier refuses an empty issuer (and an empty kid names no key): no token that cannot verify.

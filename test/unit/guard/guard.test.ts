@@ -295,4 +295,19 @@ describe('signGuardToken refuses what no verifier takes', () => {
     )
     expect(sign(11_000)().length).toBeLessThanOrEqual(16_384)
   })
+
+  it("a key that is not an Ed25519 private key is the key file's fault (exit 4), not a usage error", () => {
+    const sign = (privateKey: ReturnType<typeof keyPair>['privateKey']) => () =>
+      signGuardToken({ privateKey, kid: 'k', iss: 'did:web:a.example.com' })
+    const thrown = (f: () => unknown) => {
+      try {
+        f()
+      } catch (err) {
+        return [(err as CapiscioError).code, (err as CapiscioError).exitCode]
+      }
+      return undefined
+    }
+    expect(thrown(sign(keyPair('ec', { namedCurve: 'P-256' }).privateKey))).toEqual(['KEY_UNSUPPORTED', 4])
+    expect(thrown(sign(keyPair('ed25519').publicKey as never))).toEqual(['KEY_INVALID', 4])
+  })
 })
