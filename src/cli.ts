@@ -28,6 +28,10 @@ export async function execute(options: { dir: string }): Promise<void> {
     process.exitCode = error.exitCode
     reportError(error, json)
   })
+  // A closed stderr (`2>&1 | head -1`) has nowhere to report to, and what goes there is messages
+  // and errors about the job, not its output: the exit code still says how the job went. Without a
+  // listener the failed write is an uncaught error, exit 1 ("a bug"), after the job succeeded.
+  process.stderr.on('error', () => undefined)
   try {
     const root = options.dir.startsWith('file:') ? fileURLToPath(options.dir) : options.dir
     const config = await Config.load(root)

@@ -31,7 +31,25 @@ function runWithBrokenStdout(
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })))
 }
 
+/** Runs the CLI with stderr a pipe whose reader is gone before the CLI starts (`2>&1 | head -1`). */
+function runWithBrokenStderr(args: string[], cwd: string): Promise<number | null> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  child.stderr!.destroy()
+  return new Promise((resolve) => child.on('close', (code) => resolve(code)))
+}
+
 describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
+  it('a closed stderr leaves the exit code to the job: 0 for keys written, 3 for a refused badge, not 1', async () => {
+    const cwd = tmpDir()
+    expect(await runWithBrokenStderr(['key', 'gen', '--out', 'k'], cwd)).toBe(0)
+    expect((await runCli(['key', 'show', 'k', '--json'], { cwd })).code).toBe(0)
+    expect(await runWithBrokenStderr(['badge', 'verify', 'garbage', '--key', 'k/public.jwk'], cwd)).toBe(3)
+  })
+
   it('--help lists exactly the topics that have commands', async () => {
     const r = await runCli(['--help'])
     expect(r.code).toBe(0)
