@@ -401,16 +401,16 @@ function withFlagSuggestion(error: CapiscioError, err: unknown, flags: string[])
   const unknown = (err as { flags?: unknown })?.flags
   if (error.code !== 'USAGE' || !Array.isArray(unknown) || typeof unknown[0] !== 'string') return error
   const typed = unknown[0].replace(/^-+/, '').split('=')[0]!
+  // Another command's name for a flag first (no edit distance finds --local-key for --key), then a typo.
   const synonym = synonymOf(typed, flags)
-  if (synonym !== undefined)
-    return new CapiscioError('USAGE', error.message, {
-      hint: `this command calls it --${synonym}; see --help for the flags`,
-    })
-  const guess = closest(typed, [...flags, 'json', 'quiet'])
-  if (guess === undefined) return error
-  return new CapiscioError('USAGE', error.message, {
-    hint: `did you mean --${guess}? See --help for the flags`,
-  })
+  const guess = synonym === undefined ? closest(typed, [...flags, 'json', 'quiet']) : undefined
+  const hint =
+    synonym !== undefined
+      ? `this command calls it --${synonym}; see --help for the flags`
+      : guess !== undefined
+        ? `did you mean --${guess}? See --help for the flags`
+        : undefined
+  return hint === undefined ? error : new CapiscioError('USAGE', error.message, { hint })
 }
 
 /** Maps anything thrown into the error model: oclif parse errors are usage errors, the rest bugs. */

@@ -175,7 +175,7 @@ export class TrustStoreKeySource implements KeySource {
     for (const [what, failed] of this.failures) {
       if (this.fresh(failed.at)) continue
       if (what === 'bindings') void this.loadBindings().catch(() => undefined)
-      else void this.isRevoked('').catch(() => undefined)
+      else void this.isRevoked('').catch(() => undefined) // reads revoked.json again; the jti is moot
     }
     return this.failures.size === 0
   }

@@ -16,6 +16,7 @@ import { startProgram } from '../../helpers/processes.js'
 import { pythonWith } from '../../helpers/python.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
 import { keyPair } from '../../helpers/keypair.js'
+import { thrownBy } from '../../helpers/thrown.js'
 
 afterAll(cleanupTmp)
 
@@ -299,15 +300,13 @@ describe('signGuardToken refuses what no verifier takes', () => {
   it("a key that is not an Ed25519 private key is the key file's fault (exit 4), not a usage error", () => {
     const sign = (privateKey: ReturnType<typeof keyPair>['privateKey']) => () =>
       signGuardToken({ privateKey, kid: 'k', iss: 'did:web:a.example.com' })
-    const thrown = (f: () => unknown) => {
-      try {
-        f()
-      } catch (err) {
-        return [(err as CapiscioError).code, (err as CapiscioError).exitCode]
-      }
-      return undefined
-    }
-    expect(thrown(sign(keyPair('ec', { namedCurve: 'P-256' }).privateKey))).toEqual(['KEY_UNSUPPORTED', 4])
-    expect(thrown(sign(keyPair('ed25519').publicKey as never))).toEqual(['KEY_INVALID', 4])
+    expect(thrownBy(sign(keyPair('ec', { namedCurve: 'P-256' }).privateKey))).toMatchObject({
+      code: 'KEY_UNSUPPORTED',
+      exitCode: 4,
+    })
+    expect(thrownBy(sign(keyPair('ed25519').publicKey as never))).toMatchObject({
+      code: 'KEY_INVALID',
+      exitCode: 4,
+    })
   })
 })
