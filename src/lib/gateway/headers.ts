@@ -13,7 +13,7 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
-  // Answered here: node:http sends the client its 100 Continue itself, and undici refuses to send it.
+  // Answered here: the gateway sends the client its 100 Continue (server.ts), and undici refuses to send it.
   'expect',
 ])
 
@@ -195,16 +195,62 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
 
 /**
  * The credential a request carries (docs/architecture.md §6): X-Capiscio-Badge, else `Authorization: Bearer`
- * (scheme case-insensitive). Two different credentials are a conflict.
+ * (scheme case-insensitive). Two different credentials are a conflict, also when they come in two
+ * lines of the same header: Node joins repeated X-Capiscio-Badge lines with ", " (no JWS holds a
+ * comma) and keeps only the first Authorization line, so `rawHeaders` is asked for those.
  */
-export function extractCredential(headers: IncomingHttpHeaders): { credential?: string; conflict?: true } {
+export function extractCredential(
+  headers: IncomingHttpHeaders,
+  rawHeaders?: readonly string[],
+): { credential?: string; conflict?: true } {
   const badgeHeader = headers['x-capiscio-badge']
-  const badge = typeof badgeHeader === 'string' ? badgeHeader.trim() : undefined
+  let badge = typeof badgeHeader === 'string' ? badgeHeader.trim() : undefined
+  if (badge?.includes(',')) {
+    const [first, ...rest] = badge.split(',').map((part) => part.trim())
+    if (rest.some((other) => other !== first)) return { conflict: true }
+    badge = first
+  }
   const auth = headers.authorization
   const bearer = typeof auth === 'string' ? bearerToken(auth) : undefined
   if (badge && bearer && badge !== bearer) return { conflict: true }
+  if (auth !== undefined && rawHeaders && otherAuthorization(rawHeaders, auth)) return { conflict: true }
   const credential = badge || bearer
   return credential ? { credential } : {}
+}
+
+/** Whether the raw header lines hold an Authorization line other than `first` (Node keeps the first). */
+function otherAuthorization(raw: readonly string[], first: string): boolean {
+  let seen = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    // The length first: toLowerCase only for the few names that could match.
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
+    if (++seen > 1 && raw[i + 1]!.trim() !== first) return true
+  }
+  return false
+}
+
+/**
+ * RFC 3986 §3.2.2-3 host[:port]: an IP literal in brackets, or a reg-name (IPv4 is one), then an
+ * optional port. No userinfo, path, query or space: an agent building its own URLs from
+ * X-Forwarded-Host must not be handed `evil.example/x?` or `user@evil.example`.
+ */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/
+
+/**
+ * Why a request's Host is unacceptable (RFC 9112 §3.2: more than one Host line, or an invalid
+ * value, is a 400), or undefined. Node keeps the first of several Host lines and drops the rest
+ * unseen, so the raw lines are counted.
+ */
+export function hostProblem(host: string | undefined, raw: readonly string[]): string | undefined {
+  if (host === undefined) return undefined
+  if (!HOST.test(host)) return 'invalid host header'
+  let lines = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++lines > 1) return 'more than one host header'
+  }
+  return undefined
 }
 
 const BEARER = /^bearer[ \t]/i

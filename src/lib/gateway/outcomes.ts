@@ -11,6 +11,17 @@ export const OUTCOMES = {
   'bad-target': { status: 400, error: 'bad request target' },
   /** RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. */
   'no-host': { status: 400, error: 'missing host header' },
+  /** RFC 9112 §3.2: nor is one with more than one Host line, or an invalid one. */
+  'bad-host': { status: 400, error: 'bad host header' },
+  /**
+   * An Expect other than 100-continue (RFC 9110 §10.1.1). The body it announces may follow unread,
+   * so the connection closes.
+   */
+  'expectation-failed': {
+    status: 417,
+    error: 'unsupported expectation',
+    headers: { connection: 'close' },
+  },
   conflict: { status: 400, error: 'conflicting credentials' },
   /** The same in forward-auth, where the proxy in front passes on only 401 and 403. */
   'conflict-401': {
@@ -36,6 +47,7 @@ export type Outcome = keyof typeof OUTCOMES
 export const DENIALS: ReadonlySet<Outcome> = new Set([
   'bad-target',
   'no-host',
+  'bad-host',
   'conflict',
   'conflict-401',
   'missing',

@@ -130,7 +130,7 @@ interface Search {
  */
 export function createPipeline(
   o: PipelineOptions,
-): (req: IncomingMessage, unseenBody?: boolean) => AuthResult | Promise<AuthResult> {
+): (req: IncomingMessage, unseenBody?: boolean, onBodyRead?: () => void) => AuthResult | Promise<AuthResult> {
   const verifiers = o.verifiers
   /** Whether any verifier binds the body; if none does, no request gets a body reader. */
   const bodyBound = verifiers.some((v) => v.needsBody)
@@ -239,10 +239,11 @@ export function createPipeline(
    * `unseenBody`: forward-auth for a request whose body the proxy in front did not pass on (nginx
    * auth_request and Traefik forwardAuth never do). A verifier that binds the body cannot vouch for
    * one it never saw, so it refuses rather than admitting a token that signs no body.
+   * `onBodyRead` is told just before the body is read (the server's cue for `100 Continue`).
    */
-  return function authenticate(req, unseenBody = false) {
+  return function authenticate(req, unseenBody = false, onBodyRead) {
     // 1. Extract.
-    const { credential, conflict } = extractCredential(req.headers)
+    const { credential, conflict } = extractCredential(req.headers, req.rawHeaders)
     if (conflict) return { outcome: 'conflict', reason: 'conflicting credentials' }
     if (!credential) return { outcome: 'missing', reason: 'missing authorization header' }
 
@@ -259,7 +260,7 @@ export function createPipeline(
               'the proxy in front did not pass the body on, so a signed request cannot be checked here',
             ),
           )
-        : readBody(req, o.maxBodyBytes).then((read) => {
+        : (onBodyRead?.(), readBody(req, o.maxBodyBytes)).then((read) => {
             if (read === 'too-large' || read === 'broken')
               throw new BodyOutcome(read === 'broken' ? 'body-broken' : 'too-large')
             return (s.body = read)

@@ -11,7 +11,7 @@ import { Pool } from 'undici'
 
 import { CapiscioError } from '../errors.js'
 import { answerCard, CARD_PATHS } from '../card/serve.js'
-import { checkRequestTarget, upstreamHeaders } from './headers.js'
+import { checkRequestTarget, hostProblem, upstreamHeaders } from './headers.js'
 import { GatewayMetrics } from './metrics.js'
 import {
   DENIALS,
@@ -50,6 +50,13 @@ interface Ctx extends Linked<Ctx> {
   code?: string
   /** Set when the gateway itself cut the response short: the status and reason to log. */
   cut?: { status: number; reason: string }
+  /**
+   * `Expect: 100-continue`: the client waits for a 100 before it sends the body, which the gateway
+   * sends only once it reads the body (after the credential verified), keeping the connection's
+   * keep-alive (saved here) for then. Refused before that, the answer closes the connection: the
+   * body may still come, unread.
+   */
+  continueKeepAlive?: boolean
 }
 
 /** A client connection: how many requests it has open, and how many bytes had arrived when it went idle. */
@@ -61,6 +68,9 @@ interface Conn {
   /** The latest request's context (and response), for a client error in its body. */
   ctx?: Ctx
 }
+
+/** A request's `Expect`: `100-continue`, or anything else (which is refused). */
+type Expectation = 'continue' | 'other'
 
 /** A request that got no full answer because the client went away (nginx's convention). */
 const CLIENT_CLOSED = 499
@@ -157,6 +167,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     sendOutcome(res, outcome, code)
   }
 
+  /** The body is about to be read: a client waiting on `Expect: 100-continue` may send it now. */
+  function continueBody(res: ServerResponse, ctx: Ctx): void {
+    if (ctx.continueKeepAlive === undefined) return
+    if (!draining) res.shouldKeepAlive = ctx.continueKeepAlive
+    ctx.continueKeepAlive = undefined
+    res.writeContinue()
+  }
+
   type Admitted = Extract<AuthResult, { identity: GatewayIdentity }>
 
   /**
@@ -170,7 +188,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     forwardAuthAnswer: boolean,
     admitted: (result: Admitted) => void,
   ): void {
-    const result = authenticate(req, forwardAuthAnswer && bodyNotPassedOn(req))
+    const result = authenticate(req, forwardAuthAnswer && bodyNotPassedOn(req), () => continueBody(res, ctx))
     if (result instanceof Promise)
       result.then((r) => decide(res, ctx, forwardAuthAnswer, r, admitted)).catch(failed(res, ctx))
     else decide(res, ctx, forwardAuthAnswer, result, admitted)
@@ -217,7 +235,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     return undefined
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx, conn?: Conn): void {
+  function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: Ctx,
+    conn: Conn | undefined,
+    expect: Expectation | undefined,
+  ): void {
     const rawUrl = req.url ?? '/'
     const q = rawUrl.indexOf('?')
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q)
@@ -232,6 +256,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const method = req.method ?? 'GET'
     if (!checkRequestTarget(rawUrl)) return refuse(res, ctx, 'bad-target')
     if (req.headers.host === undefined && req.httpVersion === '1.1') return refuse(res, ctx, 'no-host')
+    const badHost = hostProblem(req.headers.host, req.rawHeaders)
+    if (badHost) return refuse(res, ctx, 'bad-host', badHost)
+    if (expect === 'other') return refuse(res, ctx, 'expectation-failed', 'unsupported Expect header')
     const isRead = method === 'GET' || method === 'HEAD'
 
     // 1. Route: the gateway's own endpoints need no credential.
@@ -277,6 +304,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
     // A body read whole for verification is forwarded as it came; an empty one is no body.
     const body = read?.length ? read : hasBody && !read ? limitedBody(req, maxBody) : undefined
+    if (body !== undefined && body !== read) continueBody(res, ctx)
     const headers = upstreamHeaders(req.headers, {
       identity,
       forwardCredential: identity !== undefined && (options.forwardCredential ?? false),
@@ -312,7 +340,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     sendOutcome(res, FORWARD_FAILURES[outcome.failure])
   }
 
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse, expect?: Expectation) => {
     const ctx: Ctx = { start: performance.now(), res }
     const conn = conns.get(req.socket)
     if (conn) {
@@ -322,8 +350,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     live.add(ctx)
     // Draining: this answer is the connection's last, and says so.
     if (draining) res.shouldKeepAlive = false
+    if (expect === 'continue') {
+      ctx.continueKeepAlive = res.shouldKeepAlive
+      res.shouldKeepAlive = false
+    }
     try {
-      handle(req, res, ctx, conn)
+      handle(req, res, ctx, conn, expect)
     } catch (err) {
       failed(res, ctx)(err)
     }
@@ -336,10 +368,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
   const server: Server = options.tls
     ? (createHttpsServer(
-        { ...limits, cert: options.tls.cert, key: options.tls.key },
+        {
+          ...limits,
+          // A connection that never finishes its handshake holds a slot as one that never sends its
+          // headers does: the same limit (Node's own is 120 s, a cheap way to fill --max-connections).
+          handshakeTimeout: limits.headersTimeout > 0 ? limits.headersTimeout : undefined,
+          cert: options.tls.cert,
+          key: options.tls.key,
+        },
         handler,
       ) as unknown as Server)
     : createHttpServer(limits, handler)
+  // Without these, Node answers `Expect` itself: 100 Continue before the credential is looked at
+  // (a refused client still uploads its body), and a bare 417 that is neither logged nor counted.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handler(req, res, 'continue'))
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => handler(req, res, 'other'))
   server.maxConnections = options.maxConnections ?? 1024
   /** Every TCP connection (for HTTPS also those still in the TLS handshake), for the drain deadline. */
   const raw = new Set<Socket>()

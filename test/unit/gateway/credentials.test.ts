@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -184,6 +185,41 @@ describe('gateway --verify guard (the body is read whole, checked, and forwarded
     const untrusted = await call(`${gw.url}/a2a`, { 'x-capiscio-badge': forged }, 'x')
     expect([untrusted.status, untrusted.body?.code]).toEqual([403, 'GUARD_UNTRUSTED_KEY'])
     expect(up.seen).toHaveLength(0)
+  })
+
+  it('with Expect: 100-continue, sends 100 Continue once the token verified and reads the signed body then', async () => {
+    const { gw, up } = await setup([await guards()])
+    const body = '{"task":"summarise"}'
+    const { port } = new URL(gw.url)
+    const answer = await new Promise<{ status?: number; continued: boolean; text: string }>(
+      (resolve, reject) => {
+        let continued = false
+        const req = httpRequest({
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/a2a',
+          headers: {
+            'x-capiscio-badge': guardToken(body),
+            expect: '100-continue',
+            'content-length': body.length,
+          },
+        })
+        // The body goes only after the 100: a gateway that waited for it first would never answer.
+        req.on('continue', () => {
+          continued = true
+          req.end(body)
+        })
+        req.on('response', (res) => {
+          let text = ''
+          res.setEncoding('utf8').on('data', (d: string) => (text += d))
+          res.on('end', () => resolve({ status: res.statusCode, continued, text }))
+        })
+        req.on('error', reject)
+      },
+    )
+    expect([answer.status, answer.continued]).toEqual([200, true])
+    expect(up.seen).toHaveLength(1)
   })
 
   it('answers 413 for a body over --max-body before verifying, declared or streamed', async () => {

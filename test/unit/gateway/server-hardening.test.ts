@@ -492,3 +492,147 @@ describe('gateway: requests it does not serve', () => {
     expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="501",method="CONNECT"\} 1/)
   })
 })
+
+describe('gateway: Host (RFC 9112 §3.2)', () => {
+  const request = (host: string, token: string) =>
+    `GET /x HTTP/1.1\r\n${host}Authorization: Bearer ${token}\r\nConnection: close\r\n\r\n`
+
+  it.each([
+    ['two Host lines', 'Host: evil.example.com\r\nHost: x\r\n', 'more than one host header'],
+    ['a path and query', 'Host: evil.example.com/x?y\r\n', 'invalid host header'],
+    ['userinfo', 'Host: user@evil.example.com\r\n', 'invalid host header'],
+    ['a space', 'Host: a b\r\n', 'invalid host header'],
+    ['an unclosed IPv6 literal', 'Host: [::1\r\n', 'invalid host header'],
+    ['a non-numeric port', 'Host: x:http\r\n', 'invalid host header'],
+  ])(
+    'refuses %s with 400 and forwards nothing, so no agent builds URLs from it',
+    async (_what, host, reason) => {
+      const { gw, up, logs } = await setup()
+      const answer = await raw(gw.url, request(host, await badge()))
+      expect(answer).toMatch(/^HTTP\/1\.1 400 [^]*\r\n\r\n\{"error":"bad host header"\}$/)
+      expect(up.seen).toHaveLength(0)
+      expect((await logged(logs, 1))[0]).toMatchObject({ status: 400, method: 'GET', reason })
+    },
+  )
+
+  it.each([
+    'Host: agent.example.com:8443\r\n',
+    'Host: [::1]:8080\r\n',
+    'Host: 127.0.0.1\r\n',
+    'Host: x%41y\r\n',
+  ])('forwards a valid %s', async (host) => {
+    const { gw, up } = await setup()
+    const answer = await raw(gw.url, request(host, await badge()))
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /)
+    expect(up.seen[0]!['x-forwarded-host']).toBe(host.slice(6, -2))
+  })
+})
+
+describe('gateway: a credential header sent twice', () => {
+  it('two Authorization lines with different tokens are conflicting credentials (Node would keep the first)', async () => {
+    const { gw, up, logs } = await setup()
+    const answer = await raw(
+      gw.url,
+      `GET /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${await badge()}\r\nAuthorization: Bearer ${await badge()}\r\n` +
+        'Connection: close\r\n\r\n',
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 400 [^]*\{"error":"conflicting credentials"\}$/)
+    expect(up.seen).toHaveLength(0)
+    expect((await logged(logs, 1))[0]).toMatchObject({ status: 400, reason: 'conflicting credentials' })
+  })
+
+  it('the same badge in two X-Capiscio-Badge lines is one credential; two different ones conflict', async () => {
+    const { gw, up } = await setup()
+    const token = await badge()
+    const twice = (a: string, b: string) =>
+      raw(
+        gw.url,
+        `GET /x HTTP/1.1\r\nHost: x\r\nX-Capiscio-Badge: ${a}\r\nX-Capiscio-Badge: ${b}\r\nConnection: close\r\n\r\n`,
+      )
+    expect(await twice(token, token)).toMatch(/^HTTP\/1\.1 200 /)
+    expect(up.seen).toHaveLength(1)
+    expect(await twice(token, await badge())).toMatch(/^HTTP\/1\.1 400 [^]*"conflicting credentials"/)
+    expect(up.seen).toHaveLength(1)
+  })
+})
+
+describe('gateway: Expect', () => {
+  /** Sends the head, then the body only once the gateway says 100 Continue (as curl does). */
+  function expectContinue(url: string, head: string, body: string): Promise<string> {
+    const { port } = new URL(url)
+    return new Promise((resolve) => {
+      let data = ''
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(head))
+      sockets.push(socket)
+      socket.on('data', (d) => {
+        data += d
+        if (data === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write(body)
+      })
+      socket.on('error', () => undefined)
+      socket.on('close', () => resolve(data))
+    })
+  }
+  const head = (auth: string) =>
+    `POST /upload HTTP/1.1\r\nHost: x\r\n${auth}Expect: 100-continue\r\nContent-Length: 5\r\n\r\n`
+
+  it('sends 100 Continue only to an admitted request; the body then reaches the target', async () => {
+    const { gw, up } = await setup()
+    const answer = await expectContinue(
+      gw.url,
+      head(`Authorization: Bearer ${await badge()}\r\n`).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'),
+      'hello',
+    )
+    expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
+    expect(answer).toContain('"size":5')
+    expect(up.seen).toHaveLength(1)
+  })
+
+  it.each([
+    ['no credential', '', 401],
+    ['a refused badge', 'Authorization: Bearer a.b.c\r\n', 403],
+  ])(
+    'answers a request with %s at once, without 100 Continue, and closes the connection (its body is never read)',
+    async (_what, auth, status) => {
+      const { gw, up } = await setup()
+      // The connection closing is what ends this: a kept-alive one would wait for the body.
+      const answer = await expectContinue(gw.url, head(auth), 'hello')
+      expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `))
+      expect(answer).not.toContain('100 Continue')
+      expect(answer.toLowerCase()).toContain('connection: close')
+      expect(up.seen).toHaveLength(0)
+    },
+  )
+
+  it('answers any other expectation 417 in JSON, closing, and logs and counts it', async () => {
+    const { gw, up, logs } = await setup()
+    const answer = await raw(
+      gw.url,
+      `POST /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${await badge()}\r\nExpect: something-else\r\nContent-Length: 5\r\n\r\n`,
+    )
+    expect(answer).toMatch(
+      /^HTTP\/1\.1 417 [^]*connection: close[^]*\r\n\r\n\{"error":"unsupported expectation"\}$/,
+    )
+    expect(up.seen).toHaveLength(0)
+    expect((await logged(logs, 1))[0]).toMatchObject({ status: 417, reason: 'unsupported Expect header' })
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+    expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="417",method="POST"\} 1/)
+  })
+})
+
+describe('gateway: the TLS handshake', () => {
+  it('is bounded by the header timeout: a client that never says hello is closed, not held for Node’s 120 s', async () => {
+    const dir = tmpDir()
+    const { key, cert } = selfSignedCert(dir)
+    const { gw } = await setup({
+      tls: { key: readFileSync(key), cert: readFileSync(cert) },
+      headersTimeoutMs: 200,
+    })
+    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+    sockets.push(socket)
+    socket.on('error', () => undefined)
+    const closed = new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)))
+    // Well inside Node's default of 120 s (10 s is a generous bound for a 200 ms limit).
+    const bound = new Promise<boolean>((resolve) => setTimeout(resolve, 10_000, false).unref())
+    expect(await Promise.race([closed, bound])).toBe(true)
+  })
+})
