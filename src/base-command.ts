@@ -345,6 +345,11 @@ export function reportError(
   extra: Record<string, unknown> = {},
   oneLine = false,
 ): void {
+  // A failed write to stdout reaches here twice, from the write's callback and its 'error' event: one message.
+  if (STDOUT_ERRORS.has(error)) {
+    if (stdoutFailureReported) return
+    stdoutFailureReported = true
+  }
   const shown = forCli(error)
   if (json) {
     const text = JSON.stringify({ ...extra, error: shown.toJSON() }, null, oneLine ? undefined : 2) + '\n'
@@ -381,6 +386,9 @@ export function forCli(error: CapiscioError, flags: Record<string, string> = {})
 
 /** Set once a write to stdout has failed (EPIPE, ENOSPC), so nothing more is sent there. */
 let stdoutBroken = false
+/** The errors made of failed stdout writes, and whether one has been reported. */
+const STDOUT_ERRORS = new WeakSet<CapiscioError>()
+let stdoutFailureReported = false
 
 const WRITE_ERRNOS = new Set(['EPIPE', 'ENOSPC', 'EIO', 'EBADF', 'EDQUOT', 'ERR_STREAM_DESTROYED'])
 
@@ -390,10 +398,12 @@ export function stdoutWriteError(err: unknown): CapiscioError | undefined {
   if (!e || !WRITE_ERRNOS.has(String(e.code)) || (e.syscall !== undefined && e.syscall !== 'write'))
     return undefined
   stdoutBroken = true
-  return new CapiscioError('WRITE_FAILED', `cannot write to standard output (${e.code})`, {
+  const error = new CapiscioError('WRITE_FAILED', `cannot write to standard output (${e.code})`, {
     hint: 'standard output was closed early or its disk is full',
     cause: err,
   })
+  STDOUT_ERRORS.add(error)
+  return error
 }
 
 /** A mistyped flag (`--jwk`) gets a did-you-mean from the command's own flags. */

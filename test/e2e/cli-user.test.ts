@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, describe, expect, it } from '@jest/globals'
@@ -187,10 +187,34 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
         const r = await runWithBrokenStdout(args, cwd, kind)
         expect([args[0], r.code]).toEqual([args[0], 4])
         expect(r.stderr).toMatch(/^Error: .*standard output.*\nCode: WRITE_FAILED\n/)
+        // Said once: the failed write reports through its callback and its 'error' event alike.
+        expect([args[0], r.stderr.match(/^Error:/gm)?.length]).toEqual([args[0], 1])
         expect(r.stderr).not.toMatch(/issued|minted|signed/)
       }
     },
   )
+
+  it('a write that fails part-way (a file size limit, as a full disk) leaves no temporary behind', async () => {
+    const cwd = tmpDir()
+    expect((await runCli(['key', 'gen', '--out', 'k', '-q'], { cwd })).code).toBe(0)
+    // ulimit -f 1: writes past 1 KiB fail with EFBIG (Node ignores SIGXFSZ), after the temporary was made.
+    const limited = (args: string) =>
+      spawnSync('bash', ['-c', `ulimit -f 1; exec "${process.execPath}" "${BIN}" ${args}`], {
+        cwd,
+        env: { ...process.env, NODE_ENV: 'production' },
+        encoding: 'utf8',
+      })
+    writeFileSync(join(cwd, 'base.json'), JSON.stringify({ name: 'a', description: 'x'.repeat(4000) }))
+    for (const [args, dir] of [
+      ['key gen --alg RS256 --out big', 'big'],
+      ['card sign base.json --key k --out out/card.json', 'out'],
+    ] as const) {
+      mkdirSync(join(cwd, dir), { recursive: true })
+      const r = limited(args)
+      expect([args, r.status, r.stderr]).toEqual([args, 4, expect.stringMatching(/Code: WRITE_FAILED/)])
+      expect([args, readdirSync(join(cwd, dir)).filter((f) => f.endsWith('.tmp'))]).toEqual([args, []])
+    }
+  })
 
   it('Ctrl-C at a passphrase prompt exits 130 quietly (a real pseudo-terminal through script(1))', async () => {
     const cwd = tmpDir()

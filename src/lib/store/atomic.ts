@@ -93,17 +93,26 @@ function writeFailed(path: string, err: unknown): CapiscioError {
   return new CapiscioError('WRITE_FAILED', `could not write ${path} (${code})`, { cause: err })
 }
 
-/** Writes `data` to a new temporary file beside `path` and fsyncs it; returns the temporary's path. */
+/**
+ * Writes `data` to a new temporary file beside `path` and fsyncs it; returns the temporary's path.
+ * A temporary that could not be written whole (a full disk) is removed before the error goes on:
+ * the caller only knows of the temporaries it was given.
+ */
 export async function stage(path: string, data: string, mode: number): Promise<string> {
   const tmp = tempNameFor(path)
   const handle = await open(tmp, 'wx', mode)
   try {
-    await handle.writeFile(data)
-    await handle.sync()
-  } finally {
-    await handle.close()
+    try {
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await chmod(tmp, mode)
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined)
+    throw err
   }
-  await chmod(tmp, mode)
   return tmp
 }
 
