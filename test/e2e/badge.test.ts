@@ -147,7 +147,7 @@ describe('capiscio badge (built CLI)', () => {
         sub: agent.did,
         iat: now,
         exp: now + 300,
-        vc: { credentialSubject: { level: '0', domain } },
+        vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level: '0', domain } },
       }),
       agent.privateKey,
     )
@@ -169,7 +169,7 @@ describe('capiscio badge (built CLI)', () => {
         ial: '',
         iat: now,
         exp: now + 300,
-        vc: { credentialSubject: { level: '0' } },
+        vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level: '0' } },
       }),
       agent.privateKey,
     )

@@ -101,8 +101,14 @@ export function validateClaims(p: Record<string, unknown>): BadgeClaims {
   }
   const vc = p.vc as BadgeClaims['vc'] | undefined
   if (typeof vc !== 'object' || vc === null || Array.isArray(vc)) fail('vc must be an object')
-  if (vc.type !== undefined && !(Array.isArray(vc.type) && vc.type.every((t) => typeof t === 'string'))) {
-    fail('vc.type must be an array of strings')
+  // Required (DESIGN §6 step 2); what it lists is not judged: issuers differ on the names after
+  // "VerifiableCredential".
+  if (!(
+    Array.isArray(vc.type) &&
+    vc.type.length > 0 &&
+    vc.type.every((t) => typeof t === 'string' && t !== '')
+  )) {
+    fail('vc.type must be a non-empty array of strings')
   }
   const cs = vc.credentialSubject
   if (typeof cs !== 'object' || cs === null || Array.isArray(cs))

@@ -134,6 +134,28 @@ describe('one token string per signature (issue 7 item 6)', () => {
   })
 })
 
+describe('vc.type (DESIGN §6 step 2)', () => {
+  const level = { credentialSubject: { level: '1' } }
+  it.each([
+    ['no vc.type', { vc: level }],
+    ['an empty vc.type', { vc: { ...level, type: [] } }],
+    ['a vc.type that is a string', { vc: { ...level, type: 'VerifiableCredential' } }],
+    ['a vc.type holding an empty name', { vc: { ...level, type: [''] } }],
+    ['a vc.type holding a number', { vc: { ...level, type: ['VerifiableCredential', 1] } }],
+  ])('refuses %s as BADGE_CLAIMS_INVALID', async (_name, override) => {
+    expect(await codeOf(signRaw(edHeader, claims(override), issuer.privateKey))).toBe('BADGE_CLAIMS_INVALID')
+  })
+
+  it('does not judge the names it lists', async () => {
+    const token = signRaw(
+      edHeader,
+      claims({ vc: { ...level, type: ['VerifiableCredential'] } }),
+      issuer.privateKey,
+    )
+    expect(await codeOf(token)).toBe('VALID')
+  })
+})
+
 describe('bounded inputs (issue 7 item 13)', () => {
   const MAX_DATE = 253402300799 // 9999-12-31T23:59:59Z
 

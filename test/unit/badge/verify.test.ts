@@ -72,7 +72,7 @@ describe('verifyBadge accepts', () => {
       iss: agent.did,
       sub: agent.did,
       ial: '',
-      vc: { credentialSubject: { level: '0' } },
+      vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level: '0' } },
     })
     const token = signRaw({ alg: 'EdDSA' }, payload, agent.privateKey)
     const r = await verifyBadge(token, { acceptSelfSigned: true, now: clock })
@@ -153,12 +153,26 @@ describe('verifyBadge refuses, in the documented order (docs/architecture.md §5
     ],
     [
       'a numeric level',
-      () => signRaw(header, claims({ vc: { credentialSubject: { level: 1 } } }), issuer.privateKey),
+      () =>
+        signRaw(
+          header,
+          claims({
+            vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level: 1 } },
+          }),
+          issuer.privateKey,
+        ),
       'BADGE_CLAIMS_INVALID',
     ],
     [
       'level "5"',
-      () => signRaw(header, claims({ vc: { credentialSubject: { level: '5' } } }), issuer.privateKey),
+      () =>
+        signRaw(
+          header,
+          claims({
+            vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level: '5' } },
+          }),
+          issuer.privateKey,
+        ),
       'BADGE_CLAIMS_INVALID',
     ],
     [
@@ -250,7 +264,11 @@ describe('verifyBadge refuses, in the documented order (docs/architecture.md §5
       const other = edKey()
       const token = signRaw(
         { alg: 'EdDSA' },
-        claims({ iss: agent.did, sub: agent.did, vc: { credentialSubject: { level: '0' } } }),
+        claims({
+          iss: agent.did,
+          sub: agent.did,
+          vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level: '0' } },
+        }),
         other.privateKey,
       )
       expect(await codeOf(token, { acceptSelfSigned: true, now: clock })).toBe('BADGE_SIGNATURE_INVALID')
@@ -258,7 +276,10 @@ describe('verifyBadge refuses, in the documented order (docs/architecture.md §5
     it('a did:key issuer vouching for another subject via did:key resolution', async () => {
       const token = signRaw(
         { alg: 'EdDSA' },
-        claims({ iss: agent.did, vc: { credentialSubject: { level: '0' } } }),
+        claims({
+          iss: agent.did,
+          vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level: '0' } },
+        }),
         agent.privateKey,
       )
       expect(await codeOf(token, { acceptSelfSigned: true, now: clock })).toBe('BADGE_CLAIMS_INVALID')
@@ -357,7 +378,7 @@ describe('issueBadge → verifyBadge', () => {
     expect(b.claims).toMatchObject({
       iss: agent.did,
       sub: agent.did,
-      vc: { credentialSubject: { level: '0' } },
+      vc: { type: ['VerifiableCredential', 'AgentIdentity'], credentialSubject: { level: '0' } },
     })
     expect(b.claims.key).toMatchObject({ kty: 'OKP', crv: 'Ed25519' })
     expect((await verifyBadge(b.token, { acceptSelfSigned: true, now: clock })).selfSigned).toBe(true)
