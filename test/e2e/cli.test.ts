@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, describe, expect, it } from '@jest/globals'
@@ -70,6 +70,35 @@ describe('capiscio (built CLI, child processes)', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('--passphrase-file')
     expect(r.stderr).not.toContain('pw\n')
+  })
+
+  it('key show gives a PEM the kid the signing commands put in headers (the one key gen wrote beside it)', async () => {
+    const cwd = tmpDir()
+    await runCli(['key', 'gen', '--alg', 'ES256', '--kid', 'partner-2026', '--out', 'es', '-q'], { cwd })
+    const shown = await runCli(['key', 'show', 'es/private.pem', '--json'], { cwd })
+    expect([shown.code, JSON.parse(shown.stdout).kid]).toEqual([0, 'partner-2026'])
+    const badge = await runCli(
+      [
+        'badge',
+        'issue',
+        '--key',
+        'es/private.pem',
+        '--iss',
+        'https://partner.example.com',
+        '--sub',
+        'did:web:x.example.com',
+      ],
+      { cwd },
+    )
+    const header = JSON.parse(Buffer.from(badge.stdout.split('.')[0]!, 'base64url').toString()) as {
+      kid: string
+    }
+    expect(header.kid).toBe('partner-2026')
+    // A PEM alone, with no public.jwk beside it, has the default kid (the thumbprint) in both.
+    mkdirSync(join(cwd, 'alone'))
+    copyFileSync(join(cwd, 'es', 'private.pem'), join(cwd, 'alone', 'key.pem'))
+    const alone = JSON.parse((await runCli(['key', 'show', 'alone/key.pem', '--json'], { cwd })).stdout)
+    expect(alone.kid).toBe(alone.thumbprint)
   })
 
   it('a broken config file is exit 4 naming the file', async () => {

@@ -5,7 +5,7 @@ import { passphraseFileFlag } from '../../flags.js'
 import { describeKey, type KeyDescription } from '../../lib/keys/describe.js'
 import { isDidKey } from '../../lib/keys/didkey.js'
 import { parseKey } from '../../lib/keys/parse.js'
-import { readKeyFrom } from '../../lib/store/keydir.js'
+import { kidBeside, readKeyFrom } from '../../lib/store/keydir.js'
 
 export default class KeyShow extends BaseCommand<typeof KeyShow> {
   static override description =
@@ -31,10 +31,12 @@ export default class KeyShow extends BaseCommand<typeof KeyShow> {
     const path = this.args.path ?? (await this.setting('keyDir', undefined))!
     const passphrase = await this.passphraseSource(this.flags['passphrase-file'])
     // Like `badge verify`: '-' reads stdin, and a did:key is the key itself.
-    const key =
-      path === '-' || isDidKey(path)
-        ? await parseKey(path === '-' ? await this.readInputFile('-') : path, { passphrase })
-        : await readKeyFrom(path, { prefer: 'public', passphrase })
+    const fromFile = !(path === '-' || isDidKey(path))
+    const key = fromFile
+      ? await readKeyFrom(path, { prefer: 'public', passphrase })
+      : await parseKey(path === '-' ? await this.readInputFile('-') : path, { passphrase })
+    // A PEM's kid is the one key gen wrote beside it, as the signing commands read it.
+    if (fromFile && key.kid === undefined) key.kid = await kidBeside(path, key)
     const d = await describeKey(key)
     this.out(`kid         ${d.kid}`)
     this.out(`alg         ${d.alg}`)

@@ -33,6 +33,13 @@ export function detached(pair: { privateKey: KeyObject }): { privateKey: KeyObje
 
 /** Generates a signing key pair; the kid defaults to the did:key (Ed25519) or the RFC 7638 thumbprint. */
 export async function generateKey(alg: KeyAlg = 'EdDSA', kid?: string): Promise<GeneratedKey> {
+  // A did:key is one key's own name, so it cannot be chosen for a key not made yet: it would be
+  // another key's, and badges signed under it would claim that key's identity.
+  if (kid?.split('#')[0]!.startsWith('did:key:'))
+    throw new CapiscioError('USAGE', `kid "${kid}" is a did:key, which names another key`, {
+      hint: 'choose a kid that is not a did:key; an Ed25519 key gets its own did:key as its kid by default',
+      options: ['kid'],
+    })
   let pair: { privateKey: KeyObject; publicKey: KeyObject }
   switch (alg) {
     case 'EdDSA':

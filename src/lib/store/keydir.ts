@@ -420,17 +420,26 @@ export async function readSigningKey(
       hint: 'give private.jwk, private.pem or the key directory',
     })
   }
-  let kid = key.kid
-  if (kid === undefined) {
-    // A PEM has no kid; key gen wrote the kid into public.jwk beside it (or inside the directory).
-    const dir = (await stat(path)).isDirectory() ? path : dirname(path)
-    try {
-      const text = await readKeyFile(dir, KEY_FILES.publicJwk, await readKeySwitch(dir))
-      const sibling = text === undefined ? undefined : await parseKey(text)
-      if (sibling?.publicKey.equals(key.publicKey)) kid = sibling.kid
-    } catch {
-      // no usable public.jwk beside it
-    }
+  return {
+    privateKey: key.privateKey,
+    kid: (await kidBeside(path, key)) ?? (await defaultKidOf(key.publicKey)),
   }
-  return { privateKey: key.privateKey, kid: kid ?? (await defaultKidOf(key.publicKey)) }
+}
+
+/**
+ * The kid of a key read from `path`: its own, else (a PEM has none) the kid key gen wrote into the
+ * public.jwk beside it or inside the directory, when that file holds the same key. Undefined when
+ * neither says; the caller falls back to the default kid. `key show` and the signing commands
+ * alike, so that what one shows is what the other puts in headers.
+ */
+export async function kidBeside(path: string, key: ParsedKey): Promise<string | undefined> {
+  if (key.kid !== undefined) return key.kid
+  try {
+    const dir = (await stat(path)).isDirectory() ? path : dirname(path)
+    const text = await readKeyFile(dir, KEY_FILES.publicJwk, await readKeySwitch(dir))
+    const sibling = text === undefined ? undefined : await parseKey(text)
+    return sibling?.publicKey.equals(key.publicKey) ? sibling.kid : undefined
+  } catch {
+    return undefined // no usable public.jwk beside it
+  }
 }

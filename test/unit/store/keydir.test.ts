@@ -264,3 +264,13 @@ describe('readKeyDir', () => {
     await expect(readKeyDir(join(tmpDir(), 'nope'))).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' })
   })
 })
+
+describe('generateKey with a chosen kid', () => {
+  it('refuses a did:key (another key’s name: a new key has its own) as a usage error naming the option', async () => {
+    const other = (await generateKey('EdDSA')).did!
+    for (const kid of [other, `${other}#${other.slice(8)}`])
+      await expect(generateKey('EdDSA', kid)).rejects.toMatchObject({ code: 'USAGE', options: ['kid'] })
+    await expect(generateKey('ES256', other)).rejects.toMatchObject({ code: 'USAGE' })
+    expect((await generateKey('EdDSA', 'partner-2026')).kid).toBe('partner-2026')
+  })
+})
