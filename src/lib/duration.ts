@@ -32,15 +32,23 @@ export function formatSpan(seconds: number): string {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`
 }
 
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i
+
 /**
  * Parses a point in time for flags like --nbf: unix seconds (`1767225600`), an ISO 8601 date
  * (`2026-01-01T00:00:00Z`), or `+DURATION` from now (`+30s`). Returns NumericDate seconds.
  */
 export function parseTime(text: string, nowMs: number, what = 'time'): number {
   const t = text.trim()
-  if (/^\d{9,}$/.test(t)) return Number(t)
+  // Digits alone are always seconds: Date.parse would read `0` as the year 2000 and `12` as December 2001.
+  if (/^\d+$/.test(t)) {
+    const seconds = Number(t)
+    if (Number.isSafeInteger(seconds)) return seconds
+    throw new CapiscioError('USAGE', `${what} "${text}" is too large for unix seconds`)
+  }
   if (t.startsWith('+')) return Math.floor(nowMs / 1000) + parseDuration(t.slice(1), what)
-  const ms = Date.parse(t)
+  // ISO 8601 only, not whatever else Date.parse makes a date of ("Dec 3", "1/2/3").
+  const ms = ISO_8601.test(t) ? Date.parse(t) : Number.NaN
   if (Number.isNaN(ms))
     throw new CapiscioError('USAGE', `${what} "${text}" is not unix seconds, an ISO 8601 date or +DURATION`)
   return Math.floor(ms / 1000)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
 
-import { parseDuration } from '../../src/lib/duration.js'
+import { parseDuration, parseTime } from '../../src/lib/duration.js'
 
 describe('parseDuration', () => {
   it('reads the documented forms', () => {
@@ -28,4 +28,30 @@ describe('parseDuration', () => {
       ),
     )
   })
+})
+
+describe('parseTime (--nbf)', () => {
+  const now = Date.UTC(2026, 11, 3, 12, 0, 0)
+
+  it('reads digits as unix seconds, however few: 0 is 1970, not the year 2000', () => {
+    expect(['0', '1', '12', '2030', '1767225600'].map((t) => parseTime(t, now))).toEqual([
+      0, 1, 12, 2030, 1767225600,
+    ])
+  })
+
+  it('reads ISO 8601 dates and +DURATION', () => {
+    expect(parseTime('2026-01-01', now)).toBe(Date.UTC(2026, 0, 1) / 1000)
+    expect(parseTime('2026-01-01T00:00:30Z', now)).toBe(Date.UTC(2026, 0, 1, 0, 0, 30) / 1000)
+    expect(parseTime('2026-01-01T02:00:00+02:00', now)).toBe(Date.UTC(2026, 0, 1) / 1000)
+    expect(parseTime('+30s', now)).toBe(now / 1000 + 30)
+  })
+
+  it.each(['Dec 3', '1/2/2026', 'tomorrow', '2026-13-45', '', '99999999999999999999'])(
+    'refuses %j with a usage error rather than guessing a date',
+    (text) => {
+      expect(() => parseTime(text, now, '--nbf')).toThrow(
+        expect.objectContaining({ code: 'USAGE', message: expect.stringContaining('--nbf') }),
+      )
+    },
+  )
 })
