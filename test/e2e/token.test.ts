@@ -266,6 +266,25 @@ describe('capiscio token mint (built CLI)', () => {
   })
 })
 
+describe('capiscio token mint --role', () => {
+  it('takes a comma list as --aud does, and refuses an empty role or kid (tokens the gateway would refuse)', async () => {
+    const cwd = secretDir()
+    const mint = (...args: string[]) =>
+      runCli(['token', 'mint', '--sub', 'svc', '--secret-file', 'jwt.secret', '--json', ...args], { cwd })
+    const listed = await mint('--role', 'admin,ops', '--role', 'audit')
+    expect(listed.code).toBe(0)
+    expect(JSON.parse(listed.stdout).claims.roles).toEqual(['admin', 'ops', 'audit'])
+    for (const args of [
+      ['--role', ''],
+      ['--kid', ''],
+      ['--type', ''],
+    ]) {
+      const r = await mint(...args)
+      expect([args, r.code, JSON.parse(r.stdout).error.code]).toEqual([args, 2, 'USAGE'])
+    }
+  })
+})
+
 describe('capiscio token: dates past year 9999', () => {
   it('mint refuses a --ttl that puts exp past year 9999 (exit 2); verify refuses such a token (exit 3), never printing valid first', async () => {
     const cwd = secretDir()

@@ -29,7 +29,7 @@ export default class TokenMint extends BaseCommand<typeof TokenMint> {
     sub: Flags.string({ description: 'subject: who the token speaks for', required: true }),
     type: Flags.string({ description: 'identity type (claim "type"), e.g. user or service' }),
     role: Flags.string({
-      description: 'a role (claim "roles"; repeatable)',
+      description: 'a role (claim "roles"; repeat the flag or give a comma list)',
       multiple: true,
       helpValue: 'ROLE',
     }),
@@ -87,7 +87,8 @@ export default class TokenMint extends BaseCommand<typeof TokenMint> {
     }
     if (flags.kid !== undefined) options.kid = flags.kid
     if (flags.type !== undefined) options.type = flags.type
-    if (flags.role?.length) options.roles = flags.role
+    const roles = commaList(flags.role, '--role')
+    if (roles) options.roles = roles
     if (flags.claim?.length) options.claims = parseClaims(flags.claim)
     const aud = commaList(flags.aud, '--aud')
     if (aud) options.aud = aud

@@ -102,9 +102,14 @@ export function mintToken(options: MintTokenOptions): MintedToken {
   const iat = Math.floor(nowMs / 1000)
   if (iat + ttl > MAX_NUMERIC_DATE)
     usage(`ttl puts exp past ${MAX_NUMERIC_DATE} (year 9999), which verifiers refuse`, ['ttlSeconds'])
-  for (const name of ['iss', 'jti'] as const)
+  for (const name of ['iss', 'jti', 'kid', 'type'] as const)
     if (options[name] !== undefined && (typeof options[name] !== 'string' || options[name] === ''))
       usage(`${name} must be a non-empty string`, [name])
+  // A role is a name: an empty one names nothing, and the gateway sends the roles as one
+  // comma-separated header, where a role with a comma would read as two.
+  for (const role of options.roles ?? [])
+    if (typeof role !== 'string' || role === '' || role.includes(','))
+      usage('each role must be a non-empty string without a comma', ['roles'])
   const claims: Record<string, unknown> = {}
   if (options.iss !== undefined) claims.iss = options.iss
   claims.sub = sub

@@ -18,13 +18,16 @@ function codeOf(fn: () => unknown): { code: string; options?: readonly string[] 
 }
 
 describe('an empty issuer or id is refused when signing, not signed into a token no verifier takes', () => {
-  it.each(['iss', 'jti'] as const)('mintToken with %s "" is a usage error naming the option', (name) => {
-    expect(codeOf(() => mintToken({ secret: SECRET, sub: 'svc', [name]: '' }))).toEqual({
-      code: 'USAGE',
-      options: [name],
-    })
-    expect(codeOf(() => mintToken({ secret: SECRET, sub: 'svc', [name]: 'x' }))).toBe('OK')
-  })
+  it.each(['iss', 'jti', 'kid', 'type'] as const)(
+    'mintToken with %s "" is a usage error naming the option',
+    (name) => {
+      expect(codeOf(() => mintToken({ secret: SECRET, sub: 'svc', [name]: '' }))).toEqual({
+        code: 'USAGE',
+        options: [name],
+      })
+      expect(codeOf(() => mintToken({ secret: SECRET, sub: 'svc', [name]: 'x' }))).toBe('OK')
+    },
+  )
 
   it.each(['iss', 'kid'] as const)('signGuardToken with %s "" is a usage error naming the option', (name) => {
     const { privateKey } = generateKeyPairSync('ed25519')
@@ -34,5 +37,24 @@ describe('an empty issuer or id is refused when signing, not signed into a token
       options: [name],
     })
     expect(codeOf(() => signGuardToken(options))).toBe('OK')
+  })
+})
+
+describe('mintToken roles', () => {
+  it.each([[['']], [['admin', '']], [['a,b']]])(
+    'refuses %j: a role is a non-empty name without a comma',
+    (roles) => {
+      expect(codeOf(() => mintToken({ secret: SECRET, sub: 'svc', roles }))).toEqual({
+        code: 'USAGE',
+        options: ['roles'],
+      })
+    },
+  )
+
+  it('signs roles that are names', () => {
+    expect(mintToken({ secret: SECRET, sub: 'svc', roles: ['admin', 'billing:read'] }).claims.roles).toEqual([
+      'admin',
+      'billing:read',
+    ])
   })
 })
