@@ -276,3 +276,29 @@ describe('card verify --allow-jku', () => {
     expect(fetches).toBe(1)
   })
 })
+
+describe('card verify --jwks URL', () => {
+  it('verifies with a JWKS at any URL (a card names no issuer to bind its keys to), as with the same JWKS in a file', async () => {
+    const cwd = tmpDir()
+    await runCli(['key', 'gen', '--out', 'k', '-q'], { cwd })
+    const jwks = JSON.stringify({ keys: [JSON.parse(readFileSync(join(cwd, 'k', 'public.jwk'), 'utf8'))] })
+    server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json')
+      res.end(jwks)
+    })
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/keys.json`
+    writeFileSync(join(cwd, 'card.json'), JSON.stringify(CARD))
+    expect(
+      (await runCli(['card', 'sign', 'card.json', '--key', 'k', '--out', 'signed.json'], { cwd })).code,
+    ).toBe(0)
+    writeFileSync(join(cwd, 'jwks.json'), jwks)
+    const [fromUrl, fromFile] = await Promise.all([
+      runCli(['card', 'verify', 'signed.json', '--jwks', url, '--json'], { cwd }),
+      runCli(['card', 'verify', 'signed.json', '--jwks', 'jwks.json', '--json'], { cwd }),
+    ])
+    expect([fromUrl.code, fromUrl.stderr]).toEqual([0, ''])
+    expect(JSON.parse(fromUrl.stdout)).toMatchObject({ valid: true })
+    expect(fromFile.code).toBe(0)
+  })
+})

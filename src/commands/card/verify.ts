@@ -74,6 +74,8 @@ export default class CardVerify extends BaseCommand<typeof CardVerify> {
       key: flags.key,
       jwks: flags.jwks,
       trustDir: explicit ? flags['trust-dir'] : await this.trustDir(undefined, { mustExist: true }),
+      // A card names no issuer: a JWKS at any URL verifies it, as the same JWKS in a file does.
+      jwksOptions: { unbound: true },
     })
     await requireReachable(keys)
     let result: CardVerification

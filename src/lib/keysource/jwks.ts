@@ -13,6 +13,11 @@ export interface RemoteJwksOptions {
    * `/.well-known/jwks.json`; a URL of another shape must name them (the keys are never unbound).
    */
   issuers?: readonly string[]
+  /**
+   * For what names no issuer (an agent card's signature): the keys are bound to none, and none
+   * need be named, as a JWKS read from a file.
+   */
+  unbound?: boolean
   /** How long a fetched set is used before it is fetched again (default 10 min). */
   cacheMs?: number
   /** The least time between two fetches caused by unknown kids (default 30 s). */
@@ -86,7 +91,8 @@ export class RemoteJwksKeySource implements KeySource {
   constructor(url: string, options: RemoteJwksOptions = {}) {
     this.url = checkFetchUrl(url)
     const own = issuerOfJwksUrl(this.url)
-    if (options.issuers?.length) this.issuers = [...options.issuers]
+    if (options.unbound) this.issuers = []
+    else if (options.issuers?.length) this.issuers = [...options.issuers]
     else if (own !== undefined) this.issuers = [own]
     else
       throw new CapiscioError(
@@ -115,7 +121,7 @@ export class RemoteJwksKeySource implements KeySource {
         maxBytes: this.opts.maxBytes,
         timeoutMs: this.opts.timeoutMs,
       })
-      this.keys = parseJwks(doc, this.issuers)
+      this.keys = parseJwks(doc, this.opts.unbound ? undefined : this.issuers)
       this.fetchedAt = this.now()
       this.lastError = undefined
       this.opts.onFetch?.('ok')

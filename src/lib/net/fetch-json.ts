@@ -58,13 +58,29 @@ export async function fetchJson(url: URL, options: FetchJsonOptions = {}): Promi
       target.password = ''
     }
     res = await doFetch(target, {
-      redirect: 'error',
+      // Not followed, but seen: 'error' would make a redirect look like a connection failure.
+      redirect: 'manual',
       signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
       headers,
     })
   } catch (err) {
     const reason = (err as Error)?.name === 'TimeoutError' ? 'timed out' : 'could not connect'
     throw new CapiscioError('NETWORK_ERROR', `${shown}: ${reason}`, { cause: err })
+  }
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel().catch(() => undefined)
+    const location = res.headers.get('location')
+    let to = ''
+    try {
+      if (location) to = ` to ${redactUrl(new URL(location, url))}`
+    } catch {
+      // a Location that is no URL: named by its status alone
+    }
+    throw new CapiscioError(
+      'NETWORK_ERROR',
+      `${shown} redirects (HTTP ${res.status})${to}; redirects are not followed`,
+      { hint: 'give the address it redirects to, if that is where the document really lives' },
+    )
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => undefined)
