@@ -10,7 +10,8 @@ import { CapiscioError, EXIT } from './lib/errors.js'
 import { flagText } from './flags.js'
 import { closest, synonymOf } from './suggest.js'
 import { readFileBytes, readStream, readStreamBytes, readTextFile } from './lib/io.js'
-import { KEY_FILES } from './lib/store/keydir.js'
+import { findProjectRoot } from './lib/guard/project.js'
+import { DEFAULT_KEY_DIR, KEY_FILES } from './lib/store/keydir.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -139,6 +140,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected async setting(key: TopKey, flag: string | undefined): Promise<string | undefined> {
     if (flag !== undefined) return flag
     return resolveSetting(key, flag, await this.config_())
+  }
+
+  /**
+   * The key directory of the SimpleGuard commands (DESIGN §8): a configured one (CAPISCIO_KEY_DIR or
+   * keyDir), else `capiscio_keys` under the project root, the nearest ancestor holding
+   * agent-card.json (else the current directory), where the library's SimpleGuard and the Python
+   * SDK look from any subdirectory of the project.
+   */
+  protected async guardKeyDir(): Promise<{ keyDir: string; projectRoot: string }> {
+    const projectRoot = findProjectRoot(process.cwd())
+    const configured = settingOrigin('keyDir', undefined, await this.config_()) !== undefined
+    const keyDir = configured
+      ? (await this.setting('keyDir', undefined))!
+      : join(projectRoot, DEFAULT_KEY_DIR)
+    return { keyDir, projectRoot }
   }
 
   /**

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -96,5 +96,50 @@ describe('capiscio guard (built CLI)', () => {
     const token = (await runCli(['guard', 'sign', '--body-file', 'req.json'], { cwd })).stdout.trim()
     const res = await fetch(url, { method: 'POST', headers: { 'x-capiscio-badge': token }, body: BODY })
     expect([res.status, await res.text()]).toEqual([200, 'accepted'])
+  })
+})
+
+describe('capiscio guard in a project (DESIGN §8: keys under the project root)', () => {
+  it('signs and verifies from a subdirectory with the keys of the nearest directory up holding agent-card.json, iss its agent_id', async () => {
+    const root = tmpDir()
+    writeFileSync(join(root, 'agent-card.json'), JSON.stringify({ agent_id: 'did:web:proj.example.com' }))
+    expect((await runCli(['key', 'gen', '-q'], { cwd: root })).code).toBe(0)
+    const trusted = await runCli(
+      ['trust', 'add', 'capiscio_keys/public.jwk', '--issuer', 'did:web:proj.example.com', '-q'],
+      { cwd: root },
+    )
+    expect(trusted.code).toBe(0)
+    const sub = join(root, 'src', 'handlers')
+    mkdirSync(sub, { recursive: true })
+    writeFileSync(join(sub, 'req.json'), BODY)
+
+    const signed = await runCli(['guard', 'sign', '--body-file', 'req.json'], { cwd: sub })
+    expect([signed.code, signed.stderr]).toEqual([0, expect.stringContaining('signed for a')])
+    const token = signed.stdout.trim()
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { iss: string }
+    expect(payload.iss).toBe('did:web:proj.example.com')
+    const verified = await runCli(['guard', 'verify', token, '--body-file', 'req.json', '--json'], {
+      cwd: sub,
+    })
+    expect([verified.code, JSON.parse(verified.stdout).claims.iss]).toEqual([0, 'did:web:proj.example.com'])
+    // What the library's SimpleGuard makes from the same project verifies the same way.
+    const guard = new SimpleGuard({ baseDir: sub })
+    const fromLibrary = await guard.signOutbound({}, BODY)
+    expect(
+      (await runCli(['guard', 'verify', fromLibrary, '--body-file', 'req.json'], { cwd: sub })).code,
+    ).toBe(0)
+  })
+
+  it('a configured key directory still wins over the project root', async () => {
+    const root = tmpDir()
+    writeFileSync(join(root, 'agent-card.json'), '{}')
+    expect((await runCli(['key', 'gen', '--out', 'elsewhere', '-q'], { cwd: root })).code).toBe(0)
+    const r = await runCli(['guard', 'sign'], {
+      cwd: root,
+      env: { CAPISCIO_KEY_DIR: join(root, 'elsewhere') },
+    })
+    expect(r.code).toBe(0)
+    const missing = await runCli(['guard', 'sign'], { cwd: root })
+    expect([missing.code, missing.stderr]).toEqual([4, expect.stringContaining(join(root, 'capiscio_keys'))])
   })
 })

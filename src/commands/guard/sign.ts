@@ -5,6 +5,7 @@ import { passphraseFileFlag } from '../../flags.js'
 import { parseClaims } from '../../token-flags.js'
 import { didKeyOf } from '../../lib/keys/didkey.js'
 import { signGuardToken } from '../../lib/guard/token.js'
+import { agentIdFromCard } from '../../lib/guard/project.js'
 import { readSigningKey } from '../../lib/store/keydir.js'
 
 export default class GuardSign extends BaseCommand<typeof GuardSign> {
@@ -25,16 +26,20 @@ export default class GuardSign extends BaseCommand<typeof GuardSign> {
       helpValue: 'NAME=JSON',
     }),
     key: Flags.string({
-      description: 'the Ed25519 signing key or key directory [default: capiscio_keys]',
+      description:
+        'the Ed25519 signing key or key directory [default: capiscio_keys in the project root, the nearest directory up holding agent-card.json]',
       helpValue: 'FILE',
     }),
-    iss: Flags.string({ description: "the agent id (iss) [default: the key's did:key]" }),
+    iss: Flags.string({
+      description: "the agent id (iss) [default: agent-card.json's agent_id, else the key's did:key]",
+    }),
     'passphrase-file': passphraseFileFlag,
   }
 
   async run(): Promise<{ token: string }> {
     const { flags } = this
-    const keyPath = flags.key ?? (await this.setting('keyDir', undefined))!
+    const { keyDir, projectRoot } = await this.guardKeyDir()
+    const keyPath = flags.key ?? keyDir
     const signing = await readSigningKey(keyPath, {
       passphrase: await this.passphraseSource(flags['passphrase-file']),
     })
@@ -42,7 +47,8 @@ export default class GuardSign extends BaseCommand<typeof GuardSign> {
     const token = signGuardToken({
       privateKey: signing.privateKey,
       kid: signing.kid,
-      iss: flags.iss ?? didKeyOf(signing.privateKey) ?? signing.kid,
+      // As SimpleGuard.signOutbound: the project's agent-card.json agent_id, else the key's did:key.
+      iss: flags.iss ?? agentIdFromCard(projectRoot) ?? didKeyOf(signing.privateKey) ?? signing.kid,
       claims: flags.claim?.length ? parseClaims(flags.claim) : {},
       body,
     })

@@ -1,3 +1,5 @@
+import { join } from 'node:path'
+
 import { Args, Flags } from '@oclif/core'
 
 import { BaseCommand, type Refusal, printable } from '../../base-command.js'
@@ -5,6 +7,7 @@ import { trustDirFlag } from '../../flags.js'
 import { CapiscioError } from '../../lib/errors.js'
 import { verifyGuardToken, type GuardClaims } from '../../lib/guard/token.js'
 import { TrustStoreKeySource } from '../../lib/keysource/truststore.js'
+import { KEY_FILES } from '../../lib/store/keydir.js'
 import { TrustStore } from '../../lib/store/truststore.js'
 
 export default class GuardVerify extends BaseCommand<typeof GuardVerify> {
@@ -34,9 +37,12 @@ export default class GuardVerify extends BaseCommand<typeof GuardVerify> {
       throw new CapiscioError('USAGE', 'the token and --body-file cannot both come from standard input')
     const token = (await this.readTokenArg(this.args.token)).trim()
     const body = flags['body-file'] === undefined ? undefined : await this.readBody(flags['body-file'])
-    const keys = new TrustStoreKeySource(
-      new TrustStore(await this.trustDir(flags['trust-dir'], { mustExist: true })),
-    )
+    // Named (flag, CAPISCIO_TRUST_DIR, config): it must exist. Else the project's, as SimpleGuard finds it.
+    const named = (await this.setting('trustDir', flags['trust-dir'])) !== undefined
+    const trustDir = named
+      ? await this.trustDir(flags['trust-dir'], { mustExist: true })
+      : join((await this.guardKeyDir()).keyDir, KEY_FILES.trustDir)
+    const keys = new TrustStoreKeySource(new TrustStore(trustDir))
     try {
       const { claims, kid } = await verifyGuardToken(token, body, { keys })
       this.out(

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import type { KeyObject } from 'node:crypto'
 
 import { CapiscioError } from '../errors.js'
@@ -9,6 +9,7 @@ import { generateKey } from '../keys/generate.js'
 import { TrustStoreKeySource } from '../keysource/truststore.js'
 import { KEY_FILES, readSigningKey, writeKeyDir } from '../store/keydir.js'
 import { TrustStore } from '../store/truststore.js'
+import { agentIdFromCard, findProjectRoot } from './project.js'
 import {
   GUARD_CLOCK_SKEW_SECONDS,
   GUARD_TOKEN_TTL_SECONDS,
@@ -134,20 +135,4 @@ export class SimpleGuard {
   }
 }
 
-/** The nearest ancestor (or the directory itself) holding agent-card.json, else the directory. */
-export function findProjectRoot(start: string): string {
-  for (let dir = start; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'agent-card.json'))) return dir
-    if (dirname(dir) === dir) return start
-  }
-}
-
-/** The legacy agent-card.json `agent_id` the Python SDK reads, when there is one. */
-function agentIdFromCard(root: string): string | undefined {
-  try {
-    const card = JSON.parse(readFileSync(join(root, 'agent-card.json'), 'utf8')) as { agent_id?: unknown }
-    return typeof card.agent_id === 'string' && card.agent_id !== '' ? card.agent_id : undefined
-  } catch {
-    return undefined
-  }
-}
+export { findProjectRoot }
