@@ -91,6 +91,23 @@ describe('card build (built CLI, no terminal)', () => {
     ).toBe(0)
     expect(existsSync(join(cwd, 'agent-card.json'))).toBe(false)
   })
+
+  it('--from: a member of the wrong type is exit 2 naming the file and member; members it does not carry over are warned of', async () => {
+    const cwd = tmpDir()
+    const base = { name: 'A', description: 'd', url: 'https://a.example/a2a', version: '1.0.0' }
+    writeFileSync(
+      join(cwd, 'bad.json'),
+      JSON.stringify({ ...base, skills: [{ id: 's', name: 'S', description: 'x', tags: 'x' }] }),
+    )
+    const bad = await runCli(['card', 'build', '--from', 'bad.json', '--out', '-'], { cwd })
+    expect([bad.code, bad.stdout]).toEqual([2, ''])
+    expect(bad.stderr).toContain('bad.json: skill 1 tags must be an array of strings')
+    writeFileSync(join(cwd, 'extra.json'), JSON.stringify({ ...base, extra: 1 }))
+    const extra = await runCli(['card', 'build', '--from', 'extra.json', '--out', '-'], { cwd })
+    expect(extra.code).toBe(0)
+    expect(extra.stderr).toContain('extra.json: not carried over: extra')
+    expect(JSON.parse(extra.stdout)).not.toHaveProperty('extra')
+  })
 })
 
 function tmux(...args: string[]): string {

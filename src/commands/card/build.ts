@@ -83,7 +83,15 @@ export default class CardBuild extends BaseCommand<typeof CardBuild> {
 
     const fromConfig = (await this.config_()).config.card
     let input: CardInput = fromConfig ? inputFromPartialCard(fromConfig) : {}
-    if (flags.from) input = { ...input, ...inputFromPartialCard(await loadCard(flags.from)) }
+    if (flags.from) {
+      const from = flags.from
+      const onIgnored = (members: string[]) =>
+        this.warnLine(
+          `${from}: not carried over: ${members.join(', ')} (card build makes a card from its own fields; securitySchemes come from --auth)`,
+        )
+      const partial = await loadCard(from)
+      input = { ...input, ...inFile(from, () => inputFromPartialCard(partial, { onIgnored })) }
+    }
     input = { ...input, ...(await this.fromFlags()) }
 
     let missing = missingCardFields(input)
@@ -150,9 +158,21 @@ export default class CardBuild extends BaseCommand<typeof CardBuild> {
       }
       if (!Array.isArray(list))
         throw new CapiscioError('USAGE', `${f['skills-file']} must hold a JSON array of skills`)
-      skills.push(...(inputFromPartialCard({ skills: list }).skills ?? []))
+      const file = f['skills-file']
+      skills.push(...(inFile(file, () => inputFromPartialCard({ skills: list })).skills ?? []))
     }
     if (skills.length) input.skills = skills
     return input
+  }
+}
+
+/** A usage error about a file's content names the file. */
+function inFile<T>(file: string, read: () => T): T {
+  try {
+    return read()
+  } catch (err) {
+    if (err instanceof CapiscioError && err.code === 'USAGE')
+      throw new CapiscioError('USAGE', `${file}: ${err.message}`, { cause: err })
+    throw err
   }
 }

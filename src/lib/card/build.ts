@@ -195,49 +195,105 @@ export function parseSkillSpec(spec: string): SkillInput {
   }
 }
 
-/** A partial card (`--from FILE`, the config file's `card` section) as builder input. */
-export function inputFromPartialCard(partial: Record<string, unknown>): CardInput {
-  const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : undefined)
-  const strs = (v: unknown) =>
-    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined
+/** The members inputFromPartialCard reads, and those the builder makes itself (so not "ignored"). */
+const READ_MEMBERS = new Set([
+  'name',
+  'description',
+  'version',
+  'url',
+  'supportedInterfaces',
+  'defaultInputModes',
+  'defaultOutputModes',
+  'capabilities',
+  'provider',
+  'documentationUrl',
+  'iconUrl',
+  'skills',
+  'auth',
+  'protocolVersion',
+  'preferredTransport',
+])
+
+export interface PartialCardOptions {
+  /** Told the top-level members the builder does not carry over (it builds only what it knows). */
+  onIgnored?: (members: string[]) => void
+}
+
+/**
+ * A partial card (`--from FILE`, the config file's `card` section) as builder input. A member the
+ * builder reads but of the wrong type is a usage error naming it, never silently left out (a card
+ * that builds clean but lacks what the file said).
+ */
+export function inputFromPartialCard(
+  partial: Record<string, unknown>,
+  options: PartialCardOptions = {},
+): CardInput {
+  const wrong = (what: string, should: string): never => {
+    throw new CapiscioError('USAGE', `${what} must be ${should}`)
+  }
+  const str = (v: unknown, what: string) => {
+    if (v === undefined || v === null) return undefined
+    if (typeof v !== 'string') wrong(what, 'a string')
+    return (v as string).trim() !== '' ? (v as string) : undefined
+  }
+  const strs = (v: unknown, what: string) => {
+    if (v === undefined || v === null) return undefined
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) wrong(what, 'an array of strings')
+    return v as string[]
+  }
+  const object = (v: unknown, what: string) => {
+    if (v === undefined || v === null) return undefined
+    if (typeof v !== 'object' || Array.isArray(v)) wrong(what, 'an object')
+    return v as Record<string, unknown>
+  }
   const input: CardInput = {}
   const assign = <K extends keyof CardInput>(k: K, v: CardInput[K] | undefined) => {
     if (v !== undefined) input[k] = v
   }
-  assign('name', str(partial.name))
-  assign('description', str(partial.description))
-  assign('version', str(partial.version))
+  assign('name', str(partial.name, 'name'))
+  assign('description', str(partial.description, 'description'))
+  assign('version', str(partial.version, 'version'))
   const ifaces = partial.supportedInterfaces
-  const firstUrl = Array.isArray(ifaces)
-    ? str((ifaces[0] as Record<string, unknown> | undefined)?.url)
-    : undefined
-  assign('url', str(partial.url) ?? firstUrl)
-  assign('inputModes', strs(partial.defaultInputModes))
-  assign('outputModes', strs(partial.defaultOutputModes))
-  const caps = partial.capabilities as Record<string, unknown> | undefined
-  if (caps && typeof caps === 'object') {
-    if (typeof caps.streaming === 'boolean') input.streaming = caps.streaming
-    if (typeof caps.pushNotifications === 'boolean') input.pushNotifications = caps.pushNotifications
+  if (ifaces !== undefined && !Array.isArray(ifaces)) wrong('supportedInterfaces', 'an array')
+  const first = Array.isArray(ifaces) ? object(ifaces[0], 'supportedInterfaces[0]') : undefined
+  assign('url', str(partial.url, 'url') ?? str(first?.url, 'supportedInterfaces[0].url'))
+  assign('inputModes', strs(partial.defaultInputModes, 'defaultInputModes'))
+  assign('outputModes', strs(partial.defaultOutputModes, 'defaultOutputModes'))
+  const caps = object(partial.capabilities, 'capabilities')
+  for (const [name, key] of [
+    ['streaming', 'streaming'],
+    ['pushNotifications', 'pushNotifications'],
+  ] as const) {
+    const v = caps?.[name]
+    if (v === undefined) continue
+    if (typeof v !== 'boolean') wrong(`capabilities.${name}`, 'true or false')
+    input[key] = v as boolean
   }
-  const provider = partial.provider as Record<string, unknown> | undefined
-  if (provider && typeof provider === 'object') {
-    assign('providerOrganization', str(provider.organization))
-    assign('providerUrl', str(provider.url))
-  }
-  assign('documentationUrl', str(partial.documentationUrl))
-  assign('iconUrl', str(partial.iconUrl))
+  const provider = object(partial.provider, 'provider')
+  assign('providerOrganization', str(provider?.organization, 'provider.organization'))
+  assign('providerUrl', str(provider?.url, 'provider.url'))
+  assign('documentationUrl', str(partial.documentationUrl, 'documentationUrl'))
+  assign('iconUrl', str(partial.iconUrl, 'iconUrl'))
+  if (partial.skills !== undefined && !Array.isArray(partial.skills)) wrong('skills', 'an array of skills')
   if (Array.isArray(partial.skills))
-    input.skills = partial.skills.map((s) => {
-      const k = (s ?? {}) as Record<string, unknown>
+    input.skills = partial.skills.map((s, i) => {
+      const at = `skill ${i + 1}`
+      const k = object(s, at) ?? wrong(at, 'an object')
+      const examples = strs(k.examples, `${at} examples`)
       return {
-        id: str(k.id) ?? '',
-        name: str(k.name) ?? '',
-        description: str(k.description) ?? '',
-        tags: strs(k.tags) ?? [],
-        ...(strs(k.examples) ? { examples: strs(k.examples)! } : {}),
+        id: str(k.id, `${at} id`) ?? '',
+        name: str(k.name, `${at} name`) ?? '',
+        description: str(k.description, `${at} description`) ?? '',
+        tags: strs(k.tags, `${at} tags`) ?? [],
+        ...(examples ? { examples } : {}),
       }
     })
-  if (typeof partial.auth === 'string' && ['badge', 'jwt', 'guard', 'none'].includes(partial.auth))
+  if (partial.auth !== undefined) {
+    if (typeof partial.auth !== 'string' || !['badge', 'jwt', 'guard', 'none'].includes(partial.auth))
+      wrong('auth', 'one of badge, jwt, guard, none')
     input.auth = partial.auth as CardInput['auth']
+  }
+  const ignored = Object.keys(partial).filter((k) => !READ_MEMBERS.has(k))
+  if (ignored.length > 0) options.onIgnored?.(ignored)
   return input
 }

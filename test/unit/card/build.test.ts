@@ -17,6 +17,7 @@ import { cardSigningPayload } from '../../../src/lib/card/sign.js'
 import { validateAgentCard } from '../../../src/lib/card/validate.js'
 import { JWTAuthenticator } from '../../../src/lib/auth/jwt.js'
 import { CONFORMANCE } from '../../helpers/paths.js'
+import { thrownBy } from '../../helpers/thrown.js'
 
 const apcore = JSON.parse(readFileSync(join(CONFORMANCE, 'apcore', 'agent_card.json'), 'utf8')) as {
   test_cases: {
@@ -132,6 +133,39 @@ describe('buildAgentCard', () => {
       url: 'https://old.example',
       name: 'Old',
     })
+  })
+})
+
+describe('inputFromPartialCard with members of the wrong type', () => {
+  it.each([
+    [
+      { skills: [{ id: 'a', name: 'A', description: 'd', tags: 'x' }] },
+      'skill 1 tags must be an array of strings',
+    ],
+    [
+      { skills: [{ id: 'a', name: 'A', description: 'd', tags: [], examples: [1] }] },
+      'skill 1 examples must be an array of strings',
+    ],
+    [{ skills: 'x' }, 'skills must be an array of skills'],
+    [{ skills: [7] }, 'skill 1 must be an object'],
+    [{ provider: 'str' }, 'provider must be an object'],
+    [{ name: 3 }, 'name must be a string'],
+    [{ capabilities: { streaming: 'yes' } }, 'capabilities.streaming must be true or false'],
+    [{ defaultInputModes: 'text/plain' }, 'defaultInputModes must be an array of strings'],
+    [{ auth: 'basic' }, 'auth must be one of badge, jwt, guard, none'],
+  ])('%j is a usage error naming the member, not dropped in silence', (partial, message) => {
+    expect(thrownBy(() => inputFromPartialCard(partial as Record<string, unknown>))).toMatchObject({
+      code: 'USAGE',
+      message,
+    })
+  })
+
+  it('tells which top-level members it does not carry over', () => {
+    const ignored: string[][] = []
+    inputFromPartialCard({ name: 'A', extra: 1, securitySchemes: {} }, { onIgnored: (m) => ignored.push(m) })
+    expect(ignored).toEqual([['extra', 'securitySchemes']])
+    inputFromPartialCard({ name: 'A', protocolVersion: '0.3.0' }, { onIgnored: (m) => ignored.push(m) })
+    expect(ignored).toHaveLength(1)
   })
 })
 
