@@ -223,19 +223,23 @@ function otherAuthorization(raw: readonly string[], first: string): boolean {
   let seen = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
-    // The length first: toLowerCase only for the few names that could match.
-    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
+    // The length first, then the two usual spellings: toLowerCase only for an odd one.
+    if (name.length !== 13) continue
+    if (name !== 'Authorization' && name !== 'authorization' && name.toLowerCase() !== 'authorization')
+      continue
     if (++seen > 1 && raw[i + 1]!.trim() !== first) return true
   }
   return false
 }
 
 /**
- * RFC 3986 §3.2.2-3 host[:port]: an IP literal in brackets, or a reg-name (IPv4 is one), then an
- * optional port. No userinfo, path, query or space: an agent building its own URLs from
+ * RFC 3986 §3.2.2-3 host[:port]: an IP literal in brackets (with an IPv6 zone id, as RFC 6874
+ * writes it or as Node's own client sends it), or a reg-name (IPv4 is one), then an optional port of up to five digits; an empty host only
+ * without a port. No userinfo, path, query or space: an agent building its own URLs from
  * X-Forwarded-Host must not be handed `evil.example/x?` or `user@evil.example`.
  */
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/
+const HOST =
+  /^(?:(?:\[[0-9A-Fa-f:.]+(?:%(?:25)?[\w.~-]+)?\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::[0-9]{0,5})?|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)$/
 
 /**
  * Why a request's Host is unacceptable (RFC 9112 §3.2: more than one Host line, or an invalid
@@ -248,7 +252,9 @@ export function hostProblem(host: string | undefined, raw: readonly string[]): s
   let lines = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
-    if (name.length === 4 && name.toLowerCase() === 'host' && ++lines > 1) return 'more than one host header'
+    if (name.length !== 4) continue
+    if ((name === 'Host' || name === 'host' || name.toLowerCase() === 'host') && ++lines > 1)
+      return 'more than one host header'
   }
   return undefined
 }

@@ -79,9 +79,15 @@ class BodyOutcome extends Error {
  * Reads a whole request body, up to `max` bytes. Not io's readStreamBytes: leaving a for-await loop
  * destroys the request, and with it the socket the 413 must still be written to; this one pauses.
  */
-export function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large' | 'broken'> {
+export function readBody(
+  req: IncomingMessage,
+  max: number,
+  /** Told when the body is really to be read (not for one declared too large): the cue for a 100. */
+  onRead?: () => void,
+): Promise<Buffer | 'too-large' | 'broken'> {
   const length = req.headers['content-length']
   if (length !== undefined && Number(length) > max) return Promise.resolve('too-large')
+  onRead?.()
   return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let seen = 0
@@ -260,7 +266,7 @@ export function createPipeline(
               'the proxy in front did not pass the body on, so a signed request cannot be checked here',
             ),
           )
-        : (onBodyRead?.(), readBody(req, o.maxBodyBytes)).then((read) => {
+        : readBody(req, o.maxBodyBytes, onBodyRead).then((read) => {
             if (read === 'too-large' || read === 'broken')
               throw new BodyOutcome(read === 'broken' ? 'body-broken' : 'too-large')
             return (s.body = read)

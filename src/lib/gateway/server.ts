@@ -51,12 +51,12 @@ interface Ctx extends Linked<Ctx> {
   /** Set when the gateway itself cut the response short: the status and reason to log. */
   cut?: { status: number; reason: string }
   /**
-   * `Expect: 100-continue`: the client waits for a 100 before it sends the body, which the gateway
-   * sends only once it reads the body (after the credential verified), keeping the connection's
-   * keep-alive (saved here) for then. Refused before that, the answer closes the connection: the
-   * body may still come, unread.
+   * `Expect: 100-continue`, no 100 sent yet: the client waits for it before it sends the body, and
+   * gets it only once the gateway reads the body (after the credential verified). Answered before
+   * that, the response closes the connection (Node does so when no 100 went out): the body may
+   * still come, unread.
    */
-  continueKeepAlive?: boolean
+  awaitsContinue?: true
 }
 
 /** A client connection: how many requests it has open, and how many bytes had arrived when it went idle. */
@@ -169,9 +169,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** The body is about to be read: a client waiting on `Expect: 100-continue` may send it now. */
   function continueBody(res: ServerResponse, ctx: Ctx): void {
-    if (ctx.continueKeepAlive === undefined) return
-    if (!draining) res.shouldKeepAlive = ctx.continueKeepAlive
-    ctx.continueKeepAlive = undefined
+    if (!ctx.awaitsContinue) return
+    ctx.awaitsContinue = undefined
     res.writeContinue()
   }
 
@@ -188,7 +187,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     forwardAuthAnswer: boolean,
     admitted: (result: Admitted) => void,
   ): void {
-    const result = authenticate(req, forwardAuthAnswer && bodyNotPassedOn(req), () => continueBody(res, ctx))
+    const result = authenticate(
+      req,
+      forwardAuthAnswer && bodyNotPassedOn(req),
+      // A closure only for the few requests that wait for a 100.
+      ctx.awaitsContinue ? () => continueBody(res, ctx) : undefined,
+    )
     if (result instanceof Promise)
       result.then((r) => decide(res, ctx, forwardAuthAnswer, r, admitted)).catch(failed(res, ctx))
     else decide(res, ctx, forwardAuthAnswer, result, admitted)
@@ -350,10 +354,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     live.add(ctx)
     // Draining: this answer is the connection's last, and says so.
     if (draining) res.shouldKeepAlive = false
-    if (expect === 'continue') {
-      ctx.continueKeepAlive = res.shouldKeepAlive
-      res.shouldKeepAlive = false
-    }
+    if (expect === 'continue') ctx.awaitsContinue = true
     try {
       handle(req, res, ctx, conn, expect)
     } catch (err) {

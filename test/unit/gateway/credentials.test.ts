@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -231,6 +232,31 @@ describe('gateway --verify guard (the body is read whole, checked, and forwarded
     expect([answer.status, answer.continued]).toEqual([200, true])
     expect(up.seen).toHaveLength(1)
   })
+
+  it.each([
+    ['a token refused before the body is needed', 'not.a.token', 20, 403],
+    ['a body declared over --max-body', 'valid', 100, 413],
+  ])(
+    'with Expect: 100-continue, %s gets its answer without a 100 (the body never travels)',
+    async (_what, token, length, status) => {
+      const { gw, up } = await setup([await guards()], { maxBodyBytes: 64 })
+      const { port } = new URL(gw.url)
+      const answer = await new Promise<string>((resolve) => {
+        let data = ''
+        const socket = connect(Number(port), '127.0.0.1', () =>
+          socket.write(
+            `POST /a2a HTTP/1.1\r\nHost: x\r\nX-Capiscio-Badge: ${token === 'valid' ? guardToken('x'.repeat(length)) : token}\r\n` +
+              `Expect: 100-continue\r\nContent-Length: ${length}\r\n\r\n`,
+          ),
+        )
+        socket.on('data', (d) => (data += d))
+        socket.on('close', () => resolve(data))
+      })
+      expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `))
+      expect(answer).not.toContain('100 Continue')
+      expect(up.seen).toHaveLength(0)
+    },
+  )
 
   it('answers 413 for a body over --max-body before verifying, declared or streamed', async () => {
     const { gw, up } = await setup([await guards()], { maxBodyBytes: 16 })

@@ -504,6 +504,8 @@ describe('gateway: Host (RFC 9112 §3.2)', () => {
     ['a space', 'Host: a b\r\n', 'invalid host header'],
     ['an unclosed IPv6 literal', 'Host: [::1\r\n', 'invalid host header'],
     ['a non-numeric port', 'Host: x:http\r\n', 'invalid host header'],
+    ['a port of six digits', 'Host: x:123456\r\n', 'invalid host header'],
+    ['a port without a host', 'Host: :80\r\n', 'invalid host header'],
   ])(
     'refuses %s with 400 and forwards nothing, so no agent builds URLs from it',
     async (_what, host, reason) => {
@@ -517,7 +519,9 @@ describe('gateway: Host (RFC 9112 §3.2)', () => {
 
   it.each([
     'Host: agent.example.com:8443\r\n',
+    'Host: AGENT.Example.COM.\r\n',
     'Host: [::1]:8080\r\n',
+    'Host: [fe80::1%25eth0]:8080\r\n',
     'Host: 127.0.0.1\r\n',
     'Host: x%41y\r\n',
   ])('forwards a valid %s', async (host) => {
@@ -585,6 +589,36 @@ describe('gateway: Expect', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
     expect(answer).toContain('"size":5')
     expect(up.seen).toHaveLength(1)
+  })
+
+  it('keeps the connection alive after a 100 Continue and its answer: a second request on it is served', async () => {
+    const { gw, up } = await setup()
+    const token = await badge()
+    const { port } = new URL(gw.url)
+    const answers = await new Promise<string>((resolve) => {
+      let data = ''
+      let sent = 0
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write(head(`Authorization: Bearer ${token}\r\n`)),
+      )
+      sockets.push(socket)
+      socket.on('data', (d) => {
+        data += d
+        if (sent === 0 && data.endsWith('100 Continue\r\n\r\n')) {
+          sent = 1
+          socket.write('hello')
+        } else if (sent === 1 && data.endsWith('\r\n0\r\n\r\n')) {
+          // The first answer (chunked) is whole.
+          sent = 2
+          socket.write(
+            `GET /second HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+          )
+        }
+      })
+      socket.on('close', () => resolve(data))
+    })
+    expect(answers.match(/^HTTP\/1\.1 \d+/gm)).toEqual(['HTTP/1.1 100', 'HTTP/1.1 200', 'HTTP/1.1 200'])
+    expect(up.seen).toHaveLength(2)
   })
 
   it.each([
