@@ -146,15 +146,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * The key directory of the SimpleGuard commands (DESIGN §8): a configured one (CAPISCIO_KEY_DIR or
    * keyDir), else `capiscio_keys` under the project root, the nearest ancestor holding
    * agent-card.json (else the current directory), where the library's SimpleGuard and the Python
-   * SDK look from any subdirectory of the project.
+   * SDK look from any subdirectory of the project. `projectRoot` only when the keys are the project's.
    */
-  protected async guardKeyDir(): Promise<{ keyDir: string; projectRoot: string }> {
+  protected async guardKeyDir(): Promise<{ keyDir: string; projectRoot?: string }> {
+    if (settingOrigin('keyDir', undefined, await this.config_()) !== undefined)
+      return { keyDir: (await this.setting('keyDir', undefined))! }
     const projectRoot = findProjectRoot(process.cwd())
-    const configured = settingOrigin('keyDir', undefined, await this.config_()) !== undefined
-    const keyDir = configured
-      ? (await this.setting('keyDir', undefined))!
-      : join(projectRoot, DEFAULT_KEY_DIR)
-    return { keyDir, projectRoot }
+    return { keyDir: join(projectRoot, DEFAULT_KEY_DIR), projectRoot }
   }
 
   /**

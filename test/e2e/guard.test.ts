@@ -122,6 +122,13 @@ describe('capiscio guard in a project (DESIGN §8: keys under the project root)'
       cwd: sub,
     })
     expect([verified.code, JSON.parse(verified.stdout).claims.iss]).toEqual([0, 'did:web:proj.example.com'])
+    // Another key, named outright, speaks as itself: the project's agent_id is the project keys'.
+    expect((await runCli(['key', 'gen', '--out', join(root, 'partner'), '-q'], { cwd: sub })).code).toBe(0)
+    const partner = await runCli(['guard', 'sign', '--key', join(root, 'partner')], { cwd: sub })
+    const partnerIss = JSON.parse(Buffer.from(partner.stdout.split('.')[1]!, 'base64url').toString()) as {
+      iss: string
+    }
+    expect(partnerIss.iss).toMatch(/^did:key:z6Mk/)
     // What the library's SimpleGuard makes from the same project verifies the same way.
     const guard = new SimpleGuard({ baseDir: sub })
     const fromLibrary = await guard.signOutbound({}, BODY)

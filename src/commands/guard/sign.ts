@@ -31,7 +31,8 @@ export default class GuardSign extends BaseCommand<typeof GuardSign> {
       helpValue: 'FILE',
     }),
     iss: Flags.string({
-      description: "the agent id (iss) [default: agent-card.json's agent_id, else the key's did:key]",
+      description:
+        "the agent id (iss) [default with the project's keys: agent-card.json's agent_id; else the key's did:key]",
     }),
     'passphrase-file': passphraseFileFlag,
   }
@@ -40,6 +41,8 @@ export default class GuardSign extends BaseCommand<typeof GuardSign> {
     const { flags } = this
     const { keyDir, projectRoot } = await this.guardKeyDir()
     const keyPath = flags.key ?? keyDir
+    // The project's agent id names the project's own keys only, not a key given or configured.
+    const agentId = flags.key === undefined && projectRoot ? agentIdFromCard(projectRoot) : undefined
     const signing = await readSigningKey(keyPath, {
       passphrase: await this.passphraseSource(flags['passphrase-file']),
     })
@@ -48,7 +51,7 @@ export default class GuardSign extends BaseCommand<typeof GuardSign> {
       privateKey: signing.privateKey,
       kid: signing.kid,
       // As SimpleGuard.signOutbound: the project's agent-card.json agent_id, else the key's did:key.
-      iss: flags.iss ?? agentIdFromCard(projectRoot) ?? didKeyOf(signing.privateKey) ?? signing.kid,
+      iss: flags.iss ?? agentId ?? didKeyOf(signing.privateKey) ?? signing.kid,
       claims: flags.claim?.length ? parseClaims(flags.claim) : {},
       body,
     })
