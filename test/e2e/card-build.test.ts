@@ -108,6 +108,17 @@ describe('card build (built CLI, no terminal)', () => {
     expect(extra.stderr).toContain('extra.json: not carried over: extra')
     expect(JSON.parse(extra.stdout)).not.toHaveProperty('extra')
   })
+
+  it("the config file's card section with a member of the wrong type is CONFIG_INVALID (exit 4) naming the file", async () => {
+    const cwd = tmpDir()
+    writeFileSync(join(cwd, 'capiscio.config.json'), JSON.stringify({ card: { name: 'A', skills: 'x' } }))
+    const r = await runCli(['card', 'build', '--out', '-', '--json'], { cwd })
+    expect(r.code).toBe(4)
+    expect(JSON.parse(r.stdout).error).toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/capiscio\.config\.json: card: skills must be an array of skills$/),
+    })
+  })
 })
 
 function tmux(...args: string[]): string {

@@ -81,8 +81,19 @@ export default class CardBuild extends BaseCommand<typeof CardBuild> {
       throw new CapiscioError('FILE_EXISTS', `${out} already exists`)
     if (flags.sign && !flags.key) throw new CapiscioError('USAGE', '--sign needs --key')
 
-    const fromConfig = (await this.config_()).config.card
-    let input: CardInput = fromConfig ? inputFromPartialCard(fromConfig) : {}
+    const loaded = await this.config_()
+    const fromConfig = loaded.config.card
+    let input: CardInput = {}
+    if (fromConfig) {
+      // A config value of the wrong type is the config file's fault (CONFIG_INVALID, exit 4), as for every setting.
+      const where = `${loaded.filepath ?? 'the config file'}: card`
+      try {
+        input = inputFromPartialCard(fromConfig)
+      } catch (err) {
+        if (!(err instanceof CapiscioError) || err.code !== 'USAGE') throw err
+        throw new CapiscioError('CONFIG_INVALID', `${where}: ${err.message}`, { cause: err })
+      }
+    }
     if (flags.from) {
       const from = flags.from
       const onIgnored = (members: string[]) =>
