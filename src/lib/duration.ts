@@ -32,7 +32,21 @@ export function formatSpan(seconds: number): string {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`
 }
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i
+/** A date, or a date and time with its offset (without one, Date.parse would use the machine's zone). */
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}))?$/i
+
+/** Milliseconds of an ISO 8601 text whose every part is in range (Date.parse rolls 02-30 into March). */
+function isoMs(text: string): number {
+  const m = ISO_8601.exec(text)
+  if (!m) return Number.NaN
+  const [y, mo, d, h = 0, mi = 0, sec = 0] = m
+    .slice(1, 7)
+    .map((x) => (x === undefined ? undefined : Number(x)))
+  const days = new Date(Date.UTC(y!, mo!, 0)).getUTCDate() // day 0 of the next month: this month's last
+  const inRange = mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= days && h <= 23 && mi <= 59 && sec <= 59
+  return inRange ? Date.parse(text) : Number.NaN
+}
 
 /**
  * Parses a point in time for flags like --nbf: unix seconds (`1767225600`), an ISO 8601 date
@@ -48,8 +62,11 @@ export function parseTime(text: string, nowMs: number, what = 'time'): number {
   }
   if (t.startsWith('+')) return Math.floor(nowMs / 1000) + parseDuration(t.slice(1), what)
   // ISO 8601 only, not whatever else Date.parse makes a date of ("Dec 3", "1/2/3").
-  const ms = ISO_8601.test(t) ? Date.parse(t) : Number.NaN
+  const ms = isoMs(t)
   if (Number.isNaN(ms))
-    throw new CapiscioError('USAGE', `${what} "${text}" is not unix seconds, an ISO 8601 date or +DURATION`)
+    throw new CapiscioError(
+      'USAGE',
+      `${what} "${text}" is not unix seconds, an ISO 8601 date (a time needs Z or an offset) or +DURATION`,
+    )
   return Math.floor(ms / 1000)
 }

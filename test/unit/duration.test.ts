@@ -41,17 +41,26 @@ describe('parseTime (--nbf)', () => {
 
   it('reads ISO 8601 dates and +DURATION', () => {
     expect(parseTime('2026-01-01', now)).toBe(Date.UTC(2026, 0, 1) / 1000)
+    expect(parseTime('2028-02-29', now)).toBe(Date.UTC(2028, 1, 29) / 1000)
     expect(parseTime('2026-01-01T00:00:30Z', now)).toBe(Date.UTC(2026, 0, 1, 0, 0, 30) / 1000)
     expect(parseTime('2026-01-01T02:00:00+02:00', now)).toBe(Date.UTC(2026, 0, 1) / 1000)
     expect(parseTime('+30s', now)).toBe(now / 1000 + 30)
   })
 
-  it.each(['Dec 3', '1/2/2026', 'tomorrow', '2026-13-45', '', '99999999999999999999'])(
-    'refuses %j with a usage error rather than guessing a date',
-    (text) => {
-      expect(() => parseTime(text, now, '--nbf')).toThrow(
-        expect.objectContaining({ code: 'USAGE', message: expect.stringContaining('--nbf') }),
-      )
-    },
-  )
+  it.each([
+    'Dec 3',
+    '1/2/2026',
+    'tomorrow',
+    '2026-13-45',
+    '2026-02-30',
+    '2026-01-01T24:00:00Z',
+    // A date-time without an offset would be read in whatever zone the machine is in.
+    '2026-01-01T00:00:00',
+    '',
+    '99999999999999999999',
+  ])('refuses %j with a usage error rather than guessing a date', (text) => {
+    expect(() => parseTime(text, now, '--nbf')).toThrow(
+      expect.objectContaining({ code: 'USAGE', message: expect.stringContaining('--nbf') }),
+    )
+  })
 })
