@@ -85,12 +85,16 @@ export class RemoteJwksKeySource implements KeySource {
   private attemptedAt = -Infinity
   private inflight?: Promise<void>
   private lastError?: CapiscioError
-  /** The issuers every key of this set is bound to. */
+  /** The issuers every key of this set is bound to; none when it is unbound (its keys carry no binding). */
   readonly issuers: readonly string[]
 
   constructor(url: string, options: RemoteJwksOptions = {}) {
     this.url = checkFetchUrl(url)
     const own = issuerOfJwksUrl(this.url)
+    if (options.unbound && options.issuers?.length)
+      throw new CapiscioError('USAGE', 'a JWKS is bound to issuers or unbound, not both', {
+        options: ['issuers', 'unbound'],
+      })
     if (options.unbound) this.issuers = []
     else if (options.issuers?.length) this.issuers = [...options.issuers]
     else if (own !== undefined) this.issuers = [own]

@@ -166,6 +166,22 @@ describe('RemoteJwksKeySource against a local registry', () => {
   })
 })
 
+describe('RemoteJwksKeySource unbound (agent cards, which name no issuer)', () => {
+  it('needs no issuers at any URL, and its keys carry no binding; unbound with issuers is a usage error', async () => {
+    const k1 = edKey()
+    server = await new JwksServer().start()
+    server.setKeys([publicJwkOf(k1.publicKey, 'k1')])
+    const source = new RemoteJwksKeySource(`http://127.0.0.1:${server.port}/keys.json`, { unbound: true })
+    expect(source.issuers).toEqual([])
+    const [key] = await source.find({ kid: 'k1', iss: 'https://anyone.example.com', alg: 'EdDSA' })
+    expect(key).toBeDefined()
+    expect(key!.issuers).toBeUndefined()
+    expect(() => new RemoteJwksKeySource(server!.url, { unbound: true, issuers: [ISS] })).toThrow(
+      expect.objectContaining({ code: 'USAGE', options: ['issuers', 'unbound'] }),
+    )
+  })
+})
+
 describe('RemoteJwksKeySource: a badge from an issuer the registry does not sign for', () => {
   it('is BADGE_ISSUER_UNTRUSTED with a hint to allow the issuer, not to add a key again (there is no key to add)', async () => {
     const k = edKey()
