@@ -45,6 +45,14 @@ export function createJwtVerifier(options: JwtVerifierOptions): GatewayVerifier 
       throw new CapiscioError('TOKEN_MALFORMED', 'this is a trust badge (it has vc), not a bearer token')
     if (Object.hasOwn(v.claims, 'bh'))
       throw new CapiscioError('TOKEN_MALFORMED', 'this is a signed request (it has bh), not a bearer token')
+    // A SimpleGuard token over an empty body has no bh; its header names iss (DESIGN §8), which no
+    // bearer token minted here does. Admitted as a JWT, it would carry any body past the signer's
+    // promise that there was none.
+    if (Object.hasOwn(v.header, 'iss'))
+      throw new CapiscioError(
+        'TOKEN_MALFORMED',
+        'this is a signed request (its header names iss), not a bearer token',
+      )
     const id = mapClaims(v.claims)
     if (!id)
       throw afterSignature(

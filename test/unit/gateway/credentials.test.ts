@@ -459,6 +459,30 @@ describe('credential kinds never stand in for each other (review findings)', () 
     expect(up.seen).toHaveLength(0)
   })
 
+  it.each(['jwt first', 'guard first'])(
+    'a signed request over an empty body is never admitted as a JWT carrying a body (%s)',
+    async (order) => {
+      const keys = await sharedStore()
+      const jwt = createJwtVerifier({ keys, requiredClaims: [] })
+      const guard = createGuardVerifier({ keys })
+      const { gw, up } = await setup(order === 'jwt first' ? [jwt, guard] : [guard, jwt])
+      // No body signed, so no bh: only its header's iss says it is a signed request.
+      const bodiless = signGuardToken({
+        privateKey: guardSigner.privateKey,
+        kid: guardSigner.did,
+        iss: guardSigner.did,
+        claims: { sub: 'ci' },
+      })
+      const r = await call(`${gw.url}/x`, { 'x-capiscio-badge': bodiless }, '{"transfer":1000000}')
+      expect([r.status, r.body?.code]).toEqual([403, 'GUARD_BODY_MISMATCH'])
+      expect(up.seen).toHaveLength(0)
+      // Without a body it is what it says: a signed request, admitted as one.
+      const get = await call(`${gw.url}/x`, { 'x-capiscio-badge': bodiless })
+      expect(get.status).toBe(200)
+      expect((get.body?.headers as Record<string, string>)['x-capiscio-credential']).toBe('guard')
+    },
+  )
+
   it('a signed request from a key bound to no issuer speaks only as itself', async () => {
     const { gw, up } = await setup([await guards()])
     const lie = signGuardToken({
