@@ -387,7 +387,9 @@ export function forCli(error: CapiscioError, flags: Record<string, string> = {})
         i % 2 === 1
           ? part
           : error.options!.reduce(
-              (t, o) => t.replace(new RegExp(`(?<![\\w-])${o}(?![\\w-])`, 'g'), flags[o] ?? flagText(o)),
+              // A word, not part of a path or file name (`/jwks.json` is no option).
+              (t, o) =>
+                t.replace(new RegExp(`(?<![\\w./-])${o}(?![\\w-]|[./]\\w)`, 'g'), flags[o] ?? flagText(o)),
               part,
             ),
       )

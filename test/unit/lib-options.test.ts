@@ -54,6 +54,13 @@ describe('the library names its options; the CLI shows them as flags (issue 7 it
     expect(shown.hint).toContain('--local-key partner/public.jwk')
   })
 
+  it('leaves an option name inside a URL or file name alone (/jwks.json), and still swaps one that ends a sentence', () => {
+    const err = new CapiscioError('USAGE', 'the JWKS at http://h/jwks.json needs issuers; or set jwks.', {
+      options: ['jwks', 'issuers'],
+    })
+    expect(forCli(err).message).toBe('the JWKS at http://h/jwks.json needs --issuer; or set --jwks.')
+  })
+
   it('leaves a quoted value alone: what the user typed is shown as typed, even when it holds an option name', () => {
     const err = new CapiscioError('USAGE', 'url "not a url" is not an absolute URL', { options: ['url'] })
     expect(forCli(err).message).toBe('--url "not a url" is not an absolute URL')

@@ -341,13 +341,16 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
       )
     } else if (kind === 'jwt') {
       const hook = fetchHook('JWT requests')
-      const keys = await aboutOption(s.jwks ? 'jwks' : undefined, () =>
-        keySourceFrom({
-          key: s.jwtKey,
-          jwks: s.jwks,
-          jwksOptions: { onFetch: hook.onFetch },
-          issuers: s.tokenIssuers,
-        }),
+      const keys = await aboutOption(
+        s.jwks ? 'jwks' : undefined,
+        () =>
+          keySourceFrom({
+            key: s.jwtKey,
+            jwks: s.jwks,
+            jwksOptions: { onFetch: hook.onFetch },
+            issuers: s.tokenIssuers,
+          }),
+        { issuers: 'tokenIssuers' },
       )
       hook.ref.keys = keys
       await keys?.warmUp?.()
@@ -437,13 +440,21 @@ export function listenAddress(proto: 'http' | 'https', host: string, port: numbe
  * `option`, the setting that gave the URL: said so, so that the command can name the flag, the
  * variable or the config key it came from.
  */
-async function aboutOption<T>(option: string | undefined, make: () => Promise<T>): Promise<T> {
+async function aboutOption<T>(
+  option: string | undefined,
+  make: () => Promise<T>,
+  /** The gateway's names for the key source's options (its `issuers` are the JWT's `tokenIssuers`). */
+  renamed: Record<string, string> = {},
+): Promise<T> {
   try {
     return await make()
   } catch (err) {
     if (option === undefined || !(err instanceof CapiscioError) || err.code !== 'USAGE') throw err
-    const options = [...new Set([...(err.options ?? []), option])]
-    const message = err.options?.length ? err.message : `${option}: ${err.message}`
-    throw new CapiscioError('USAGE', message, { hint: err.hint, cause: err.cause, options })
+    const rename = (text: string) =>
+      Object.entries(renamed).reduce((t, [from, to]) => t.replace(new RegExp(`\\b${from}\\b`, 'g'), to), text)
+    const options = [...new Set([...(err.options ?? []).map((o) => renamed[o] ?? o), option])]
+    const message = err.options?.length ? rename(err.message) : `${option}: ${err.message}`
+    const hint = err.hint === undefined ? undefined : rename(err.hint)
+    throw new CapiscioError('USAGE', message, { hint, cause: err.cause, options })
   }
 }
