@@ -4,6 +4,7 @@
 // real upstream that echoes what it received. nginx is required: a machine without it fails here
 // with a message saying how to install it.
 import { writeFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
@@ -70,6 +71,8 @@ function forwardAuthConfig(o: { port: number; gateway: number; upstream: number 
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Original-Content-Length $content_length;
+      proxy_set_header X-Original-Transfer-Encoding $http_transfer_encoding;
     }
   }
 `
@@ -295,6 +298,41 @@ describe('nginx auth_request → capiscio gateway --mode auth → upstream (real
     const r = await call('/a2a', { 'X-Capiscio-Badge': token }, { method: 'POST', body: '{"amount":900}' })
     expect([r.status, r.reached]).toEqual([403, false])
     await waitForOutput(gateway, new RegExp(`(?:${line}[\\s\\S]*){${before + 1}}`), 5000)
+  })
+
+  it('a SimpleGuard token over no body does not admit a GET that carries a body (nginx says its length)', async () => {
+    const token = signGuardToken({
+      privateKey: guardSigner.privateKey,
+      kid: guardSigner.did,
+      iss: guardSigner.did,
+    })
+    const body = '{"amount":900}'
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const url = new URL(`${nginx!.url}/a2a`)
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'GET',
+          headers: {
+            'X-Capiscio-Badge': token,
+            'content-type': 'application/json',
+            'content-length': body.length,
+          },
+        },
+        (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode))
+        },
+      )
+      req.on('error', reject)
+      req.end(body)
+    })
+    expect(status).toBe(403)
+    // The same token with a GET without a body is a signed request over no body, and passes.
+    const plain = await call('/a2a', { 'X-Capiscio-Badge': token })
+    expect([plain.status, plain.reached]).toEqual([200, true])
   })
 
   it('the card is public only because nginx routes it around auth_request; the auth endpoint is internal', async () => {

@@ -33,8 +33,9 @@ const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
  * Forward-auth for a request whose body the proxy did not send along: this check carries no body,
  * and the original request may have had one. The original method is the check's own (Envoy), or
  * what the proxy says it was (nginx: X-Original-Method as configured, Traefik:
- * X-Forwarded-Method). Only when every one of them is a method without a body is there none to
- * miss: a client adding a header can make this stricter, never looser.
+ * X-Forwarded-Method), and the body's length or framing when the proxy says them
+ * (X-Original-Content-Length, X-Original-Transfer-Encoding). Only when none of them tells of a body
+ * is there none to miss: a client adding a header can make this stricter, never looser.
  */
 export function bodyNotPassedOn(req: IncomingMessage): boolean {
   const h = req.headers
@@ -43,6 +44,11 @@ export function bodyNotPassedOn(req: IncomingMessage): boolean {
     h['transfer-encoding'] !== undefined
   )
     return false
+  // What the proxy says the original request carried (docs/deployment.md's nginx configuration
+  // passes them): a GET can have a body too, which a check that goes by the method alone would miss.
+  const length = h['x-original-content-length']
+  if ((length !== undefined && length !== '' && length !== '0') || h['x-original-transfer-encoding'])
+    return true
   for (const method of [req.method, h['x-original-method'], h['x-forwarded-method']])
     if (method !== undefined && !BODYLESS_METHODS.has(String(method).toUpperCase())) return true
   return false
