@@ -139,6 +139,11 @@ interface Echo {
 }
 
 /** A request through nginx: the status, and what the upstream echoed (undefined when it did not answer). */
+/** A SimpleGuard token signed over no body (no bh). */
+function bodilessGuardToken(): string {
+  return signGuardToken({ privateKey: guardSigner.privateKey, kid: guardSigner.did, iss: guardSigner.did })
+}
+
 async function call(
   path: string,
   headers: Record<string, string> = {},
@@ -246,11 +251,7 @@ describe('nginx auth_request → capiscio gateway --mode auth → upstream (real
   })
 
   it('SimpleGuard over an empty body (GET): 200, the upstream sees X-Capiscio-Credential guard', async () => {
-    const token = signGuardToken({
-      privateKey: guardSigner.privateKey,
-      kid: guardSigner.did,
-      iss: guardSigner.did,
-    })
+    const token = bodilessGuardToken()
     const r = await call('/api/status', { 'X-Capiscio-Badge': token })
     expect(r.status).toBe(200)
     expect(identityOf(r.echo)).toEqual({
@@ -287,11 +288,7 @@ describe('nginx auth_request → capiscio gateway --mode auth → upstream (real
   it('a SimpleGuard token over no body does not admit a POST whose body the gateway never saw', async () => {
     // nginx passes no body to auth_request, but it says the method (X-Original-Method): a signed
     // request cannot vouch for a body nobody showed the gateway, so it is refused, not admitted.
-    const token = signGuardToken({
-      privateKey: guardSigner.privateKey,
-      kid: guardSigner.did,
-      iss: guardSigner.did,
-    })
+    const token = bodilessGuardToken()
     // Whatever other tests logged before, this call adds one more such refusal.
     const line = '\\[403\\] GET \\/auth - request body does not match its signature \\(GUARD_BODY_MISMATCH\\)'
     const before = gateway.stderr().match(new RegExp(line, 'g'))?.length ?? 0
@@ -301,11 +298,7 @@ describe('nginx auth_request → capiscio gateway --mode auth → upstream (real
   })
 
   it('a SimpleGuard token over no body does not admit a GET that carries a body (nginx says its length)', async () => {
-    const token = signGuardToken({
-      privateKey: guardSigner.privateKey,
-      kid: guardSigner.did,
-      iss: guardSigner.did,
-    })
+    const token = bodilessGuardToken()
     const body = '{"amount":900}'
     const status = await new Promise<number | undefined>((resolve, reject) => {
       const url = new URL(`${nginx!.url}/a2a`)

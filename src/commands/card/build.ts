@@ -83,17 +83,14 @@ export default class CardBuild extends BaseCommand<typeof CardBuild> {
 
     const loaded = await this.config_()
     const fromConfig = loaded.config.card
-    let input: CardInput = {}
-    if (fromConfig) {
-      // A config value of the wrong type is the config file's fault (CONFIG_INVALID, exit 4), as for every setting.
-      const where = `${loaded.filepath ?? 'the config file'}: card`
-      try {
-        input = inputFromPartialCard(fromConfig)
-      } catch (err) {
-        if (!(err instanceof CapiscioError) || err.code !== 'USAGE') throw err
-        throw new CapiscioError('CONFIG_INVALID', `${where}: ${err.message}`, { cause: err })
-      }
-    }
+    // A config value of the wrong type is the config file's fault (CONFIG_INVALID, exit 4), as for every setting.
+    let input: CardInput = fromConfig
+      ? inFile(
+          `${loaded.filepath ?? 'the config file'}: card`,
+          () => inputFromPartialCard(fromConfig),
+          'CONFIG_INVALID',
+        )
+      : {}
     if (flags.from) {
       const from = flags.from
       const onIgnored = (members: string[]) =>
@@ -177,13 +174,13 @@ export default class CardBuild extends BaseCommand<typeof CardBuild> {
   }
 }
 
-/** A usage error about a file's content names the file. */
-function inFile<T>(file: string, read: () => T): T {
+/** A usage error about a file's content names the file (as `code`: a config file's is CONFIG_INVALID). */
+function inFile<T>(file: string, read: () => T, code: 'USAGE' | 'CONFIG_INVALID' = 'USAGE'): T {
   try {
     return read()
   } catch (err) {
     if (err instanceof CapiscioError && err.code === 'USAGE')
-      throw new CapiscioError('USAGE', `${file}: ${err.message}`, { cause: err })
+      throw new CapiscioError(code, `${file}: ${err.message}`, { cause: err })
     throw err
   }
 }

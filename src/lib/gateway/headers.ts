@@ -221,25 +221,31 @@ export function extractCredential(
 /** Whether the raw header lines hold an Authorization line other than `first` (Node keeps the first). */
 function otherAuthorization(raw: readonly string[], first: string): boolean {
   let seen = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!
-    // The length first, then the two usual spellings: toLowerCase only for an odd one.
-    if (name.length !== 13) continue
-    if (name !== 'Authorization' && name !== 'authorization' && name.toLowerCase() !== 'authorization')
-      continue
-    if (++seen > 1 && raw[i + 1]!.trim() !== first) return true
-  }
+  for (let i = 0; i < raw.length; i += 2)
+    if (isNamed(raw[i]!, 'authorization', 'Authorization') && ++seen > 1 && raw[i + 1]!.trim() !== first)
+      return true
   return false
 }
 
 /**
- * RFC 3986 §3.2.2-3 host[:port]: an IP literal in brackets (with an IPv6 zone id, as RFC 6874
- * writes it or as Node's own client sends it), or a reg-name (IPv4 is one), then an optional port of up to five digits; an empty host only
- * without a port. No userinfo, path, query or space: an agent building its own URLs from
- * X-Forwarded-Host must not be handed `evil.example/x?` or `user@evil.example`.
+ * Whether a raw header name is `lower` in any case: the length first, then the two usual
+ * spellings, and toLowerCase only for an odd one (it runs over every header of every request).
  */
-const HOST =
-  /^(?:(?:\[[0-9A-Fa-f:.]+(?:%(?:25)?[\w.~-]+)?\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::[0-9]{0,5})?|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)$/
+function isNamed(name: string, lower: string, capitalized: string): boolean {
+  if (name.length !== lower.length) return false
+  return name === capitalized || name === lower || name.toLowerCase() === lower
+}
+
+/** A reg-name character or percent-encoding (RFC 3986 §3.2.2); IPv4 addresses are reg-names too. */
+const REG_NAME = "(?:[A-Za-z0-9\\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})"
+
+/**
+ * RFC 3986 §3.2.2-3 host[:port]: an IP literal in brackets (with an IPv6 zone id, as RFC 6874
+ * writes it or as Node's own client sends it), or a reg-name, then an optional port of up to five
+ * digits; or nothing at all (an empty Host). No userinfo, path, query or space: an agent building
+ * its own URLs from X-Forwarded-Host must not be handed `evil.example/x?` or `user@evil.example`.
+ */
+const HOST = new RegExp(`^(?:(?:\\[[0-9A-Fa-f:.]+(?:%(?:25)?[\\w.~-]+)?\\]|${REG_NAME}+)(?::[0-9]{0,5})?)?$`)
 
 /**
  * Why a request's Host is unacceptable (RFC 9112 §3.2: more than one Host line, or an invalid
@@ -250,12 +256,8 @@ export function hostProblem(host: string | undefined, raw: readonly string[]): s
   if (host === undefined) return undefined
   if (!HOST.test(host)) return 'invalid host header'
   let lines = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!
-    if (name.length !== 4) continue
-    if ((name === 'Host' || name === 'host' || name.toLowerCase() === 'host') && ++lines > 1)
-      return 'more than one host header'
-  }
+  for (let i = 0; i < raw.length; i += 2)
+    if (isNamed(raw[i]!, 'host', 'Host') && ++lines > 1) return 'more than one host header'
   return undefined
 }
 
