@@ -3,14 +3,18 @@
 import type { Authenticator } from './authenticator.js'
 import { getIdentity } from './context.js'
 import type { HeaderBag } from './headers.js'
-import type { Identity } from './identity.js'
+import { asIdentity, type Identity } from './identity.js'
 
 /**
  * The SDK's `User` (isAuthenticated, userName) carrying the verified Identity: an AgentExecutor
  * reaches it as `requestContext.context.user.identity`.
  */
 export class CapiscioUser {
-  constructor(readonly identity: Identity | null) {}
+  readonly identity: Identity | null
+  constructor(identity: Identity | null) {
+    // Anything but an Identity is no one: isAuthenticated never says yes to undefined or {}.
+    this.identity = asIdentity(identity)
+  }
 
   get isAuthenticated(): boolean {
     return this.identity !== null
@@ -35,7 +39,7 @@ export function a2aUserBuilder(
     let identity = getIdentity()
     if (identity === null && authenticator) {
       try {
-        identity = await authenticator.authenticate(req.headers)
+        identity = asIdentity(await authenticator.authenticate(req.headers))
       } catch {
         identity = null
       }

@@ -11,6 +11,8 @@ const REPEATED = Symbol('repeated')
 
 /** One header's value (name lower-case); REPEATED when it was sent more than once. */
 function headerOf(headers: HeaderBag, name: string): string | typeof REPEATED | undefined {
+  // No headers at all (a caller's bug, or plain JS): no credential, rather than a TypeError.
+  if (typeof headers !== 'object' || headers === null) return undefined
   if (typeof (headers as { get?: unknown }).get === 'function') {
     const value = (headers as { get(name: string): string | null }).get(name)
     // Headers joins repeats with ", "; a credential never contains one.
@@ -81,9 +83,19 @@ export function badgeToken(headers: HeaderBag): Presented {
   return { token }
 }
 
-/** Whether the request carries any credential header at all (RFC 6750: then a 401 says invalid_token). */
+/** `Bearer` in any case, alone or followed by a space or tab: the scheme this server takes. */
+const BEARER_SCHEME = /^bearer(?:[ \t]|$)/i
+
+/**
+ * Whether the request tried a credential of ours: a Bearer Authorization (well formed or not) or
+ * X-Capiscio-Badge. RFC 6750 §3.1: then a 401 says error="invalid_token"; a request that tried
+ * another scheme (Basic) "attempted an unsupported authentication method" and gets no error code.
+ */
 export function hasCredential(headers: HeaderBag): boolean {
+  const auth = headerOf(headers, 'authorization')
   return (
-    headerOf(headers, 'authorization') !== undefined || headerOf(headers, 'x-capiscio-badge') !== undefined
+    auth === REPEATED ||
+    (auth !== undefined && BEARER_SCHEME.test(auth.trimStart())) ||
+    headerOf(headers, 'x-capiscio-badge') !== undefined
   )
 }

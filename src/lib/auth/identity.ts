@@ -8,6 +8,24 @@ export interface Identity {
   readonly attrs: Readonly<Record<string, unknown>>
 }
 
+/**
+ * The value as an Identity, or null when it is not one: what an Authenticator answered is trusted
+ * only in that shape. A custom authenticator (plain JS, or one that forgot a return) answering
+ * undefined, false or {} must refuse the request, never let it through without an identity.
+ */
+export function asIdentity(value: unknown): Identity | null {
+  if (typeof value !== 'object' || value === null) return null
+  const v = value as Partial<Record<keyof Identity, unknown>>
+  return typeof v.id === 'string' &&
+    v.id !== '' &&
+    typeof v.type === 'string' &&
+    Array.isArray(v.roles) &&
+    typeof v.attrs === 'object' &&
+    v.attrs !== null
+    ? (value as Identity)
+    : null
+}
+
 /** Which claims make an Identity (the defaults are apcore's). */
 export interface ClaimMapping {
   /** Default "sub". */

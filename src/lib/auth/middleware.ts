@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
+import { CapiscioError } from '../errors.js'
 import type { Authenticator } from './authenticator.js'
 import { runWithIdentity } from './context.js'
 import { hasCredential } from './headers.js'
-import type { Identity } from './identity.js'
+import { asIdentity, type Identity } from './identity.js'
 
 /** Paths an agent serves to anyone (exact match): its card, and the probes of its platform. */
 export const DEFAULT_EXEMPT_PATHS: readonly string[] = Object.freeze([
@@ -51,6 +52,14 @@ export function authMiddleware(
   options: AuthMiddlewareOptions,
 ): (req: Request, res: ServerResponse, next: Next) => void {
   const { authenticator } = options
+  if (typeof authenticator?.authenticate !== 'function')
+    throw new CapiscioError(
+      'USAGE',
+      'authMiddleware needs an authenticator (an object with authenticate())',
+      {
+        options: ['authenticator'],
+      },
+    )
   const exact = new Set(options.exemptPaths ?? DEFAULT_EXEMPT_PATHS)
   const prefixes = [...(options.exemptPrefixes ?? [])]
   const requireAuth = options.requireAuth ?? true
@@ -78,21 +87,27 @@ export function authMiddleware(
       runWithIdentity(null, () => next())
       return
     }
-    let answer: Identity | null | Promise<Identity | null>
+    let answer: unknown
     try {
       answer = authenticator.authenticate(req.headers)
     } catch {
       answer = null // the contract is "never throws"; one that does refuses (fail closed)
     }
-    if (answer === null || typeof (answer as PromiseLike<unknown>).then !== 'function') {
-      proceed(req, res, next, answer as Identity | null)
+    if (!isThenable(answer)) {
+      proceed(req, res, next, asIdentity(answer))
       return
     }
     Promise.resolve(answer).then(
-      (identity) => proceed(req, res, next, identity),
+      (identity) => proceed(req, res, next, asIdentity(identity)),
       () => proceed(req, res, next, null),
     )
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
+  )
 }
 
 /** Writes the 401 (docs/architecture.md §7). */

@@ -25,7 +25,8 @@ export interface IssueBadgeOptions {
   domain?: string
   /** "0".."4" (default "1"; self-signed badges are always "0"). */
   level?: TrustLevel | number
-  aud?: string[]
+  /** One audience or several (a badge always carries them as an array). */
+  aud?: string | readonly string[]
   ttlSeconds?: number
   /** Not-before, NumericDate seconds. */
   nbf?: number
@@ -51,7 +52,9 @@ function usage(message: string, option?: string): never {
 /** Builds and signs a trust badge (docs/formats.md, "Trust badge"). Every badge gets a fresh UUID v4 jti. */
 export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadge> {
   const { privateKey } = options
-  if (privateKey.type !== 'private') usage('a badge is signed with a private key')
+  // Plain JS callers may pass nothing, or a PEM string: a usage error, not a TypeError.
+  if ((privateKey as KeyObject | undefined)?.type !== 'private')
+    usage('a badge is signed with a private key (a KeyObject)', 'privateKey')
   const alg = algOf(privateKey)
   if (!isBadgeAlg(alg))
     throw new CapiscioError('KEY_UNSUPPORTED', `badges are signed with EdDSA or ES256, not ${alg}`)
@@ -79,8 +82,10 @@ export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadg
   // Whole seconds, as exp is: a 1.5 s or 300 ms TTL would quietly become another.
   if (!(Number.isInteger(ttl) && ttl >= 1 && ttl <= MAX_BADGE_TTL_SECONDS))
     usage(`the TTL must be a whole number of seconds between 1s and ${MAX_BADGE_TTL_SECONDS}s (24h)`)
-  if (options.aud?.some((a) => typeof a !== 'string' || a.length === 0))
-    usage('every audience must be a non-empty string')
+  const aud: readonly unknown[] | undefined =
+    typeof options.aud === 'string' ? [options.aud] : (options.aud as readonly unknown[] | undefined)
+  if (aud !== undefined && (!Array.isArray(aud) || aud.some((a) => typeof a !== 'string' || a.length === 0)))
+    usage('every audience must be a non-empty string', 'aud')
   if (options.domain !== undefined && options.domain.length === 0) usage('the domain is empty')
 
   const now = Math.floor((options.now ?? Date.now)() / 1000)
@@ -94,7 +99,7 @@ export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadg
 
   // Claim order as RFC-002 shows it: jti iss sub aud iat exp nbf ial key vc.
   const ordered: Record<string, unknown> = { jti: options.jti ?? randomUUID(), iss, sub }
-  if (options.aud && options.aud.length > 0) ordered.aud = [...options.aud]
+  if (aud && aud.length > 0) ordered.aud = [...aud]
   Object.assign(ordered, { iat, exp })
   if (options.nbf !== undefined) ordered.nbf = Math.floor(options.nbf)
   ordered.ial = options.ial ?? '0'

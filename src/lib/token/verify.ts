@@ -69,7 +69,9 @@ const asList = (v: string | readonly string[] | undefined) =>
  * so that every token costs only its own checks, in this order: shape and alg, claim types,
  * issuer, key and signature, time, audience, required claims.
  */
-export function createTokenVerifier(options: VerifyTokenOptions): TokenVerifier {
+export function createTokenVerifier(given: VerifyTokenOptions): TokenVerifier {
+  // Called from plain JS without options: the usage error below, not a TypeError.
+  const options: VerifyTokenOptions = given ?? {}
   if (options.secret !== undefined && options.keys !== undefined) {
     throw new CapiscioError('USAGE', 'choose one: a secret or a key source, not both', {
       options: ['secret', 'keys'],
@@ -241,7 +243,8 @@ export function tokenChecker(
 }
 
 /** Verifies one token; a service that verifies many builds its verifier once with createTokenVerifier. */
-export function verifyToken(token: string, options: VerifyTokenOptions): Promise<VerifiedToken> {
+export async function verifyToken(token: string, options: VerifyTokenOptions): Promise<VerifiedToken> {
+  // async: a usage error rejects the promise like every other refusal, rather than throwing.
   return createTokenVerifier(options)(token)
 }
 

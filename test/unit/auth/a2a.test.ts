@@ -54,6 +54,20 @@ describe('a2aUserBuilder', () => {
   })
 })
 
+describe('a2aUserBuilder with an authenticator that answers no identity', () => {
+  it.each([
+    ['undefined', undefined],
+    ['false', false],
+    ['{}', {}],
+  ])('answered %s → not authenticated', async (_n, answer) => {
+    const authenticator = { authenticate: async () => answer, securitySchemes: () => ({}) }
+    const user = await a2aUserBuilder(authenticator as unknown as Authenticator)({ headers: {} })
+    expect(user.isAuthenticated).toBe(false)
+    expect(user.identity).toBeNull()
+    expect(user.userName).toBe('')
+  })
+})
+
 describe('credentialInterceptor', () => {
   it('replaces an authorization header of any case with a fresh Bearer credential', async () => {
     let n = 0

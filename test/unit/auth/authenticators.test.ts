@@ -134,6 +134,16 @@ describe('credential headers', () => {
     expect(bearerToken({ authorization: 'Basic abc' })).toEqual({ invalid: true })
   })
 
+  it('no headers at all (plain JS calling with undefined or null) is no credential, not a TypeError', async () => {
+    for (const none of [undefined, null]) {
+      expect(bearerToken(none as never)).toBeUndefined()
+      expect(badgeToken(none as never)).toBeUndefined()
+      expect(await new JWTAuthenticator({ secret: 'x'.repeat(32) }).authenticate(none as never)).toBeNull()
+      const keys = new StaticKeySource([{ publicKey: edKey().publicKey, kid: 'k' }])
+      expect(await new BadgeAuthenticator({ keys }).authenticate(none as never)).toBeNull()
+    }
+  })
+
   it('a badge comes from X-Capiscio-Badge or the bearer token; two different ones are not a credential', () => {
     expect(badgeToken({ 'x-capiscio-badge': 'b' })).toEqual({ token: 'b' })
     expect(badgeToken({ authorization: 'Bearer b' })).toEqual({ token: 'b' })

@@ -86,7 +86,7 @@ describe('withAuth (node:http)', () => {
   })
 
   it('says error="invalid_token" (RFC 6750 §3.1) when a credential was sent but is not valid', async () => {
-    for (const authorization of [`Bearer ${token('a')}x`, 'Basic dXNlcjpwYXNz', 'Bearer', 'bearer a b']) {
+    for (const authorization of [`Bearer ${token('a')}x`, 'Bearer', 'bearer a b']) {
       const r = await call(plain, '/tasks', { authorization })
       expect([authorization, r.status, r.headers['www-authenticate']]).toEqual([
         authorization,
@@ -134,6 +134,74 @@ describe('withAuth (node:http)', () => {
     const auth = { authorization: `Bearer ${token('a')}` }
     expect((await call(base, '/sync', auth)).status).toBe(500)
     expect((await call(base, '/async', auth)).status).toBe(500)
+  })
+})
+
+describe('an authenticator that answers something other than an identity refuses (fail closed)', () => {
+  const id = makeIdentity('u', 'user', [], {})
+  // Plain-JS authenticators: a missing return, a boolean, a half-made object.
+  const answers: [string, unknown][] = [
+    ['undefined', undefined],
+    ['false', false],
+    ['true', true],
+    ['{}', {}],
+    ['an object without roles', { id: 'u', type: 'user', attrs: {} }],
+    ['an empty id', { ...id, id: '' }],
+  ]
+  const authenticatorOf = (answer: () => unknown): Authenticator =>
+    ({ authenticate: answer, securitySchemes: () => ({}) }) as unknown as Authenticator
+
+  it.each(answers)(
+    'answered %s, at once or as a promise → 401 through withAuth and Express',
+    async (_n, answer) => {
+      for (const wrap of [(v: unknown) => v, (v: unknown) => Promise.resolve(v)]) {
+        const a = authenticatorOf(() => wrap(answer))
+        const plainServer = createServer(withAuth((_req, res) => res.end('admin data'), { authenticator: a }))
+        const app = express()
+        app.use(authMiddleware({ authenticator: a }))
+        app.get('/admin', (_req, res) => void res.send('admin data'))
+        const expressServer = createServer(app)
+        servers.push(plainServer, expressServer)
+        for (const base of [await listen(plainServer), await listen(expressServer)]) {
+          const reply = await call(base, '/admin')
+          expect(reply.status).toBe(401)
+          expect(reply.body).not.toContain('admin data')
+        }
+      }
+    },
+  )
+
+  it('still admits a real identity from a custom authenticator', async () => {
+    const a = authenticatorOf(() => id)
+    const server = createServer(withAuth((_req, res) => res.end('admin data'), { authenticator: a }))
+    servers.push(server)
+    const reply = await call(await listen(server), '/admin')
+    expect([reply.status, reply.body]).toEqual([200, 'admin data'])
+  })
+
+  it('refuses to be made without an authenticator (a usage error, not 401 for everything later)', () => {
+    expect(() => authMiddleware({} as never)).toThrow(expect.objectContaining({ code: 'USAGE' }))
+    expect(() => withAuth(() => undefined, { authenticator: {} as never })).toThrow(
+      expect.objectContaining({ code: 'USAGE' }),
+    )
+  })
+})
+
+describe('WWW-Authenticate names invalid_token only for a credential of ours (RFC 6750 §3.1)', () => {
+  it.each([
+    ['Basic dXNlcjpwYXNz', 'Bearer'],
+    ['Digest username="u"', 'Bearer'],
+    ['Bearer not-a-token', 'Bearer error="invalid_token"'],
+    ['bearer', 'Bearer error="invalid_token"'],
+  ])('Authorization: %s → %s', async (auth, expected) => {
+    const reply = await call(plain, '/x', { authorization: auth })
+    expect(reply.status).toBe(401)
+    expect(reply.headers['www-authenticate']).toBe(expected)
+  })
+
+  it('X-Capiscio-Badge counts as a credential of ours', async () => {
+    const reply = await call(plain, '/x', { 'x-capiscio-badge': 'junk' })
+    expect(reply.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
   })
 })
 
