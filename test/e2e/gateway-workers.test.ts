@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http'
+import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http'
 
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 
@@ -52,9 +52,12 @@ function get(
   })
 }
 
-async function setup(workers = 2) {
+async function setup(
+  workers = 2,
+  o: { handler?: Parameters<typeof startUpstream>[0]; args?: string[]; detached?: boolean } = {},
+) {
   const cwd = await clientKeyDir()
-  const agent = await startUpstream(echoAgent)
+  const agent = await startUpstream(o.handler ?? echoAgent)
   ups.push(agent)
   const r = await runCli(DOC_ISSUE_ARGS, { cwd })
   expect(r.code).toBe(0)
@@ -67,8 +70,9 @@ async function setup(workers = 2) {
       ...['--port', String(port), '--host', '127.0.0.1'],
       ...['--target', agent.url, '--local-key', 'client/public.jwk'],
       ...['--workers', String(workers)],
+      ...(o.args ?? []),
     ],
-    { cwd },
+    { cwd, detached: o.detached },
   )
   await waitForOutput(
     gw,
@@ -207,5 +211,79 @@ describe('capiscio gateway start --workers: one /metrics for all workers', () =>
     expect(body).not.toMatch(
       /capiscio_gateway_metrics_workers_missing|capiscio_gateway_worker_restarts_total/,
     )
+  })
+})
+
+/** An agent that holds every request until released: requests in flight for as long as a test needs. */
+function heldAgent() {
+  const held: (() => void)[] = []
+  const handler = (_req: IncomingMessage, res: ServerResponse) => {
+    held.push(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('done'))
+  }
+  return { held, handler, release: () => held.splice(0).forEach((answer) => answer()) }
+}
+
+async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe('capiscio gateway start --workers: signals and start-up failures', () => {
+  it('a SIGTERM to the whole process group (systemd, tini -g, Ctrl-C) drains every worker: no request is cut', async () => {
+    const agent = heldAgent()
+    const { gw, url, badge } = await setup(2, {
+      handler: agent.handler,
+      args: ['--drain-timeout', '20s'],
+      detached: true,
+    })
+    // Fresh connections: the primary hands them to the workers in turn, so both have requests in flight.
+    const answers = Array.from({ length: 4 }, () => get(`${url}/slow`, { headers: badge }))
+    await until(() => agent.held.length === 4, 'four requests at the agent')
+    process.kill(-gw.child.pid!, 'SIGTERM')
+    await waitForOutput(gw, /SIGTERM: draining[\s\S]*SIGTERM: draining/)
+    agent.release()
+    expect((await Promise.all(answers)).map((a) => [a.status, a.body])).toEqual(Array(4).fill([200, 'done']))
+    expect(await gw.exited).toBe(0)
+    expect(gw.stderr()).toMatch(/SIGTERM: all workers stopped/)
+    expect(gw.stderr()).not.toMatch(/exited \(|could not start/)
+  })
+
+  it.each([
+    ['a key file that does not exist', ['--local-key', 'missing.jwk'], /missing\.jwk/],
+    ['a card file that does not exist', ['--card', 'nope.json'], /nope\.json/],
+  ])(
+    'stops with the exit code one process would have (4) when the workers cannot start: %s',
+    async (_what, args, named) => {
+      const cwd = await clientKeyDir()
+      const agent = await startUpstream(echoAgent)
+      ups.push(agent)
+      const port = await freePort()
+      const gw = startCli(
+        ['gateway', 'start', '--port', String(port), '--target', agent.url, '--workers', '2', ...args].concat(
+          args.includes('--local-key') ? [] : ['--local-key', 'client/public.jwk'],
+        ),
+        { cwd },
+      )
+      expect(await gw.exited).toBe(4)
+      expect(gw.stderr()).toMatch(named)
+      expect(gw.stderr()).toMatch(/a worker could not start \(exit code 4\); stopped/)
+    },
+  )
+
+  it('stops with exit code 4 when the port is taken', async () => {
+    const taken = await startUpstream(echoAgent)
+    ups.push(taken)
+    const cwd = await clientKeyDir()
+    const gw = startCli(
+      ['gateway', 'start', '--port', String(taken.port), '--host', '127.0.0.1', '--target', taken.url].concat(
+        ['--local-key', 'client/public.jwk', '--workers', '2'],
+      ),
+      { cwd },
+    )
+    expect(await gw.exited).toBe(4)
+    expect(gw.stderr()).toMatch(/a worker could not start/)
   })
 })

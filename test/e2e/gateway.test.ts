@@ -350,6 +350,26 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     expect(await gw.exited).toBe(0)
   })
 
+  it('a second SIGTERM or SIGINT does not cut the drain short: the in-flight request still completes, exit 0', async () => {
+    const cwd = await clientKeyDir()
+    let answer: (() => void) | undefined
+    const agent = await startUpstream((_req, res) => (answer = () => res.end('finished')))
+    ups.push(agent)
+    const { gw, url } = await gateway(cwd, ['--target', agent.url, '--local-key', 'client/public.jwk'])
+    const inFlight = fetch(`${url}/slow`, { headers: { Authorization: `Bearer ${await issue(cwd)}` } })
+    while (!answer) await new Promise((r) => setTimeout(r, 20))
+    gw.child.kill('SIGTERM')
+    await waitForOutput(gw, /draining/)
+    gw.child.kill('SIGTERM')
+    gw.child.kill('SIGINT')
+    await waitForOutput(gw, /SIGTERM: already draining[\s\S]*SIGINT: already draining/)
+    answer()
+    const res = await inFlight
+    expect([res.status, await res.text()]).toEqual([200, 'finished'])
+    expect(await gw.exited).toBe(0)
+    expect(gw.stderr()).toMatch(/stopped/)
+  })
+
   it('drains under keep-alive load: after SIGTERM no request is reset or left without an answer, and each is logged as the client saw it', async () => {
     const cwd = await clientKeyDir()
     const agent = await startUpstream((req, res) => {
@@ -542,7 +562,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     // The log line is written asynchronously (batched per event-loop turn); wait for it.
     await waitForOutput(
       a.gw,
-      /\[503\] GET \/x - valid badge from did:capiscio:agent:client; replay protection unavailable/,
+      /\[503\] GET \/x - verified badge from did:capiscio:agent:client, but replay protection unavailable/,
     )
   })
 

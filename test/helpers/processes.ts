@@ -16,11 +16,12 @@ const running = new Set<Running>()
 /** Starts the built CLI as a long-running child process (gateway start, badge keep). */
 export function startCli(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string>; detached?: boolean } = {},
 ): Running {
   return startProgram(process.execPath, [BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, NODE_ENV: 'production', ...options.env },
+    detached: options.detached,
   })
 }
 
@@ -28,7 +29,8 @@ export function startCli(
 export function startProgram(
   cmd: string,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  /** detached: a process group of its own, for a signal to the whole group (`kill -- -pgid`). */
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; detached?: boolean } = {},
 ): Running {
   const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''

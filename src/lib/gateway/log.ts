@@ -20,8 +20,13 @@ export function formatLogLine(e: RequestLogEntry, format: 'text' | 'json'): stri
     return line + '}'
   }
   const reason = e.reason ? `${e.reason}${e.code ? ` (${e.code})` : ''}` : undefined
+  // A credential that verified and was then refused (replayed) or not served (the replay store
+  // down, the client gone) is not called valid on a 403 or 503 line.
+  const kind = CREDENTIAL_NAMES[e.credential ?? 'badge']
   const what = e.subject
-    ? `valid ${CREDENTIAL_NAMES[e.credential ?? 'badge']} from ${e.subject}${reason ? `; ${reason}` : ''}`
+    ? reason
+      ? `verified ${kind} from ${e.subject}, but ${reason}`
+      : `valid ${kind} from ${e.subject}`
     : (reason ?? 'ok')
   return `${logTime(e.time)} [${e.status}] ${e.method} ${sanitize(e.path)} - ${what}`
 }

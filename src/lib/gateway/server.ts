@@ -75,6 +75,9 @@ type Expectation = 'continue' | 'other'
 /** A request that got no full answer because the client went away (nginx's convention). */
 const CLIENT_CLOSED = 499
 
+/** Client errors that mean the client left: a reset, a broken pipe, an end before the body's. */
+const CLIENT_LEFT = new Set(['ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE'])
+
 export { validateTarget }
 export type { GatewayOptions }
 
@@ -229,6 +232,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** Why the gateway cannot admit anyone now: a short public reason, and the detail for the log. */
   function readiness(): { reason: string; detail: string } | undefined {
+    // A probe on a connection kept alive across the signal: take this gateway out of rotation.
+    if (draining) return { reason: 'draining', detail: 'draining for shutdown' }
     for (const v of verifiers) {
       const keys = v.notReadyReason?.()
       if (keys !== undefined || v.ready?.() === false)
@@ -407,8 +412,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const conn = conns.get(socket)
     const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    // A request whose body broke mid-way (a bad chunk) or came too slowly: its log line says so.
-    if (conn && conn.busy > 0 && conn.ctx) {
+    // A request whose body broke mid-way (a bad chunk) or came too slowly: its log line says so. A
+    // client that went away (a reset, or its side closed before the body's end) is logged as one
+    // that left, 499, by finish(): it is no fault of the request's framing.
+    if (conn && conn.busy > 0 && conn.ctx && !CLIENT_LEFT.has(err.code ?? '')) {
       conn.ctx.cut ??= timedOut
         ? { status: 408, reason: 'request body too slow (request timeout)' }
         : { status: 400, reason: `request body broken (${err.code ?? 'parse error'})` }

@@ -95,7 +95,11 @@ export const GATEWAY_SETTINGS = {
     default: '10mb',
     help: 'largest request body, e.g. 10mb (SimpleGuard reads the body whole, up to this)',
   },
-  upstreamTimeout: { kind: 'duration', default: '30s', help: 'how long the target may take to answer' },
+  upstreamTimeout: {
+    kind: 'duration',
+    default: '30s',
+    help: 'how long the target may take to send its response headers (a streamed body may idle)',
+  },
   drainTimeout: {
     kind: 'duration',
     default: '30s',

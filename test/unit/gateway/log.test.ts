@@ -72,3 +72,21 @@ describe('isoTime', () => {
     }
   })
 })
+
+describe('formatLogLine text', () => {
+  const base = { time: new Date(0), method: 'GET', path: '/x', durationMs: 1 }
+  it('calls an admitted credential valid, and one refused after it verified "verified …, but" why', () => {
+    expect(
+      formatLogLine({ ...base, status: 200, subject: 'did:web:c', credential: 'badge' }, 'text'),
+    ).toMatch(/ \[200\] GET \/x - valid badge from did:web:c$/)
+    expect(
+      formatLogLine(
+        { ...base, status: 403, subject: 'did:web:c', reason: 'badge already used', code: 'BADGE_REPLAYED' },
+        'text',
+      ),
+    ).toMatch(/ \[403\] GET \/x - verified badge from did:web:c, but badge already used \(BADGE_REPLAYED\)$/)
+    expect(formatLogLine({ ...base, status: 401, reason: 'missing authorization header' }, 'text')).toMatch(
+      / \[401\] GET \/x - missing authorization header$/,
+    )
+  })
+})

@@ -295,6 +295,25 @@ describe('gateway: drain (item 8)', () => {
     agent.destroy()
   })
 
+  it('answers /ready 503 "draining" once the drain began, on a connection kept alive across it', async () => {
+    const { gw } = await setup({ drainGraceMs: 1000 })
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const ready = () =>
+      new Promise<[number, string]>((resolve, reject) =>
+        httpRequest(`${gw.url}/ready`, { agent }, (res) => {
+          let text = ''
+          res.on('data', (d) => (text += d)).on('end', () => resolve([res.statusCode!, text]))
+        })
+          .on('error', reject)
+          .end(),
+      )
+    expect(await ready()).toEqual([200, '{"status":"ready"}'])
+    const closing = gw.close()
+    expect(await ready()).toEqual([503, '{"status":"not ready","reason":"draining"}'])
+    await closing
+    agent.destroy()
+  })
+
   it('sends Connection: close on a response in flight at the signal, and waits for it', async () => {
     let release!: () => void
     const { gw } = await setup({}, (_req, res) => {
@@ -422,6 +441,52 @@ describe('gateway: request bodies the target has not taken', () => {
     )
     expect(answer).toMatch(/^HTTP\/1\.1 502 /)
     expect(answer.toLowerCase()).toContain('connection: close')
+  })
+})
+
+describe('gateway: a client that leaves mid-way is logged and counted 499, not as a broken body', () => {
+  it('a download the client resets (a curl -m that ran out)', async () => {
+    const { gw, logs } = await setup({}, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      const chunk = Buffer.alloc(64 * 1024, 97)
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+      }
+      res.on('drain', pump)
+      req.on('close', () => res.destroy())
+      pump()
+    })
+    const token = await badge()
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(`${gw.url}/huge`, { headers: bearer(token) }, (res) => {
+        // Unread data in the receive buffer: closing now resets the connection.
+        res.once('data', () => setImmediate(() => (req.destroy(), resolve())))
+      })
+      req.on('error', () => undefined)
+      req.end()
+    })
+    expect((await logged(logs, 1))[0]).toMatchObject({
+      status: 499,
+      method: 'GET',
+      reason: 'client closed the connection',
+    })
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+    expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="499",method="GET"\} 1/)
+    expect(metrics).not.toMatch(/code="400"/)
+  })
+
+  it('an upload the client gives up on part-way (its side closed before the declared length)', async () => {
+    const { gw, logs } = await setup()
+    const { port } = new URL(gw.url)
+    const socket = connect(Number(port), '127.0.0.1')
+    sockets.push(socket)
+    socket.on('error', () => undefined)
+    socket.write(
+      `POST /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${await badge()}\r\nContent-Length: 100000\r\n\r\n${'a'.repeat(1000)}`,
+    )
+    socket.end()
+    const entry = (await logged(logs, 1))[0]
+    expect(entry).toMatchObject({ status: 499, reason: 'client closed the connection' })
   })
 })
 
