@@ -120,6 +120,7 @@ export {
   type Body,
   type GuardClaims,
   type GuardKeyLookup,
+  type LazyBody,
   type SignGuardTokenOptions,
   type VerifiedGuardToken,
   type VerifyGuardTokenOptions,

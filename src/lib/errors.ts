@@ -206,7 +206,7 @@ export const ERROR_CODES = {
   GUARD_MALFORMED: {
     exit: EXIT.INVALID,
     summary:
-      'the SimpleGuard token is not a compact EdDSA JWS with a kid, iat and exp (never none, never HMAC)',
+      'the SimpleGuard token is not a compact EdDSA JWS with a kid, iat and exp (never none, never HMAC), or there is none',
     hint: "sign the request again with the caller's SimpleGuard",
   },
   GUARD_UNTRUSTED_KEY: {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { KeyObject } from 'node:crypto'
 
+import { isIssuer } from '../badge/claims.js'
 import { CapiscioError } from '../errors.js'
 import type { ReplayStore } from '../gateway/types.js'
 import { didKeyOf } from '../keys/didkey.js'
@@ -17,6 +18,7 @@ import {
   verifyGuardToken,
   type Body,
   type GuardClaims,
+  type LazyBody,
 } from './token.js'
 
 export interface SimpleGuardOptions {
@@ -93,8 +95,11 @@ export class SimpleGuard {
     return signGuardToken({ privateKey, kid, iss: agentId, claims, body, now: this.options.now })
   }
 
-  /** The claims of a valid inbound token over this body; a GUARD_* CapiscioError otherwise. */
-  async verifyInbound(token: string, body?: Body): Promise<GuardClaims> {
+  /**
+   * The claims of a valid inbound token over this body; a GUARD_* CapiscioError otherwise. The body
+   * may be a function that reads it, called only once the token itself verified (LazyBody).
+   */
+  async verifyInbound(token: string, body?: LazyBody): Promise<GuardClaims> {
     const { claims } = await verifyGuardToken(token, body, {
       keys: this.trust,
       clockSkewSeconds: this.options.clockSkewSeconds ?? GUARD_CLOCK_SKEW_SECONDS,
@@ -115,6 +120,7 @@ export class SimpleGuard {
   }
 
   private async loadKey(): Promise<Identity> {
+    const named = this.options.agentId ?? agentIdFromCard(this.projectRoot)
     const hasKey = [KEY_FILES.privateJwk, KEY_FILES.privatePem].some((f) => existsSync(join(this.keysDir, f)))
     if (!hasKey) {
       if (!this.options.devMode) {
@@ -124,13 +130,16 @@ export class SimpleGuard {
       }
       const key = await generateKey('EdDSA', this.options.signingKid)
       await writeKeyDir(this.keysDir, key)
-      // Dev mode trusts itself, so that a local agent can call itself or a twin.
-      await new TrustStore(this.trustDir).add(key.publicKey, key.kid)
+      // Dev mode trusts itself, so that a local agent can call itself or a twin, as the issuer it
+      // signs as: a key trusted without issuers speaks only as its kid or did:key, so one that
+      // signs as the card's agent_id (or agentId) is bound to it. An id that cannot be an issuer
+      // (not a DID or https URL) is not bound, as trust add would refuse it.
+      const bound = named !== undefined && named !== key.kid && isIssuer(named) ? [named] : []
+      await new TrustStore(this.trustDir).add(key.publicKey, key.kid, { issuers: bound })
     }
     const signing = await readSigningKey(this.keysDir)
     const kid = this.options.signingKid ?? signing.kid
-    const agentId =
-      this.options.agentId ?? agentIdFromCard(this.projectRoot) ?? didKeyOf(signing.privateKey) ?? kid
+    const agentId = named ?? didKeyOf(signing.privateKey) ?? kid
     return { privateKey: signing.privateKey, kid, agentId }
   }
 }

@@ -1,6 +1,6 @@
 // SimpleGuard on the wire (DESIGN §8): requireSignature and signResponse for connect/Express and
 // node:http, and guardedFetch for the calling side.
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 
 import { runWithIdentity } from '../auth/context.js'
 import { badgeToken } from '../auth/headers.js'
@@ -42,17 +42,28 @@ export interface RequireSignatureOptions {
   exemptPaths?: Iterable<string>
   /** The largest body read (default 1 MiB); a larger one is refused with 413. */
   maxBodyBytes?: number
+  /**
+   * Told of every failure answered 500, whose detail the client never sees (it may name a file of
+   * the server's): an unreadable trust store, a handler that threw. For a log; must not throw.
+   */
+  onError?: (error: unknown) => void
 }
 
 /** Refusals that mean "who are you?" (401, -32001); the rest mean "not you" (403, -32002). */
-const UNAUTHENTICATED = new Set(['GUARD_MISSING', 'GUARD_MALFORMED'])
+const UNAUTHENTICATED = new Set(['GUARD_MALFORMED'])
+
+/** The one 500 a client is told why: the fix is in the agent's code, and names nothing of the server's. */
+const PARSER_FIRST =
+  'a body parser read the request before requireSignature without keeping its bytes: mount requireSignature first, or give the parser verify: captureRawBody'
 
 /**
  * Verifies the SimpleGuard token of every request (X-Capiscio-Badge, else Authorization: Bearer)
- * over the exact body bytes. The bytes come from `req.rawBody` (see captureRawBody), else the
- * request stream is read here; a JSON body read here is also parsed onto req.body and marked
- * read, so a later express.json() leaves it alone. On success the claims are on req.guardClaims
- * and getIdentity() returns the caller (id: iss, type "agent", the claims in attrs).
+ * over the exact body bytes. The token is checked first, as the gateway does, so that a request
+ * without a valid one is refused without its body being read. The bytes come from `req.rawBody`
+ * (see captureRawBody), else the request stream is read here; a JSON body read here is also
+ * parsed onto req.body and marked read, so a later express.json() leaves it alone. On success the
+ * claims are on req.guardClaims and getIdentity() returns the caller (id: iss, type "agent", the
+ * claims in attrs). A handler (node:http's `next`) that throws or rejects gets a 500.
  */
 export function requireSignature(
   guard: SimpleGuard,
@@ -66,7 +77,7 @@ export function requireSignature(
     if (res.headersSent) return
     // A refusal of the token is 401 or 403; anything else (an unreadable trust store) is ours: 500.
     const status =
-      code === 'GUARD_BODY_TOO_LARGE'
+      code === 'FILE_TOO_LARGE'
         ? 413
         : UNAUTHENTICATED.has(code)
           ? 401
@@ -87,10 +98,43 @@ export function requireSignature(
     const text = JSON.stringify(answer)
     res.statusCode = status
     if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer')
+    // The rest of a body too large is left unread: the connection cannot carry another request.
+    if (status === 413) res.setHeader('Connection', 'close')
     res.setHeader('Content-Type', 'application/json')
     res.setHeader('Cache-Control', 'no-store')
     res.setHeader('Content-Length', Buffer.byteLength(text))
     res.end(text)
+  }
+
+  /** A failure of ours or of the handler: the detail goes to onError only (it may name a server path). */
+  const failed = (
+    res: ServerResponse,
+    err: unknown,
+    body: Buffer | undefined,
+    message = 'internal error',
+  ) => {
+    try {
+      options.onError?.(err)
+    } catch {
+      // A log hook that throws must not take the answer with it.
+    }
+    if (res.headersSent) res.destroy()
+    else refuse(res, 'INTERNAL_ERROR', message, body)
+  }
+
+  /** Runs the rest of the request; a plain handler's throw or rejection is a 500, not a crash. */
+  const proceed = (res: ServerResponse, next: Next, body: Buffer | undefined) => {
+    // Express and connect catch their handlers' errors themselves (and pass them on with next(err));
+    // what reaches here is a plain node:http handler's.
+    let result: unknown
+    try {
+      result = (next as () => unknown)()
+    } catch (err) {
+      failed(res, err, body)
+      return
+    }
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
+      (result as PromiseLike<unknown>).then(undefined, (err: unknown) => failed(res, err, body))
   }
 
   return (req, res, next) => {
@@ -100,33 +144,31 @@ export function requireSignature(
       next()
       return
     }
+    // The credential is judged before the body is read (as the gateway's pipeline does): no
+    // request without a token that verifies makes the agent buffer its body.
     const presented = badgeToken(req.headers)
-    void rawBodyOf(req, maxBody).then(
-      async (body) => {
-        if (!presented) return refuse(res, 'GUARD_MISSING', 'missing credential', body)
-        if (!('token' in presented))
-          return refuse(res, 'GUARD_MALFORMED', 'the credential headers are not one token', body)
-        let claims: GuardClaims
-        try {
-          claims = await guard.verifyInbound(presented.token, body)
-        } catch (err) {
-          if (!(err instanceof CapiscioError))
-            return refuse(res, 'INTERNAL_ERROR', 'verification failed', body)
-          return refuse(res, err.code, err.message, body)
-        }
-        req.guardClaims = claims
-        runWithIdentity(identityOf(claims), () => next())
-      },
-      (err: unknown) => {
-        const code = err instanceof CapiscioError ? err.code : 'INTERNAL_ERROR'
-        if (code === 'FILE_TOO_LARGE')
-          return refuse(res, 'GUARD_BODY_TOO_LARGE', 'request body too large', undefined)
-        if (res.headersSent) return
-        res.statusCode = 500
-        res.setHeader('Content-Type', 'application/json')
-        res.end(JSON.stringify({ error: err instanceof Error ? err.message : 'cannot read the body', code }))
-      },
-    )
+    if (!presented) return refuse(res, 'GUARD_MALFORMED', 'missing credential', req.rawBody)
+    if (!('token' in presented))
+      return refuse(res, 'GUARD_MALFORMED', 'the credential headers are not one token', req.rawBody)
+    if (!Buffer.isBuffer(req.rawBody) && (req._body || req.readableEnded))
+      return failed(res, new CapiscioError('INTERNAL_ERROR', PARSER_FIRST), undefined, PARSER_FIRST)
+    let body = req.rawBody
+    void guard
+      .verifyInbound(presented.token, async () => (body = await rawBodyOf(req, maxBody)))
+      .then(
+        (claims) => {
+          req.guardClaims = claims
+          runWithIdentity(identityOf(claims), () => proceed(res, next, body))
+        },
+        (err: unknown) => {
+          if (err instanceof CapiscioError && err.code.startsWith('GUARD_'))
+            return refuse(res, err.code, err.message, body)
+          if (err instanceof CapiscioError && err.code === 'FILE_TOO_LARGE')
+            return refuse(res, 'FILE_TOO_LARGE', 'request body too large', undefined)
+          // An unreadable trust store, a broken body: the message may name a server path.
+          failed(res, err, body)
+        },
+      )
   }
 }
 
@@ -151,12 +193,6 @@ function requestId(body: Buffer | undefined): unknown {
 /** The request's exact body bytes: captured by a parser, or read here (and parsed if JSON). */
 async function rawBodyOf(req: Request, max: number): Promise<Buffer | undefined> {
   if (Buffer.isBuffer(req.rawBody)) return req.rawBody
-  if (req._body || req.readableEnded) {
-    throw new CapiscioError(
-      'INTERNAL_ERROR',
-      'a body parser read the request before requireSignature without keeping its bytes: mount requireSignature first, or give the parser verify: captureRawBody',
-    )
-  }
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
@@ -182,21 +218,39 @@ async function rawBodyOf(req: Request, max: number): Promise<Buffer | undefined>
 }
 
 /**
- * Signs every response over the exact bytes sent: the whole body is held until end(), then
- * `X-A2A-Signature` is set and the body sent with its Content-Length. For JSON answers of a
- * protected agent, not for streams (a stream's bytes are not known until it ends).
+ * Signs every response over the exact bytes sent: the whole body is held until end(), and so are
+ * the status and headers (writeHead and flushHeaders only record them), then `X-A2A-Signature` is
+ * set and the body sent with its Content-Length. For JSON answers of a protected agent, not for
+ * streams (a stream's bytes are not known until it ends). An answer that cannot be signed is not
+ * sent: a 500 without its body, or a closed connection when its headers already left.
  */
 export function signResponse(
   guard: SimpleGuard,
 ): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
-  return (_req, res, next) => {
+  return (req, res, next) => {
     const chunks: Buffer[] = []
     const write = res.write.bind(res)
     const end = res.end.bind(res)
+    const writeHead = res.writeHead.bind(res)
+    // Set once the signed answer goes out: node's own end() and write() send the head through writeHead.
+    let sending = false
     const toBuffer = (chunk: unknown, encoding?: unknown) =>
       typeof chunk === 'string'
         ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
         : Buffer.from(chunk as Uint8Array)
+    // writeHead would send the head before the body is known, so without the signature: its
+    // status and headers are kept on res, and go out with the signature at end().
+    res.writeHead = ((status: number, reason?: unknown, headers?: unknown) => {
+      if (sending) return writeHead(status, reason as string, headers as OutgoingHttpHeaders)
+      if (typeof reason === 'string') res.statusMessage = reason
+      else headers = reason
+      res.statusCode = status
+      for (const [name, value] of headerList(headers)) res.setHeader(name, value)
+      return res
+    }) as typeof res.writeHead
+    res.flushHeaders = () => {
+      if (sending) ServerResponse.prototype.flushHeaders.call(res)
+    }
     res.write = ((chunk: unknown, encoding?: unknown, cb?: unknown) => {
       if (chunk !== undefined && chunk !== null) chunks.push(toBuffer(chunk, encoding))
       const done = typeof encoding === 'function' ? encoding : cb
@@ -208,28 +262,54 @@ export function signResponse(
       else if (chunk !== undefined && chunk !== null) chunks.push(toBuffer(chunk, encoding))
       if (typeof encoding === 'function') cb = encoding
       const body = Buffer.concat(chunks)
-      void guard.signOutbound({}, body).then(
-        (token) => {
-          if (!res.headersSent) {
-            res.setHeader(SIGNATURE_HEADER, token)
-            res.setHeader('Content-Length', body.length)
-          }
-          write(body)
-          end(typeof cb === 'function' ? (cb as () => void) : undefined)
-        },
-        () => {
+      const send = (token: string | undefined) => {
+        sending = true
+        // Its head left before signResponse could hold it (sent by a middleware mounted earlier):
+        // the answer cannot carry the signature, and unsigned is not sent.
+        if (res.headersSent) return void res.destroy()
+        if (token === undefined) {
           // Unsigned is not sent: a client that checks signatures would take it for forged.
-          if (!res.headersSent) {
-            res.statusCode = 500
-            res.removeHeader('Content-Length')
-          }
+          res.statusCode = 500
+          res.removeHeader('Content-Length')
           end()
-        },
-      )
+          return
+        }
+        res.setHeader(SIGNATURE_HEADER, token)
+        // A HEAD answer's length is its GET's, and a 204 or 304 has none.
+        const bodiless = req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304
+        if (!bodiless) res.setHeader('Content-Length', body.length)
+        write(body)
+        end(typeof cb === 'function' ? (cb as () => void) : undefined)
+      }
+      void guard.signOutbound({}, body).then(send, () => send(undefined))
       return res
     }) as typeof res.end
     next()
   }
+}
+
+/** writeHead's headers (an object, [name, value] pairs, or a flat name, value list) as setHeader takes them. */
+function headerList(headers: unknown): [string, number | string | string[]][] {
+  if (!headers) return []
+  if (!Array.isArray(headers))
+    return Object.entries(headers as OutgoingHttpHeaders).filter(
+      (entry): entry is [string, number | string | string[]] => entry[1] !== undefined,
+    )
+  const pairs = (Array.isArray(headers[0]) ? headers : chunked(headers)) as [string, string][]
+  // One setHeader per name: a name writeHead is given twice is sent twice.
+  const byName = new Map<string, [string, string[]]>()
+  for (const [name, value] of pairs) {
+    const entry = byName.get(name.toLowerCase()) ?? [name, []]
+    entry[1].push(String(value))
+    byName.set(name.toLowerCase(), entry)
+  }
+  return [...byName.values()].map(([name, values]) => [name, values.length === 1 ? values[0]! : values])
+}
+
+function chunked(flat: unknown[]): unknown[][] {
+  const pairs: unknown[][] = []
+  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i], flat[i + 1]])
+  return pairs
 }
 
 export interface GuardedFetchOptions {
@@ -241,25 +321,38 @@ export interface GuardedFetchOptions {
   claims?: Record<string, unknown>
 }
 
+/** Statuses whose Response has no body (the fetch standard's null body statuses). */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304])
+
 /**
  * A fetch that signs every request over its exact body (string, bytes or none) into
  * `X-Capiscio-Badge`, and with verifyResponse refuses a response whose signature does not verify
- * (a GUARD_* CapiscioError; GUARD_MISSING when it has none).
+ * (a GUARD_* CapiscioError; GUARD_MALFORMED when it has none). A Request's method, headers and
+ * body are its own, unless init gives others (as fetch takes them).
  */
 export function guardedFetch(guard: SimpleGuard, options: GuardedFetchOptions = {}): typeof fetch {
   const doFetch = options.fetch ?? globalThis.fetch
-  return (async (input: string | URL | Request, init: RequestInit = {}) => {
-    const body = bodyBytes(init.body)
+  return (async (input: string | URL | globalThis.Request, init: RequestInit = {}) => {
+    const request = input instanceof globalThis.Request ? input : undefined
+    // A Request's own body is read from a clone, so that the Request itself can still be sent.
+    const body =
+      init.body === undefined && request?.body
+        ? Buffer.from(await request.clone().arrayBuffer())
+        : bodyBytes(init.body)
     const token = await guard.signOutbound({ ...options.claims }, body)
-    const headers = new Headers(init.headers)
+    const headers = new Headers(init.headers ?? request?.headers)
     headers.set('X-Capiscio-Badge', token)
-    const res = await doFetch(input as string, { ...init, headers, body: body ?? null })
+    const res = await doFetch(input, { ...init, headers, body: body ?? null })
     if (!options.verifyResponse) return res
     const bytes = Buffer.from(await res.arrayBuffer())
     const signature = res.headers.get(SIGNATURE_HEADER)
     if (!signature) throw new CapiscioError('GUARD_MALFORMED', `the response has no ${SIGNATURE_HEADER}`)
     await guard.verifyInbound(signature, bytes)
-    return new Response(bytes, { status: res.status, statusText: res.statusText, headers: res.headers })
+    return new Response(NULL_BODY_STATUSES.has(res.status) ? null : bytes, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    })
   }) as typeof fetch
 }
 

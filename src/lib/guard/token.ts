@@ -16,6 +16,12 @@ export const GUARD_RESERVED_CLAIMS = ['iss', 'iat', 'exp', 'nbf', 'jti', 'bh'] a
 /** A body as the guard takes it: the exact bytes sent, or text (as its UTF-8 bytes). */
 export type Body = Uint8Array | string
 
+/**
+ * A body, or a function that reads it: called only once the token's shape, key, issuer, signature
+ * and time verified, so that an unsigned or forged request never makes its body be read.
+ */
+export type LazyBody = Body | undefined | (() => Promise<Body | undefined>)
+
 const bytesOf = (body: Body) => (typeof body === 'string' ? Buffer.from(body, 'utf8') : body)
 
 /** `bh`: base64url (no padding) of the SHA-256 of the exact body bytes. */
@@ -177,11 +183,12 @@ export async function checkIssuer(
  * and exp), trusted key for the kid, signature, time, body hash, replay. Tokens of both Python
  * generations verify: the older puts iss in the payload, the Go-backed one in the header (its
  * payload is only iat, exp and bh). The body rule: a non-empty body needs a matching bh; an empty
- * or absent body takes no bh, or the empty body's hash (which the older SDK sends for `b""`).
+ * or absent body takes no bh, or the empty body's hash (which the older SDK sends for `b""`). A
+ * body given as a function is read only after the time checks (LazyBody).
  */
 export async function verifyGuardToken(
   token: string,
-  body: Body | undefined,
+  body: LazyBody,
   options: VerifyGuardTokenOptions,
 ): Promise<VerifiedGuardToken> {
   const { header, payload, signingInput, signature } = decodeJws(token, 'GUARD_MALFORMED')
@@ -226,7 +233,8 @@ export async function verifyGuardToken(
   if (nbf !== undefined && nbf > now + skew) fail('GUARD_NOT_YET_VALID', 'the token is not valid yet (nbf)')
   if (now - iat > maxAge + skew) fail('GUARD_EXPIRED', `the token is older than ${maxAge}s`)
 
-  if (!options.skipBodyCheck) checkBody(payload.bh as string | undefined, body)
+  if (!options.skipBodyCheck)
+    checkBody(payload.bh as string | undefined, typeof body === 'function' ? await body() : body)
 
   if (options.replayStore) {
     const id =

@@ -16,6 +16,7 @@ import { startProgram } from '../../helpers/processes.js'
 import { pythonWith } from '../../helpers/python.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
 import { keyPair } from '../../helpers/keypair.js'
+import { readSigningKey } from '../../../src/lib/store/keydir.js'
 import { thrownBy } from '../../helpers/thrown.js'
 
 afterAll(cleanupTmp)
@@ -172,6 +173,26 @@ describe('SimpleGuard: sign and verify', () => {
     const guard = new SimpleGuard({ baseDir: deep, devMode: true, env: {} })
     expect(guard.keysDir).toBe(join(root, 'capiscio_keys'))
     expect((await guard.whoami()).agentId).toBe('did:web:agent.example.com')
+  })
+
+  it("dev mode trusts its new key as the issuer it signs as: the card's agent_id, or agentId", async () => {
+    const root = tmpDir()
+    const sub = join(root, 'sub')
+    mkdirSync(sub)
+    writeFileSync(join(root, 'agent-card.json'), JSON.stringify({ agent_id: 'did:web:agent.example.com' }))
+    const fromCard = new SimpleGuard({ baseDir: sub, devMode: true, env: {} })
+    await expect(fromCard.verifyInbound(await fromCard.signOutbound({}, 'x'), 'x')).resolves.toMatchObject({
+      iss: 'did:web:agent.example.com',
+    })
+    const named = devGuard(Date.now, { agentId: 'https://agent.example.com' })
+    await expect(named.verifyInbound(await named.signOutbound({}, 'x'), 'x')).resolves.toMatchObject({
+      iss: 'https://agent.example.com',
+    })
+    // Bound to that issuer only: the key may not speak for another.
+    const { kid } = await named.whoami()
+    const { privateKey } = await readSigningKey(named.keysDir)
+    const other = signGuardToken({ privateKey, kid, iss: 'https://other.example.com' })
+    expect(await code(named.verifyInbound(other))).toBe('GUARD_UNTRUSTED_KEY')
   })
 })
 
