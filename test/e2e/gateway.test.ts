@@ -85,6 +85,14 @@ describe('capiscio gateway start (child processes, real servers)', () => {
       ['--local-key', 'client/public.jwk', '--redis', 'redis://127.0.0.1:abc'],
       /--redis must be a "redis:\/\/" or "rediss:\/\/" URL/,
     ],
+    [
+      ['--local-key', 'client/public.jwk', '--redis-timeout', '2s'],
+      /--redis-timeout is for --redis, which is not set/,
+    ],
+    [
+      ['--local-key', 'client/public.jwk', '--redis', 'redis://127.0.0.1:1', '--redis-timeout', '0'],
+      /--redis-timeout must be at least 1ms/,
+    ],
   ])('refuses to start with %j (exit 2)', async (args, message) => {
     const cwd = await clientKeyDir()
     const r = await runCli(['gateway', 'start', '--port', '0', ...(args as string[])], { cwd })
@@ -564,6 +572,56 @@ describe('capiscio gateway start (child processes, real servers)', () => {
       a.gw,
       /\[503\] GET \/x - verified badge from did:capiscio:agent:client, but replay protection unavailable/,
     )
+  })
+
+  it('bounds a stalled Redis (SIGSTOP) by --redis-timeout: 503 for the badged request and /ready, 200 once it answers', async () => {
+    const cwd = await clientKeyDir()
+    const agent = await startUpstream(echoAgent)
+    ups.push(agent)
+    const redisPort = await freePort()
+    const redis = startProgram('redis-server', [
+      '--port',
+      String(redisPort),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+    ])
+    // Redis set by the variable, its timeout by the flag: both reach the store.
+    const { gw, url } = await gateway(
+      cwd,
+      ['--target', agent.url, '--local-key', 'client/public.jwk', '--redis-timeout', '300ms'],
+      { CAPISCIO_GATEWAY_REDIS: `redis://127.0.0.1:${redisPort}` },
+    )
+    const readyStatus = async () => (await fetch(`${url}/ready`)).status
+    const until = async (check: () => Promise<boolean>, what: string) => {
+      const deadline = Date.now() + 10_000
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}; stderr:\n${gw.stderr()}`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
+    await until(async () => (await readyStatus()) === 200, 'the gateway is ready')
+    const send = async () =>
+      fetch(`${url}/x`, {
+        headers: { Authorization: `Bearer ${await issue(cwd)}` },
+        signal: AbortSignal.timeout(5000),
+      })
+    expect((await send()).status).toBe(200)
+    redis.child.kill('SIGSTOP')
+    try {
+      const stalled = await send()
+      expect([stalled.status, await stalled.json()]).toEqual([
+        503,
+        { error: 'replay protection unavailable' },
+      ])
+      await waitForOutput(gw, /\[503\] GET \/x - .*the replay store \(Redis\) did not answer within 300 ms/)
+      expect(await readyStatus()).toBe(503)
+    } finally {
+      redis.child.kill('SIGCONT')
+    }
+    await until(async () => (await readyStatus()) === 200, '/ready answers 200 again')
+    expect((await send()).status).toBe(200)
   })
 
   it('serves HTTPS with --tls-cert and --tls-key', async () => {

@@ -46,6 +46,7 @@ const SETTING_OF: Record<string, GatewaySettingKey> = {
   upstreamTimeoutMs: 'upstreamTimeout',
   drainTimeoutMs: 'drainTimeout',
   requestTimeoutMs: 'requestTimeout',
+  redisTimeoutMs: 'redisTimeout',
 }
 
 export default class GatewayStart extends BaseCommand<typeof GatewayStart> {

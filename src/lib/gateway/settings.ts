@@ -130,6 +130,11 @@ export const GATEWAY_SETTINGS = {
     helpValue: 'URL',
     help: 'share replay protection across replicas through Redis (turns replay protection on)',
   },
+  redisTimeout: {
+    kind: 'duration',
+    default: '1s',
+    help: 'how long Redis may take to answer; a badged request it keeps waiting gets 503, and /ready 503 until Redis answers',
+  },
   cacheSize: {
     kind: 'integer',
     min: 0,
@@ -235,7 +240,8 @@ export function gatewaySettingsFrom(get: SettingLookup): GatewaySettings {
       )
   const redis = value('redis')
   const authPath = value('authPath')!
-  const ms = (key: 'upstreamTimeout' | 'drainTimeout' | 'requestTimeout') => seconds(key, value(key))! * 1000
+  const ms = (key: 'upstreamTimeout' | 'drainTimeout' | 'requestTimeout' | 'redisTimeout') =>
+    seconds(key, value(key))! * 1000
   const mode = value('mode') ?? 'proxy'
   const out: GatewaySettings = {
     mode,
@@ -276,6 +282,8 @@ export function gatewaySettingsFrom(get: SettingLookup): GatewaySettings {
     tlsKey: value('tlsKey'),
     replayProtection: value('replayProtection') === true || redis !== undefined,
     redis,
+    // Its default only with redis: given without it, checkGatewaySettings says it has no use.
+    redisTimeoutMs: redis !== undefined || get('redisTimeout') !== undefined ? ms('redisTimeout') : undefined,
     cacheSize: value('cacheSize'),
     logFormat: value('logFormat'),
     workers: value('workers'),

@@ -68,6 +68,8 @@ export interface GatewaySettings {
   tlsKey?: string
   replayProtection?: boolean
   redis?: string
+  /** How long a Redis command may wait for its answer (default 1000). */
+  redisTimeoutMs?: number
   cacheSize?: number
   /** For runGatewayProcess: the request log's format and how many processes serve the port. */
   logFormat?: 'text' | 'json'
@@ -175,6 +177,15 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
         options: ['redis'],
       },
     )
+  if (s.redisTimeoutMs !== undefined) {
+    if (s.redis === undefined)
+      throw new CapiscioError('USAGE', 'redisTimeout is for redis, which is not set', {
+        options: ['redisTimeout', 'redis'],
+      })
+    // 0 would be no limit: a stalled Redis would hold every badged request.
+    if (!(s.redisTimeoutMs >= 1))
+      throw new CapiscioError('USAGE', 'redisTimeout must be at least 1ms', { options: ['redisTimeout'] })
+  }
   if (workers > 1 && s.replayProtection && !s.redis) {
     throw new CapiscioError(
       'USAGE',
@@ -386,7 +397,9 @@ export async function startGateway(s: GatewaySettings, hooks: StartHooks = {}): 
   let replay: ReplayStore | undefined
   if (s.redis) {
     const { RedisReplayStore } = await import('./replay-redis.js')
-    const store = new RedisReplayStore(s.redis, s.clockSkewSeconds ?? 60)
+    const store = new RedisReplayStore(s.redis, s.clockSkewSeconds ?? 60, undefined, {
+      commandTimeoutMs: s.redisTimeoutMs,
+    })
     await store
       .waitReady()
       .catch((err: CapiscioError) => warn(`${err.message}; requests get 503 until it is back`))

@@ -102,4 +102,14 @@ describe('the gateway settings table (one entry per setting)', () => {
     expect(() => validateConfig({ gateway: { verify: 'badge' } }, '/p/c.json')).toThrow(/list of strings/)
     expect(() => validateConfig({ gateway: { mode: 'sidecar' } }, '/p/c.json')).toThrow(/proxy, auth/)
   })
+
+  it('gives redisTimeout its default (1 s) only with redis', () => {
+    const from = (flags: Partial<Record<GatewaySettingKey, unknown>>, env: NodeJS.ProcessEnv) =>
+      gatewaySettingsFrom((key) => resolveGatewaySetting(key, flags[key] as never, none, env))
+    expect(from({}, { CAPISCIO_GATEWAY_REDIS: 'redis://r' }).redisTimeoutMs).toBe(1000)
+    expect(from({}, {}).redisTimeoutMs).toBeUndefined()
+    expect(from({ redisTimeout: '250ms' }, { CAPISCIO_GATEWAY_REDIS: 'redis://r' }).redisTimeoutMs).toBe(250)
+    // Given without redis, it is kept, for checkGatewaySettings to refuse.
+    expect(from({}, { CAPISCIO_GATEWAY_REDIS_TIMEOUT: '2s' }).redisTimeoutMs).toBe(2000)
+  })
 })

@@ -1,0 +1,116 @@
+import { afterEach, describe, expect, it } from '@jest/globals'
+
+import { issueBadge } from '../../../src/lib/badge/issue.js'
+import { createBadgeVerifier } from '../../../src/lib/gateway/badge-verifier.js'
+import { RedisReplayStore, type RedisReplayOptions } from '../../../src/lib/gateway/replay-redis.js'
+import type { Gateway } from '../../../src/lib/gateway/server.js'
+import type { RequestLogEntry } from '../../../src/lib/gateway/types.js'
+import { StaticKeySource } from '../../../src/lib/keysource/static.js'
+import { edKey } from '../../helpers/badges.js'
+import { gatewayWithAgent } from '../../helpers/gateway.js'
+import { startProgram, stopAll, type Running } from '../../helpers/processes.js'
+import { freePort } from '../../helpers/servers.js'
+
+const client = edKey()
+const keys = new StaticKeySource([{ publicKey: client.publicKey, kid: client.did }])
+const badge = async () =>
+  (
+    await issueBadge({
+      privateKey: client.privateKey,
+      sub: 'did:capiscio:agent:client',
+      domain: 'client.example.com',
+    })
+  ).token
+
+const open: { close(): Promise<void> }[] = []
+/** Redis processes stopped with SIGSTOP: resumed before they are killed, whatever a test did. */
+const stopped = new Set<Running>()
+afterEach(async () => {
+  for (const r of stopped) r.child.kill('SIGCONT')
+  stopped.clear()
+  await Promise.all(open.splice(0).map((s) => s.close()))
+  await stopAll()
+})
+
+/** Polls `check` until it holds, or fails after `ms` (the condition, not a guessed delay, is waited for). */
+async function until(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** A real redis-server, a store on it (connected), and a gateway in front of an agent using it. */
+async function withRedis(
+  options: RedisReplayOptions,
+): Promise<{ redis: Running; store: RedisReplayStore; gw: Gateway; logs: RequestLogEntry[] }> {
+  const port = await freePort()
+  const redis = startProgram('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', ''])
+  const store = new RedisReplayStore(`redis://127.0.0.1:${port}`, 60, undefined, options)
+  open.push(store)
+  // redis-server may not listen yet at the first attempt; the client reconnects on its own.
+  await until(async () => store.ready(), 'Redis is connected')
+  const { gw, up, logs } = await gatewayWithAgent(createBadgeVerifier({ keys }), { replay: store })
+  open.push(gw, up)
+  return { redis, store, gw, logs }
+}
+
+const stop = (r: Running) => (stopped.add(r), r.child.kill('SIGSTOP'))
+const resume = (r: Running) => (stopped.delete(r), r.child.kill('SIGCONT'))
+
+/** A badged request, given up on after 5 s (without a command timeout it would never be answered). */
+const send = async (gw: Gateway, token: string) =>
+  fetch(`${gw.url}/x`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) })
+/** The n-th log line (1-based): a response's line is written when it closes, maybe after the client read it. */
+async function line(logs: RequestLogEntry[], n: number): Promise<RequestLogEntry> {
+  await until(async () => logs.length >= n, `${n} log lines`)
+  return logs[n - 1]!
+}
+const readyStatus = async (gw: Gateway) => (await fetch(`${gw.url}/ready`)).status
+
+describe('Redis replay store: a Redis that is connected but does not answer (SIGSTOP)', () => {
+  it('answers a badged request 503 within the command timeout, and /ready 503 until Redis answers again', async () => {
+    const { redis, gw, logs } = await withRedis({ commandTimeoutMs: 200 })
+    expect((await send(gw, await badge())).status).toBe(200)
+
+    stop(redis)
+    const sentBeforeTimeout = await badge()
+    const stalled = await send(gw, sentBeforeTimeout)
+    expect([stalled.status, await stalled.json()]).toEqual([503, { error: 'replay protection unavailable' }])
+    expect((await line(logs, 2)).reason).toBe(
+      'replay protection unavailable: the replay store (Redis) did not answer within 200 ms',
+    )
+    const ready = await fetch(`${gw.url}/ready`)
+    expect([ready.status, await ready.json()]).toEqual([
+      503,
+      { status: 'not ready', reason: 'replay store unavailable' },
+    ])
+    expect((await line(logs, 3)).reason).toBe('not ready: redis not answering: no answer within 200 ms')
+    // Redis has not answered since: the next claim is refused at once, without being sent.
+    const notSent = await badge()
+    const refused = await send(gw, notSent)
+    expect([refused.status, await refused.json()]).toEqual([503, { error: 'replay protection unavailable' }])
+    expect((await line(logs, 4)).reason).toMatch(/not answering \(no answer within 200 ms\)$/)
+
+    resume(redis)
+    await until(async () => (await readyStatus(gw)) === 200, '/ready answers 200 again')
+    // The claim that was never sent did not use the badge up.
+    expect((await send(gw, notSent)).status).toBe(200)
+    // The one written before the timeout was run by Redis once it resumed: used up (fail closed).
+    const late = await send(gw, sentBeforeTimeout)
+    expect([late.status, ((await late.json()) as { code: string }).code]).toEqual([403, 'BADGE_REPLAYED'])
+    expect((await send(gw, await badge())).status).toBe(200)
+  })
+
+  it('turns /ready 503 while no request comes (a PING), and 200 once Redis answers again', async () => {
+    const { redis, store, gw } = await withRedis({ commandTimeoutMs: 200, pingIntervalMs: 50 })
+    expect(await readyStatus(gw)).toBe(200)
+    stop(redis)
+    await until(async () => (await readyStatus(gw)) === 503, '/ready answers 503')
+    expect(store.notReadyReason()).toBe('redis not answering: no answer within 200 ms')
+    resume(redis)
+    await until(async () => (await readyStatus(gw)) === 200, '/ready answers 200 again')
+    expect((await send(gw, await badge())).status).toBe(200)
+  })
+})
