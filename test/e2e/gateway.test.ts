@@ -188,6 +188,49 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     ])
   })
 
+  it('refuses --no-replay-protection beside a Redis URL from the variable or the file, naming both (exit 2)', async () => {
+    const cwd = await clientKeyDir()
+    const args = [
+      'gateway',
+      'start',
+      '--port',
+      '0',
+      '--local-key',
+      'client/public.jwk',
+      '--no-replay-protection',
+    ]
+    const fromEnv = await runCli(args, { cwd, env: { CAPISCIO_GATEWAY_REDIS: 'redis://127.0.0.1:1' } })
+    expect([fromEnv.code, fromEnv.stderr]).toEqual([
+      2,
+      expect.stringContaining(
+        '--replay-protection is turned off, but CAPISCIO_GATEWAY_REDIS (which turns it on) is set',
+      ),
+    ])
+    writeFileSync(
+      join(cwd, 'capiscio.config.json'),
+      JSON.stringify({ gateway: { redis: 'redis://127.0.0.1:1' } }),
+    )
+    const fromFile = await runCli(args, { cwd })
+    expect([fromFile.code, fromFile.stderr]).toEqual([
+      2,
+      expect.stringContaining(
+        `${join(cwd, 'capiscio.config.json')}: --replay-protection is turned off, but gateway.redis (which turns it on) is set`,
+      ),
+    ])
+    // Both from the environment: a configuration error (exit 4), each variable named.
+    const bothEnv = await runCli(args.slice(0, -1), {
+      cwd,
+      env: { CAPISCIO_GATEWAY_REPLAY_PROTECTION: 'false', CAPISCIO_GATEWAY_REDIS: 'redis://127.0.0.1:1' },
+    })
+    expect([bothEnv.code, bothEnv.stderr]).toEqual([
+      4,
+      expect.stringContaining(
+        'CAPISCIO_GATEWAY_REPLAY_PROTECTION is turned off, but CAPISCIO_GATEWAY_REDIS (which turns it on) is set',
+      ),
+    ])
+    expect(`${fromEnv.stderr}${fromFile.stderr}${bothEnv.stderr}`).not.toMatch(/listening on/)
+  })
+
   it('refuses a --trust-dir that does not exist, or is not a directory, at start (exit 4)', async () => {
     const cwd = await clientKeyDir()
     for (const dir of ['/nonexistent', 'client/public.jwk']) {

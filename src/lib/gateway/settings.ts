@@ -280,7 +280,8 @@ export function gatewaySettingsFrom(get: SettingLookup): GatewaySettings {
     maxConnections: value('maxConnections'),
     tlsCert: value('tlsCert'),
     tlsKey: value('tlsKey'),
-    replayProtection: value('replayProtection') === true || redis !== undefined,
+    // Unset, it follows redis; set off beside a redis URL, checkGatewaySettings refuses the pair.
+    replayProtection: value('replayProtection') ?? redis !== undefined,
     redis,
     // Its default only with redis: given without it, checkGatewaySettings says it has no use.
     redisTimeoutMs: redis !== undefined || get('redisTimeout') !== undefined ? ms('redisTimeout') : undefined,

@@ -177,6 +177,16 @@ export async function checkGatewaySettings(s: GatewaySettings, workers = 1): Pro
         options: ['redis'],
       },
     )
+  if (s.replayProtection === false && s.redis !== undefined)
+    // redis turns replay protection on; turned off beside it, one of the two would be ignored.
+    throw new CapiscioError(
+      'USAGE',
+      'replayProtection is turned off, but redis (which turns it on) is set: the two contradict each other',
+      {
+        hint: 'leave out redis to run without replay protection, or leave out replayProtection to keep each jti in Redis',
+        options: ['replayProtection', 'redis'],
+      },
+    )
   if (s.redisTimeoutMs !== undefined) {
     if (s.redis === undefined)
       throw new CapiscioError('USAGE', 'redisTimeout is for redis, which is not set', {

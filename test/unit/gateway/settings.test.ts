@@ -5,6 +5,7 @@ import { describe, expect, it } from '@jest/globals'
 
 import GatewayStart from '../../../src/commands/gateway/start.js'
 import { ROOT } from '../../helpers/paths.js'
+import { checkGatewaySettings } from '../../../src/lib/gateway/start.js'
 import { GATEWAY_SCHEMA, resolveGatewaySetting, validateConfig } from '../../../src/lib/config.js'
 import {
   GATEWAY_SETTINGS,
@@ -101,6 +102,36 @@ describe('the gateway settings table (one entry per setting)', () => {
     )
     expect(() => validateConfig({ gateway: { verify: 'badge' } }, '/p/c.json')).toThrow(/list of strings/)
     expect(() => validateConfig({ gateway: { mode: 'sidecar' } }, '/p/c.json')).toThrow(/proxy, auth/)
+  })
+
+  it('turns replay protection on with redis unless it is turned off, and refuses it turned off beside redis', async () => {
+    const file = (gateway: Record<string, unknown>) => ({
+      config: validateConfig({ gateway }, '/p/.capisciorc.json'),
+      filepath: '/p/.capisciorc.json',
+    })
+    const from = (
+      flags: Partial<Record<GatewaySettingKey, unknown>>,
+      loaded: Parameters<typeof resolveGatewaySetting>[2],
+      env: NodeJS.ProcessEnv,
+    ) => gatewaySettingsFrom((key) => resolveGatewaySetting(key, flags[key] as never, loaded, env))
+    const REDIS = { CAPISCIO_GATEWAY_REDIS: 'redis://r' }
+    expect(from({}, none, REDIS)).toMatchObject({ replayProtection: true, redis: 'redis://r' })
+    expect(from({ replayProtection: true }, none, REDIS)).toMatchObject({ replayProtection: true })
+    // --no-replay-protection beside redis from the variable, or from the file: kept as given, then refused.
+    for (const s of [
+      from({ replayProtection: false }, none, REDIS),
+      from({ replayProtection: false }, file({ redis: 'redis://r' }), {}),
+      from({}, file({ redis: 'redis://r' }), { CAPISCIO_GATEWAY_REPLAY_PROTECTION: 'false' }),
+    ]) {
+      expect(s).toMatchObject({ replayProtection: false, redis: 'redis://r' })
+      await expect(checkGatewaySettings({ ...s, localKey: 'k.jwk' })).rejects.toMatchObject({
+        code: 'USAGE',
+        options: ['replayProtection', 'redis'],
+      })
+    }
+    // Off without redis is just off.
+    expect(from({ replayProtection: false }, none, {})).toMatchObject({ replayProtection: false })
+    expect(from({ replayProtection: false }, none, {}).redis).toBeUndefined()
   })
 
   it('gives redisTimeout its default (1 s) only with redis', () => {
