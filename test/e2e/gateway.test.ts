@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 import { Client } from 'undici'
 
 import { clientKeyDir, DOC_ISSUE_ARGS, runCli } from '../helpers/cli.js'
-import { peakRssMiB, startCli, startProgram, stopAll, waitForOutput } from '../helpers/processes.js'
+import { peakRssMiB, startCli, startRedis, stopAll, waitForOutput } from '../helpers/processes.js'
 import { echoAgent, freePort, startUpstream, waitForHttp, type Upstream } from '../helpers/servers.js'
 import { cleanupTmp } from '../helpers/tmp.js'
 import { startGatewayCli } from '../helpers/gateway-cli.js'
@@ -571,16 +571,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     const agent = await startUpstream(echoAgent)
     ups.push(agent)
     const redisPort = await freePort()
-    const redis = startProgram('redis-server', [
-      '--port',
-      String(redisPort),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ])
+    const redis = startRedis(redisPort)
     await new Promise((r) => setTimeout(r, 300))
     const args = [
       '--target',
@@ -624,14 +615,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     const agent = await startUpstream(echoAgent)
     ups.push(agent)
     const redisPort = await freePort()
-    const redis = startProgram('redis-server', [
-      '--port',
-      String(redisPort),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-    ])
+    const redis = startRedis(redisPort)
     // Redis set by the variable, its timeout by the flag: both reach the store.
     const { gw, url } = await gateway(
       cwd,

@@ -52,6 +52,20 @@ export function startProgram(
   return r
 }
 
+/** A real redis-server on loopback `port`, keeping nothing on disk; stopAll() ends it. */
+export function startRedis(port: number): Running {
+  return startProgram('redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ])
+}
+
 export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((r) => r.stop('SIGKILL')))
 }

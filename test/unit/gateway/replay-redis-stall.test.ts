@@ -8,7 +8,7 @@ import type { RequestLogEntry } from '../../../src/lib/gateway/types.js'
 import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { edKey } from '../../helpers/badges.js'
 import { gatewayWithAgent } from '../../helpers/gateway.js'
-import { startProgram, stopAll, type Running } from '../../helpers/processes.js'
+import { startRedis, stopAll, type Running } from '../../helpers/processes.js'
 import { freePort } from '../../helpers/servers.js'
 
 const client = edKey()
@@ -46,7 +46,7 @@ async function withRedis(
   options: RedisReplayOptions,
 ): Promise<{ redis: Running; store: RedisReplayStore; gw: Gateway; logs: RequestLogEntry[] }> {
   const port = await freePort()
-  const redis = startProgram('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', ''])
+  const redis = startRedis(port)
   const store = new RedisReplayStore(`redis://127.0.0.1:${port}`, 60, undefined, options)
   open.push(store)
   // redis-server may not listen yet at the first attempt; the client reconnects on its own.

@@ -13,7 +13,7 @@ import { listenAddress } from '../../../src/lib/gateway/start.js'
 import type { GatewayVerifier, RequestLogEntry } from '../../../src/lib/gateway/types.js'
 import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { edKey } from '../../helpers/badges.js'
-import { startProgram, stopAll } from '../../helpers/processes.js'
+import { startRedis, stopAll } from '../../helpers/processes.js'
 import { echoAgent, freePort, type Upstream } from '../../helpers/servers.js'
 import { tmpDir } from '../../helpers/tmp.js'
 import { selfSignedCert } from '../../helpers/tls.js'
@@ -202,7 +202,7 @@ describe('gateway: server limits (item 12)', () => {
 
   it('answers a badge whose exp overflows Redis EXAT with 403 BADGE_CLAIMS_INVALID, not "Redis unreachable"', async () => {
     const port = await freePort()
-    const redis = startProgram('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', ''])
+    const redis = startRedis(port)
     const store = new RedisReplayStore(`redis://127.0.0.1:${port}`)
     await store.waitReady(5000).catch(async () => {
       await new Promise((r) => setTimeout(r, 500))

@@ -12,7 +12,7 @@ import { bodyHash, EMPTY_BODY_HASH, signGuardToken } from '../../../src/lib/guar
 import { CapiscioError } from '../../../src/lib/errors.js'
 import { signHmac, unsigned } from '../../helpers/badges.js'
 import { freePort } from '../../helpers/servers.js'
-import { startProgram } from '../../helpers/processes.js'
+import { startRedis } from '../../helpers/processes.js'
 import { pythonWith } from '../../helpers/python.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
 import { keyPair } from '../../helpers/keypair.js'
@@ -104,7 +104,7 @@ describe('SimpleGuard: sign and verify', () => {
 
   it('a replayed token is GUARD_REPLAY with the Redis store too (a real redis-server)', async () => {
     const port = await freePort()
-    const redis = startProgram('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', ''])
+    const redis = startRedis(port)
     const store = new RedisReplayStore(`redis://127.0.0.1:${port}`)
     try {
       await store.waitReady(5000).catch(async () => {
