@@ -578,14 +578,15 @@ export async function gatewayBench() {
     await waitFor(upPort, '/', upstream, 'upstream nginx')
     const upUrl = `http://127.0.0.1:${upPort}`
 
-    const gateway = (workers) => ({
-      id: `gw${workers}`,
-      name: `\`capiscio gateway start --workers ${workers}\``,
+    /** `logFormat` off: the gateway without its request log (the start and stop lines still go to the file). */
+    const gateway = (workers, logFormat = 'json') => ({
+      id: `gw${workers}${logFormat === 'off' ? 'q' : ''}`,
+      name: `\`capiscio gateway start --workers ${workers}${logFormat === 'off' ? ' --log-format off' : ''}\``,
       workers,
       verifies: true,
       launch(port, logFile) {
         const args = [...NODE_ARGS, BIN, 'gateway', 'start', '--host', '127.0.0.1', '--port', String(port)]
-        args.push('--target', upUrl, '--local-key', publicJwk, '--log-format', 'json')
+        args.push('--target', upUrl, '--local-key', publicJwk, '--log-format', logFormat)
         args.push('--workers', String(workers))
         return startLogged(process.execPath, args, logFile, { NODE_ENV: 'production' })
       },
@@ -638,6 +639,7 @@ export async function gatewayBench() {
           ),
       },
       gw1: gateway(1),
+      gw1q: gateway(1, 'off'),
       gw2: gateway(2),
       bare: bare(1),
       bare2: bare(2),
@@ -734,7 +736,7 @@ export async function gatewayBench() {
   ].join('\n')
 }
 
-const W1_CONTESTANTS = ['go', 'gw1', 'bare', 'nginx']
+const W1_CONTESTANTS = ['go', 'gw1', 'gw1q', 'bare', 'nginx']
 const W2_CONTESTANTS = ['gw2', 'bare2', 'go', 'nginx']
 
 const errorsOf = (r) => r.errors + r.warmErrors + (r.stats?.non200 ?? 0)
@@ -779,6 +781,8 @@ function report({ runs, pool, go, nginxVersion, bareVerifyUs, machine, clkTck })
     ['W2', 'requests/s', 'gw2', 'nginx', (r) => r.rps, 'ge', BAR.w2VsNginx],
     ['W2', 'requests/s', 'gw2', 'go', (r) => r.rps, 'ge', BAR.w2VsGo],
     // No bar: what a Node proxy doing nothing else reaches here, and how near the gateway comes to it.
+    // No bar: the gateway without its request log (--log-format off), against the same floor.
+    ['W1', 'CPU/request', 'gw1q', 'bare', (r) => r.cpuUs],
     ['W2', 'requests/s', 'bare2', 'nginx', (r) => r.rps],
     ['W2', 'requests/s', 'gw2', 'bare2', (r) => r.rps],
   ].map(([workload, what, a, b, f, dir, limit]) => {
@@ -792,6 +796,7 @@ function report({ runs, pool, go, nginxVersion, bareVerifyUs, machine, clkTck })
     const label = (id) =>
       ({
         gw1: 'gateway --workers 1',
+        gw1q: 'gateway --workers 1 --log-format off',
         gw2: 'gateway --workers 2',
         go: 'Go',
         bare: 'bare Node proxy',
@@ -805,7 +810,7 @@ function report({ runs, pool, go, nginxVersion, bareVerifyUs, machine, clkTck })
   })
 
   const all = runs
-  const gatewayRuns = all.filter((r) => r.id === 'gw1' || r.id === 'gw2')
+  const gatewayRuns = all.filter((r) => r.id === 'gw1' || r.id === 'gw1q' || r.id === 'gw2')
   const totalErrors = all.reduce((s, r) => s + errorsOf(r), 0)
   const w1Verifying = all.filter((r) => r.workload === 'W1' && r.stats)
   const w1Hits = w1Verifying.reduce((s, r) => s + r.stats.hits, 0)
@@ -886,7 +891,8 @@ function report({ runs, pool, go, nginxVersion, bareVerifyUs, machine, clkTck })
     '',
     `- \`capiscio gateway start --target <upstream> --local-key public.jwk --log-format json\` ` +
       `(NODE_ENV=production, request log on, to a file), \`--workers 1\` (one process) and \`--workers 2\` ` +
-      `(a primary and two workers).`,
+      `(a primary and two workers); in W1 also \`--workers 1 --log-format off\` (no request log: what the log ` +
+      `costs; no bar).`,
     `- Go baseline (\`bench/go-gateway\`, standard library only, built by the bench with ${go?.version ?? 'go'}): ` +
       `net/http + \`httputil.ReverseProxy\`; per request it splits the JWS, checks \`alg\`, ` +
       `\`crypto/ed25519\`-verifies the signature and checks \`exp\`, no cache; \`GOMAXPROCS=1\`. The design ` +

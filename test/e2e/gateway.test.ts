@@ -72,6 +72,42 @@ describe('capiscio gateway start (child processes, real servers)', () => {
     expect(log).not.toContain(BADGE)
   })
 
+  it('--log-format off writes no line per request, keeps the start and stop lines (JSON under --json), and /metrics still counts', async () => {
+    const cwd = await clientKeyDir()
+    const agent = await startUpstream(echoAgent)
+    ups.push(agent)
+    const BADGE = await issue(cwd)
+    const { gw, url } = await gateway(cwd, [
+      '--target',
+      agent.url,
+      '--local-key',
+      'client/public.jwk',
+      '--log-format',
+      'off',
+      '--json',
+    ])
+    const ok = await fetch(`${url}/api/task`, { headers: { Authorization: `Bearer ${BADGE}` } })
+    expect(ok.status).toBe(200)
+    const missing = await fetch(`${url}/api/task`)
+    expect(missing.status).toBe(401)
+    const metrics = await (await fetch(`${url}/metrics`)).text()
+    expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="200",method="GET"\} 1\n/)
+    expect(metrics).toMatch(/capiscio_gateway_requests_total\{code="401",method="GET"\} 1\n/)
+
+    expect(await gw.stop()).toBe(0)
+    const lines = gw
+      .stderr()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { level?: string; message?: string; status?: number })
+    expect(lines.map((l) => l.message)).toEqual([
+      expect.stringMatching(/^capiscio gateway listening on /),
+      'SIGTERM: draining in-flight requests',
+      'stopped',
+    ])
+    expect(lines.some((l) => l.status !== undefined)).toBe(false)
+  })
+
   it.each([
     [[], /must provide either --local-key or --registry-url \(or --trust-dir\)/],
     [['--local-key', 'client/public.jwk', '--trust-dir', 'x'], /choose one key source/],

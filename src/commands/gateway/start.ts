@@ -79,12 +79,15 @@ export default class GatewayStart extends BaseCommand<typeof GatewayStart> {
     const settings = gatewaySettingsFrom(<K extends GatewaySettingKey>(key: K) =>
       resolveGatewaySetting(key, flags[gatewayFlagName(key)] as never, loaded),
     )
-    // --json on a long-running command means JSON lines: here, the log (as --log-format json).
-    const format = flags.json === true ? 'json' : (settings.logFormat ?? 'text')
+    // --json on a long-running command means JSON lines: here, the log (as --log-format json). With
+    // --log-format off there is no line per request; the start, stop and warning lines still print.
+    const logFormat = settings.logFormat ?? 'text'
+    const format = flags.json === true || logFormat === 'json' ? 'json' : 'text'
+    const requestLog = logFormat !== 'off'
     const workers = settings.workers ?? (GATEWAY_SETTINGS.workers.default as number)
     // The gateway code (undici, prom-client, ioredis) loads only here, so other commands start fast.
     const { runGatewayProcess } = await import('../../gateway-process.js')
-    await runGatewayProcess(settings, { format, workers, cluster, quiet: this.isQuiet })
+    await runGatewayProcess(settings, { format, requestLog, workers, cluster, quiet: this.isQuiet })
   }
 
   /**

@@ -117,7 +117,12 @@ export const GATEWAY_SETTINGS = {
     default: 1024,
     help: 'most client connections open at once, per worker',
   },
-  logFormat: { kind: 'enum', values: ['text', 'json'], default: 'text', help: 'request log format' },
+  logFormat: {
+    kind: 'enum',
+    values: ['text', 'json', 'off'],
+    default: 'text',
+    help: 'request log format: text, json, or off (no line per request; start, stop and warnings still print)',
+  },
   workers: { kind: 'integer', min: 1, max: 64, default: 1, help: 'processes serving the port' },
   tlsCert: { kind: 'path', helpValue: 'FILE', help: 'serve HTTPS with this certificate (PEM)' },
   tlsKey: { kind: 'path', helpValue: 'FILE', help: 'the private key of the TLS certificate (PEM)' },

@@ -72,7 +72,7 @@ export interface GatewaySettings {
   redisTimeoutMs?: number
   cacheSize?: number
   /** For runGatewayProcess: the request log's format and how many processes serve the port. */
-  logFormat?: 'text' | 'json'
+  logFormat?: 'text' | 'json' | 'off'
   workers?: number
 }
 
