@@ -837,7 +837,7 @@ function report({ runs, pool, go, nginxVersion, bareVerifyUs, machine, clkTck })
       `proxy's counter): ${w1Hits}${w1Hits === 0 ? ' — every request was verified.' : ' — NOT every request was verified.'}`,
     `W2: the gateway's cache answered ${w2Hits} of ${w2Hits + w2Misses} lookups ` +
       `(${((100 * w2Hits) / Math.max(1, w2Hits + w2Misses)).toFixed(2)} %; the misses are each worker's first ` +
-      `sight of each badge, mostly in the warm-up); the Go baseline verifies every request.`,
+      `two sightings of each badge, before its cache keeps it, mostly in the warm-up); the Go baseline verifies every request.`,
     `CPU resolution: /proc counts in ticks of ${(1000 / clkTck).toFixed(0)} ms; the smallest CPU total of a ` +
       `measured run was ${minTicks} ticks, so a tick is ≤ ${(100 / minTicks).toFixed(2)} % of any figure.`,
     `Physical floor: a bare libsodium Ed25519 verify of these badges, ${bareVerifyUs.sodium.toFixed(1)} µs CPU ` +

@@ -82,7 +82,7 @@ export function createBadgeVerifier(options: BadgeVerifierOptions): GatewayVerif
       trustLevel,
       signingKey: result.signingKey,
     }
-    cache.set(key, { exp: until, identity, trust })
+    cache.offer(key, { exp: until, identity, trust })
     return identity
   }
 

@@ -105,7 +105,7 @@ export function createGuardVerifier(options: GuardVerifierOptions): GatewayVerif
       }
       const unsafe = unsafeIdentity(identity)
       if (unsafe) throw new CapiscioError('GUARD_MALFORMED', unsafe)
-      cache.set(cacheKey, {
+      cache.offer(cacheKey, {
         exp: Math.min(claims.exp, claims.iat + maxAge) + skew,
         identity,
         bh: claims.bh,

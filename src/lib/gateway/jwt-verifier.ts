@@ -76,7 +76,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): GatewayVerifier 
       let until = c.exp + skew
       if (verify.maxAgeSeconds !== undefined && c.iat !== undefined)
         until = Math.min(until, c.iat + verify.maxAgeSeconds + skew)
-      cache.set(key, { exp: until, identity, token: v })
+      cache.offer(key, { exp: until, identity, token: v })
     }
     return identity
   }

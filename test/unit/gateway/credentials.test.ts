@@ -129,10 +129,16 @@ describe('gateway --verify jwt', () => {
       find: async (q: Parameters<typeof keys.find>[0]) => (present ? keys.find(q) : []),
       findSync: (q: Parameters<typeof keys.find>[0]) => (present ? keys.findSync(q) : []),
     }
-    const verifier = createJwtVerifier({ keys: source as never })
+    let misses = 0
+    const verifier = createJwtVerifier({
+      keys: source as never,
+      onCache: (r) => (r === 'miss' ? misses++ : undefined),
+    })
     const token = mintToken({ sub: 'svc', privateKey: signer.privateKey, kid: 'svc' }).token
     await verifier.verify(token)
+    await verifier.verify(token) // the second use puts it in the cache
     const hit = verifier.verify(token)
+    expect(misses).toBe(2)
     expect(hit instanceof Promise).toBe(false)
     expect(hit).toMatchObject({ kind: 'jwt', subject: 'svc' })
     present = false
@@ -150,7 +156,9 @@ describe('gateway --verify jwt', () => {
     }
     const { gw } = await setup([createJwtVerifier({ keys: source as never })])
     const token = mintToken({ sub: 'svc', privateKey: signer.privateKey, kid: 'svc' }).token
-    expect((await call(`${gw.url}/x`, { authorization: `Bearer ${token}` })).status).toBe(200)
+    // Twice: the cache keeps a token from its second use.
+    for (let i = 0; i < 2; i++)
+      expect((await call(`${gw.url}/x`, { authorization: `Bearer ${token}` })).status).toBe(200)
     present = false
     const r = await call(`${gw.url}/x`, { authorization: `Bearer ${token}` })
     expect([r.status, r.body?.code]).toEqual([403, 'TOKEN_SIGNATURE_INVALID'])
@@ -392,6 +400,28 @@ describe('forward-auth (--mode auth, and /auth in proxy mode)', () => {
   })
 })
 
+describe('a cached SimpleGuard token', () => {
+  it('is checked against each request body: once kept (its second use), another body is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capiscio-gw-guard-'))
+    dirs.push(dir)
+    await new TrustStore(dir).add(guardSigner.publicKey, guardSigner.did)
+    const seen: string[] = []
+    const verifier = createGuardVerifier({
+      keys: new TrustStoreKeySource(new TrustStore(dir)),
+      onCache: (r) => seen.push(r),
+    })
+    const body = '{"task":"a"}'
+    const token = guardToken(body)
+    const bodyOf = (text: string) => async () => Buffer.from(text)
+    for (let i = 0; i < 3; i++)
+      expect(await verifier.verify(token, bodyOf(body))).toMatchObject({ kind: 'guard' })
+    await expect(verifier.verify(token, bodyOf('{"task":"b"}'))).rejects.toMatchObject({
+      code: 'GUARD_BODY_MISMATCH',
+    })
+    expect(seen).toEqual(['miss', 'miss', 'hit', 'hit'])
+  })
+})
+
 describe('the verified-credential cache and the verifier agree on time', () => {
   it('keeps a badge until exp + clock skew, as long as verifyBadge accepts it, then drops it', async () => {
     let t = 1_800_000_000_000
@@ -404,12 +434,13 @@ describe('the verified-credential cache and the verifier agree on time', () => {
     const iat = t / 1000
     const token = signRaw({ alg: 'EdDSA', kid: 'k' }, claims({ iat, exp: iat + 60 }), badgeSigner.privateKey)
     await verifier.verify(token)
+    await verifier.verify(token) // the second use puts it in the cache
     t += 90_000 // 30 s past exp, inside the 60 s skew: a cache hit, not a re-verification
     await verifier.verify(token)
-    expect(misses).toBe(1)
+    expect(misses).toBe(2)
     t += 31_000 // past exp + skew: refused, as verifyBadge refuses it (thrown at once: keys in memory)
     expect(thrownBy(() => verifier.verify(token))).toMatchObject({ code: 'BADGE_EXPIRED' })
-    expect(misses).toBe(2)
+    expect(misses).toBe(3)
   })
 })
 

@@ -157,6 +157,7 @@ describe('trust add --max-level', () => {
     const verifier = createBadgeVerifier({ keys, now: () => now })
     const two = at('2')
     expect((await verifier.verify(two)).trustLevel).toBe('2')
+    expect((await verifier.verify(two)).trustLevel).toBe('2') // the second use puts it in the cache
     // Refused at once (the key was read within the cache time): verify throws rather than rejects.
     await expect(Promise.resolve().then(() => verifier.verify(at('3')))).rejects.toMatchObject({
       code: 'BADGE_ISSUER_UNTRUSTED',
