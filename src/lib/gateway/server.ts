@@ -23,6 +23,7 @@ import {
 } from './outcomes.js'
 import { admitForwardAuth, bodyNotPassedOn, checkAuthPath } from './forward-auth.js'
 import { createPipeline, type AuthResult } from './pipeline.js'
+import { Connections, type Conn } from './connections.js'
 import { forward, limitedBody, type ForwardOutcome } from './proxy.js'
 import { InFlight, type Linked } from './in-flight.js'
 import { answerRaw, clientErrorOf, listen, MAX_HEADER_BYTES, serverTimeouts } from './limits.js'
@@ -57,16 +58,6 @@ interface Ctx extends Linked<Ctx> {
    * still come, unread.
    */
   awaitsContinue?: true
-}
-
-/** A client connection: how many requests it has open, and how many bytes had arrived when it went idle. */
-interface Conn {
-  busy: number
-  bytesAtIdle: number
-  /** The gateway has sent FIN (drain or keep-alive timeout): a request arriving now cannot be answered. */
-  ended: boolean
-  /** The latest request's context (and response), for a client error in its body. */
-  ctx?: Ctx
 }
 
 /** A request's `Expect`: `100-continue`, or anything else (which is refused). */
@@ -110,9 +101,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   /** Requests whose response has not closed: drain turns keep-alive off and may cut them. */
   const live = new InFlight<Ctx>()
   const untrack = metrics.trackInFlight(() => live.size)
-  /** Client connections (the TLS socket for HTTPS), so that drain can close each one cleanly. */
-  const conns = new Map<Socket, Conn>()
-  let draining = false
 
   function finish(req: IncomingMessage, res: ServerResponse, ctx: Ctx, path: string): void {
     const durationMs = performance.now() - ctx.start
@@ -127,12 +115,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     metrics.answered(status, method, durationMs / 1000)
     live.delete(ctx)
-    const socket = req.socket
-    const conn = conns.get(socket)
-    if (conn && --conn.busy === 0) {
-      conn.bytesAtIdle = socket.bytesRead
-      if (draining && socket.writable) setTimeout(closeIdle, graceMs, socket, conn).unref()
-    }
+    connections.closed(req.socket)
     if (!options.onLog) return
     const entry: RequestLogEntry = { time: new Date(), status, method, path, durationMs }
     if (ctx.upstreamMs !== undefined) entry.upstreamMs = ctx.upstreamMs
@@ -141,24 +124,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (reason) entry.reason = reason
     if (ctx.code) entry.code = ctx.code
     options.onLog(entry)
-  }
-
-  /**
-   * Closes an idle connection without a reset: FIN first (the client sees a clean close, and may
-   * safely retry a request it had just sent), reading on until the client closes its side. A
-   * connection that has received bytes since its last answer has a request arriving, which is
-   * answered first (with `Connection: close` while draining).
-   */
-  function closeIdle(socket: Socket, conn: Conn): void {
-    if (conn.ended || conn.busy > 0 || !socket.writable) return
-    if (socket.bytesRead !== conn.bytesAtIdle) {
-      // Partial request headers: they are answered, or closed by the header timeout.
-      if (draining) setTimeout(closeIdle, graceMs, socket, conn).unref()
-      return
-    }
-    conn.ended = true
-    socket.end()
-    setTimeout(() => socket.destroy(), 2000).unref()
   }
 
   /** Answers with an outcome of the table (outcomes.ts), noting it for the log line and the metrics. */
@@ -233,7 +198,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   /** Why the gateway cannot admit anyone now: a short public reason, and the detail for the log. */
   function readiness(): { reason: string; detail: string } | undefined {
     // A probe on a connection kept alive across the signal: take this gateway out of rotation.
-    if (draining) return { reason: 'draining', detail: 'draining for shutdown' }
+    if (connections.draining) return { reason: 'draining', detail: 'draining for shutdown' }
     for (const v of verifiers) {
       const keys = v.notReadyReason?.()
       if (keys !== undefined || v.ready?.() === false)
@@ -248,7 +213,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     req: IncomingMessage,
     res: ServerResponse,
     ctx: Ctx,
-    conn: Conn | undefined,
+    conn: Conn<Ctx> | undefined,
     expect: Expectation | undefined,
   ): void {
     const rawUrl = req.url ?? '/'
@@ -351,14 +316,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const handler = (req: IncomingMessage, res: ServerResponse, expect?: Expectation) => {
     const ctx: Ctx = { start: performance.now(), res }
-    const conn = conns.get(req.socket)
-    if (conn) {
-      conn.busy++
-      conn.ctx = ctx
-    }
+    const conn = connections.opened(req.socket, ctx)
     live.add(ctx)
     // Draining: this answer is the connection's last, and says so.
-    if (draining) res.shouldKeepAlive = false
+    if (connections.draining) res.shouldKeepAlive = false
     if (expect === 'continue') ctx.awaitsContinue = true
     try {
       handle(req, res, ctx, conn, expect)
@@ -390,27 +351,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handler(req, res, 'continue'))
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => handler(req, res, 'other'))
   server.maxConnections = options.maxConnections ?? 1024
-  /** Every TCP connection (for HTTPS also those still in the TLS handshake), for the drain deadline. */
-  const raw = new Set<Socket>()
-  server.on('connection', (socket: Socket) => {
-    socket.setNoDelay(true)
-    raw.add(socket)
-    socket.once('close', () => raw.delete(socket))
-  })
-  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
-    const conn: Conn = { busy: 0, bytesAtIdle: socket.bytesRead, ended: false }
-    conns.set(socket, conn)
-    socket.once('close', () => conns.delete(socket))
-    if (draining) setTimeout(closeIdle, graceMs, socket, conn).unref()
-  })
-  // Keep-alive timeout: Node would destroy the socket, resetting a request that is just arriving.
-  server.on('timeout', (socket: Socket) => {
-    const conn = conns.get(socket)
-    if (conn && conn.busy === 0) closeIdle(socket, conn)
-    else if (!conn) socket.destroy()
-  })
+  const connections = new Connections<Ctx>(server, Boolean(options.tls), graceMs)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const conn = conns.get(socket)
+    const conn = connections.get(socket)
     const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
     // A request whose body broke mid-way (a bad chunk) or came too slowly: its log line says so. A
     // client that went away (a reset, or its side closed before the body's end) is logged as one
@@ -462,29 +405,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
    */
   async function close(): Promise<void> {
     closing ??= (async () => {
-      draining = true
       // net.Server#close stops listening and waits for the connections; http.Server#close would
       // also destroy idle keep-alive connections at once, resetting requests already on their way.
       const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()))
+      connections.drain()
       for (const { res } of live.items()) if (!res.headersSent) res.shouldKeepAlive = false
-      for (const [socket, conn] of conns)
-        if (conn.busy === 0) setTimeout(closeIdle, graceMs, socket, conn).unref()
-      // A TLS connection still in its handshake has no HTTP connection yet, so closeIdle never sees
-      // it: after the grace period, end every raw socket with no established connection on it (the
-      // TLS socket shares its peer address and port).
-      setTimeout(() => {
-        const peer = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`
-        const established = new Set([...conns.keys()].map(peer))
-        for (const socket of raw) if (!conns.has(socket) && !established.has(peer(socket))) socket.destroy()
-      }, graceMs).unref()
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<'deadline'>(
         (resolve) => (timer = setTimeout(resolve, options.drainTimeoutMs ?? 30_000, 'deadline')),
       )
       if ((await Promise.race([closed, deadline])) === 'deadline') {
         for (const ctx of live.items()) ctx.cut ??= { status: 503, reason: 'cut at the drain deadline' }
-        for (const socket of raw) socket.destroy()
-        for (const socket of conns.keys()) socket.destroy()
+        connections.cutAll()
         await closed
       }
       clearTimeout(timer)
