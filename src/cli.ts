@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 
 import { Config, Errors, run } from '@oclif/core'
 
-import { reportError, stdoutWriteError, toCapiscioError } from './base-command.js'
+import { reportError, stdoutWriteError, toCapiscioError } from './cli-errors.js'
 import { CapiscioError } from './lib/errors.js'
 import { distance, isTypo } from './suggest.js'
 

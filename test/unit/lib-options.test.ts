@@ -3,7 +3,7 @@ import { join } from 'node:path'
 
 import { describe, expect, it } from '@jest/globals'
 
-import { forCli } from '../../src/base-command.js'
+import { forCli } from '../../src/cli-errors.js'
 import { issueBadge } from '../../src/lib/badge/issue.js'
 import { CapiscioError } from '../../src/lib/errors.js'
 import { checkKeySourceChoice } from '../../src/lib/gateway/start.js'

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 
-import { BaseCommand, type Refusal, printable } from '../../base-command.js'
+import { BaseCommand, type Refusal } from '../../base-command.js'
+import { printable } from '../../cli-errors.js'
 import { trustDirFlag } from '../../flags.js'
 import { loadCard } from '../../lib/card/load.js'
 import { verifyAgentCard, type CardVerification } from '../../lib/card/sign.js'

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster'
 
-import { BaseCommand, forCli } from '../../base-command.js'
+import { BaseCommand } from '../../base-command.js'
+import { forCli } from '../../cli-errors.js'
 import { gatewaySettingOrigin, resolveGatewaySetting } from '../../lib/config.js'
 import { CapiscioError } from '../../lib/errors.js'
 import {

@@ -2,7 +2,8 @@ import { join } from 'node:path'
 
 import { Args, Flags } from '@oclif/core'
 
-import { BaseCommand, type Refusal, printable } from '../../base-command.js'
+import { BaseCommand, type Refusal } from '../../base-command.js'
+import { printable } from '../../cli-errors.js'
 import { trustDirFlag } from '../../flags.js'
 import { CapiscioError } from '../../lib/errors.js'
 import { verifyGuardToken, type GuardClaims } from '../../lib/guard/token.js'
