@@ -1,6 +1,6 @@
 // The gateway's verify cache on its hot path: what a request costs it once the cache is full.
-// A miss (every request in the gateway benchmark, where no badge repeats) does get + set, evicting;
-// a hit hashes the token, finds the entry and re-checks that its signing key is still trusted.
+// A miss on a badge's first sight (every request in the gateway benchmark, where no badge repeats)
+// does get + offer, which only marks it; on its second, get + set, evicting; a hit hashes the token, finds the entry and re-checks that its signing key is still trusted.
 import { createHash, generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -780,9 +780,9 @@ function report({ runs, pool, go, nginxVersion, bareVerifyUs, machine, clkTck })
     ['W1', 'CPU/request', 'gw1', 'bare', (r) => r.cpuUs, 'le', BAR.cpuVsBare],
     ['W2', 'requests/s', 'gw2', 'nginx', (r) => r.rps, 'ge', BAR.w2VsNginx],
     ['W2', 'requests/s', 'gw2', 'go', (r) => r.rps, 'ge', BAR.w2VsGo],
-    // No bar: what a Node proxy doing nothing else reaches here, and how near the gateway comes to it.
     // No bar: the gateway without its request log (--log-format off), against the same floor.
     ['W1', 'CPU/request', 'gw1q', 'bare', (r) => r.cpuUs],
+    // No bar: what a Node proxy doing nothing else reaches here, and how near the gateway comes to it.
     ['W2', 'requests/s', 'bare2', 'nginx', (r) => r.rps],
     ['W2', 'requests/s', 'gw2', 'bare2', (r) => r.rps],
   ].map(([workload, what, a, b, f, dir, limit]) => {
@@ -828,7 +828,7 @@ function report({ runs, pool, go, nginxVersion, bareVerifyUs, machine, clkTck })
         "warm-ups included, and the gateway's /metrics counted no answer other than 200 (and the 499s below)."
       : `**Errors: ${totalErrors}** across all runs (see the runs table).`,
     `Requests cut by wrk itself when each run ended (its connections closed with a request in flight; ` +
-      `logged and counted as 499 by the gateway, not errors): ` +
+      `counted as 499 by the gateway and logged where its log is on, not errors): ` +
       `${gatewayRuns.reduce((n, r) => n + r.stats.clientClosed, 0)} over all gateway runs.`,
     (reused
       ? '**W1: some badges were reused within one process** (the pool ran out), so a cache could hit. '

@@ -94,8 +94,8 @@ export async function runGatewayProcess(settings: GatewaySettings, o: ProcessOpt
   let gateway: Awaited<ReturnType<typeof startGateway>>
   try {
     gateway = await startGateway(settings, {
-      // Off, the gateway is not even handed the entries: a request log costs about 5 % of the CPU
-      // per proxied request (bench/RESULTS.md).
+      // Off, the gateway is not even handed the entries: a request log costs a few per cent of the
+      // CPU per proxied request (bench/RESULTS.md).
       onLog: o.requestLog === false ? undefined : (entry) => log.write(formatLogLine(entry, o.format) + '\n'),
       onWarning: (m) => note(o, 'warn', m),
       metrics,

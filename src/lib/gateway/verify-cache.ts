@@ -7,8 +7,8 @@ import { hash } from 'node:crypto'
  * A verifier offers each credential it verified (`offer`); one is kept from its second offer on (a
  * doorkeeper, as in TinyLFU): clients reuse a credential for its lifetime, so what comes once only
  * (a client minting one per request, a scan) would only evict the credentials in use, and cost every
- * such request an entry kept alive (about 2 % of the gateway's CPU per request where no badge
- * repeats, in A/B runs). A credential used twice is verified twice, then answered from the cache.
+ * such request an entry kept alive. A credential used twice is verified twice (rarely once, when its
+ * bit was set by another key), then answered from the cache.
  *
  * Two generations approximate LRU at O(1) with no per-hit reordering: new entries go into the
  * current map; when it holds half the capacity it becomes the previous one and the old previous is

@@ -154,7 +154,8 @@ describe('gateway --verify jwt', () => {
     const source = {
       find: async (q: Parameters<typeof keys.find>[0]) => (present ? keys.find(q) : []),
     }
-    const { gw } = await setup([createJwtVerifier({ keys: source as never })])
+    const cache: string[] = []
+    const { gw } = await setup([createJwtVerifier({ keys: source as never, onCache: (r) => cache.push(r) })])
     const token = mintToken({ sub: 'svc', privateKey: signer.privateKey, kid: 'svc' }).token
     // Twice: the cache keeps a token from its second use.
     for (let i = 0; i < 2; i++)
@@ -162,6 +163,7 @@ describe('gateway --verify jwt', () => {
     present = false
     const r = await call(`${gw.url}/x`, { authorization: `Bearer ${token}` })
     expect([r.status, r.body?.code]).toEqual([403, 'TOKEN_SIGNATURE_INVALID'])
+    expect(cache).toEqual(['miss', 'miss', 'hit'])
   })
 })
 

@@ -148,9 +148,11 @@ describe('gateway: a removed key takes its cached badges with it', () => {
     const oldKey = edKey()
     await addTrustedKeys(store, jwkText(oldKey, 'issuer-a-1'), { issuers: [ISSUER_A] })
     let now = NOW
+    const cache: string[] = []
     const verifier = createBadgeVerifier({
       keys: new TrustStoreKeySource(store, { cacheMs: 1000, now: () => now }),
       now: () => now,
+      onCache: (r) => cache.push(r),
     })
     const token = signRaw({ alg: 'EdDSA', kid: 'issuer-a-1' }, claims({ iss: ISSUER_A }), oldKey.privateKey)
     expect((await verifier.verify(token)).issuer).toBe(ISSUER_A)
@@ -158,6 +160,7 @@ describe('gateway: a removed key takes its cached badges with it', () => {
     await addTrustedKeys(store, jwkText(edKey(), 'issuer-a-1'), { issuers: [ISSUER_A] })
     now += 1000
     await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'BADGE_ISSUER_UNTRUSTED' })
+    expect(cache).toEqual(['miss', 'miss', 'hit'])
   })
 
   it('refuses a cached registry badge once the key rotates out of the JWKS', async () => {
@@ -165,7 +168,8 @@ describe('gateway: a removed key takes its cached badges with it', () => {
     const jwks = await new JwksServer().start()
     jwks.setKeys([publicJwkOf(registryKey.publicKey, 'reg-1')])
     const keys = new RemoteJwksKeySource(jwks.url, { now: clock })
-    const verifier = createBadgeVerifier({ keys, now: clock })
+    const cache: string[] = []
+    const verifier = createBadgeVerifier({ keys, now: clock, onCache: (r) => cache.push(r) })
     open.push({ close: () => jwks.stop() })
     const token = signRaw(
       { alg: 'EdDSA', kid: 'reg-1' },
@@ -177,6 +181,7 @@ describe('gateway: a removed key takes its cached badges with it', () => {
     jwks.setKeys([publicJwkOf(edKey().publicKey, 'reg-2')])
     await keys.refresh() // what the source does by itself once cacheMs has passed
     await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'BADGE_ISSUER_UNTRUSTED' })
+    expect(cache).toEqual(['miss', 'miss', 'hit'])
   })
 })
 
