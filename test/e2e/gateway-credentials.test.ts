@@ -7,7 +7,7 @@ import { clientKeyDir, DOC_ISSUE_ARGS, runCli } from '../helpers/cli.js'
 import { stopAll, waitForOutput } from '../helpers/processes.js'
 import { echoAgent, startUpstream, type Upstream } from '../helpers/servers.js'
 import { cleanupTmp } from '../helpers/tmp.js'
-import { startGatewayCli } from '../helpers/gateway-cli.js'
+import { gatewayStartArgs, startGatewayCli } from '../helpers/gateway-cli.js'
 
 // `capiscio gateway start --verify …` and `--mode auth` as an operator runs them: the built CLI, a
 // real agent, flags, CAPISCIO_GATEWAY_* variables and the config file all from the one settings table.
@@ -165,19 +165,7 @@ describe('capiscio gateway start --verify and --mode (child processes)', () => {
       'client/trusted',
     ])
     expect(ok.gw.stderr()).toMatch(/signed requests: trust store client\/trusted/)
-    const r = await runCli(
-      [
-        'gateway',
-        'start',
-        '--port',
-        '0',
-        '--local-key',
-        'client/public.jwk',
-        '--guard-trust-dir',
-        'client/trusted',
-      ],
-      { cwd },
-    )
+    const r = await runCli(gatewayStartArgs('--guard-trust-dir', 'client/trusted'), { cwd })
     expect([r.code, r.stderr]).toEqual([
       2,
       expect.stringMatching(/--guard-trust-dir is for SimpleGuard requests/),

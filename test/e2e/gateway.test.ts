@@ -10,7 +10,7 @@ import { clientKeyDir, DOC_ISSUE_ARGS, runCli } from '../helpers/cli.js'
 import { peakRssMiB, startCli, startRedis, stopAll, waitForOutput } from '../helpers/processes.js'
 import { echoAgent, freePort, startUpstream, waitForHttp, type Upstream } from '../helpers/servers.js'
 import { cleanupTmp } from '../helpers/tmp.js'
-import { startGatewayCli } from '../helpers/gateway-cli.js'
+import { gatewayStartArgs, startGatewayCli } from '../helpers/gateway-cli.js'
 import { selfSignedCert } from '../helpers/tls.js'
 
 const ups: Upstream[] = []
@@ -226,15 +226,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
 
   it('refuses --no-replay-protection beside a Redis URL from the variable or the file, naming both (exit 2)', async () => {
     const cwd = await clientKeyDir()
-    const args = [
-      'gateway',
-      'start',
-      '--port',
-      '0',
-      '--local-key',
-      'client/public.jwk',
-      '--no-replay-protection',
-    ]
+    const args = gatewayStartArgs('--no-replay-protection')
     const fromEnv = await runCli(args, { cwd, env: { CAPISCIO_GATEWAY_REDIS: 'redis://127.0.0.1:1' } })
     expect([fromEnv.code, fromEnv.stderr]).toEqual([
       2,
@@ -320,20 +312,7 @@ describe('capiscio gateway start (child processes, real servers)', () => {
 
   it('refuses --workers 2 --replay-protection without --redis (exit 2), saying to add --redis', async () => {
     const cwd = await clientKeyDir()
-    const r = await runCli(
-      [
-        'gateway',
-        'start',
-        '--port',
-        '0',
-        '--local-key',
-        'client/public.jwk',
-        '--workers',
-        '2',
-        '--replay-protection',
-      ],
-      { cwd },
-    )
+    const r = await runCli(gatewayStartArgs('--workers', '2', '--replay-protection'), { cwd })
     expect(r.code).toBe(2)
     expect(r.stderr).toContain(
       'Hint: set --redis to a Redis URL, for one memory that every worker process shares',

@@ -15,3 +15,11 @@ export async function startGatewayCli(
   await waitForOutput(gw, /listening on/)
   return { gw, url: `http://127.0.0.1:${port}` }
 }
+
+/**
+ * `capiscio gateway start` on port 0 trusting the client's key, plus `extra`: for the runs expected
+ * to refuse their settings before listening (run with runCli, they exit).
+ */
+export function gatewayStartArgs(...extra: string[]): string[] {
+  return ['gateway', 'start', '--port', '0', '--local-key', 'client/public.jwk', ...extra]
+}
