@@ -21,9 +21,16 @@ export async function execute(options: { dir: string }): Promise<void> {
   // oclif's own listener ignores EPIPE and rethrows the rest as an uncaught stack; this one replaces it.
   process.stdout.removeAllListeners('error')
   let reported = false
+  // Help read through `| head` or a pager that is quit early: the reader took what it wanted, as
+  // with git or step-cli. A command's own output (a badge, a token) that never arrived still fails.
+  const help = argv.length === 0 || argv[0] === 'help' || argv.some((a) => HELP_OR_VERSION.has(a))
   process.stdout.on('error', (err) => {
     if (reported) return // one message, however many writes fail after the first
     reported = true
+    if (help && (err as NodeJS.ErrnoException).code === 'EPIPE') {
+      stdoutWriteError(err) // marks stdout broken: nothing more is sent there
+      return
+    }
     const error = stdoutWriteError(err) ?? toCapiscioError(err)
     process.exitCode = error.exitCode
     reportError(error, json)

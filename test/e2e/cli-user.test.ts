@@ -173,6 +173,17 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     },
   )
 
+  it('help read through a pipe that closes early (| head, a pager quit) exits 0 without a message', async () => {
+    const cwd = tmpDir()
+    for (const args of [[], ['--help'], ['gateway', 'start', '--help'], ['help', 'badge', 'issue']]) {
+      const r = await runWithBrokenStdout(args, cwd, 'epipe')
+      expect([args.join(' '), r.code, r.stderr]).toEqual([args.join(' '), 0, ''])
+    }
+    // A full disk is still a failure, help or not: nothing was read.
+    const full = await runWithBrokenStdout(['--help'], cwd, 'full')
+    expect([full.code, full.stderr]).toEqual([4, expect.stringContaining('Code: WRITE_FAILED')])
+  })
+
   it.each(['full', 'epipe'] as const)(
     'badge issue, token mint and guard sign do not say they made a token that never reached stdout (%s)',
     async (kind) => {
