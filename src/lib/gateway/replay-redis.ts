@@ -11,7 +11,8 @@ import type { ReplayStore } from './types.js'
  * A Redis that is connected but does not answer (stopped, overloaded, behind a partition) is an
  * outage too: every command has `commandTimeoutMs`, and once one has timed out the store is not
  * ready and claims fail at once, without being sent, until Redis answers again (a PING every
- * `pingIntervalMs` finds out, and also finds a stall while no requests come). A SET already
+ * `pingIntervalMs` finds out, and also finds a stall while no requests come; three PINGs in a row without an
+ * answer replace the connection, which may be dead without ever being closed). A SET already
  * written to the socket cannot be taken back: if Redis runs it late, that jti counts as used
  * (fail closed), so only the claims sent before the first timeout can be spent that way.
  */
@@ -21,6 +22,9 @@ export interface RedisReplayOptions {
   /** How often Redis is PINGed, so that /ready follows it without traffic (default 1000). */
   pingIntervalMs?: number
 }
+
+/** How many PINGs in a row may go unanswered before the connection is replaced. */
+const REPLACE_AFTER_PINGS = 3
 
 /** The last second Redis EXAT takes on every platform we run on: 9999-12-31T23:59:59Z. */
 const MAX_EXAT = 253_402_300_799
@@ -33,6 +37,8 @@ export class RedisReplayStore implements ReplayStore {
   private lastError?: string
   /** Set when a command got no answer in time; cleared by the next answer (a claim's or a PING's). */
   private unanswered?: string
+  /** PINGs in a row that got no answer on this connection. */
+  private pingsUnanswered = 0
   private readonly timeoutMs: number
   private readonly pinger: NodeJS.Timeout
   private closed = false
@@ -55,7 +61,7 @@ export class RedisReplayStore implements ReplayStore {
     })
     this.redis.on('error', (err: Error) => (this.lastError = err.message))
     // A new connection has answered its ready check: Redis is answering again.
-    this.redis.on('ready', () => (this.lastError = this.unanswered = undefined))
+    this.redis.on('ready', () => ((this.lastError = this.unanswered = undefined), (this.pingsUnanswered = 0)))
     this.pinger = setInterval(() => this.ping(), options.pingIntervalMs ?? 1000).unref()
   }
 
@@ -63,8 +69,18 @@ export class RedisReplayStore implements ReplayStore {
   private ping(): void {
     if (this.redis.status !== 'ready') return
     this.redis.ping().then(
-      () => (this.unanswered = undefined),
-      (err: Error) => this.noAnswer(err),
+      () => ((this.unanswered = undefined), (this.pingsUnanswered = 0)),
+      (err: Error) => {
+        this.noAnswer(err)
+        if (this.unanswered === undefined || ++this.pingsUnanswered < REPLACE_AFTER_PINGS) return
+        // A connection that no longer answers may be dead without a FIN or RST ever coming (a
+        // failed-over Redis, a NAT or load balancer that dropped it): ioredis would wait on it for
+        // ever. After a few PINGs in a row (a short stall recovers on the same connection) a new
+        // one is made, as go-redis drops a connection that timed out. Destroyed, not ended: an end
+        // waits for the peer's FIN, which such a connection never sends.
+        this.pingsUnanswered = 0
+        if (!this.closed) this.redis.stream?.destroy()
+      },
     )
   }
 
@@ -104,8 +120,9 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   notReadyReason(): string | undefined {
-    if (this.redis.status === 'ready')
-      return this.unanswered === undefined ? undefined : `redis not answering: ${this.unanswered}`
+    // Said while the connection is being replaced, too: not answering is why.
+    if (this.unanswered !== undefined) return `redis not answering: ${this.unanswered}`
+    if (this.redis.status === 'ready') return undefined
     return `redis ${this.redis.status}${this.lastError ? `: ${this.lastError}` : ''}`
   }
 

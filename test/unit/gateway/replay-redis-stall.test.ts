@@ -1,3 +1,5 @@
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
+
 import { afterEach, describe, expect, it } from '@jest/globals'
 
 import { issueBadge } from '../../../src/lib/badge/issue.js'
@@ -112,5 +114,76 @@ describe('Redis replay store: a Redis that is connected but does not answer (SIG
     resume(redis)
     await until(async () => (await readyStatus(gw)) === 200, '/ready answers 200 again')
     expect((await send(gw, await badge())).status).toBe(200)
+  })
+})
+
+/**
+ * A TCP relay in front of Redis whose connections can be made dead without being closed: nothing
+ * passes either way and no FIN or RST ever comes (a NAT or load balancer that dropped them, a
+ * Redis that failed over). New connections are relayed as before.
+ */
+async function deadableRelay(
+  redisPort: number,
+): Promise<{ port: number; kill(): void; close(): Promise<void> }> {
+  const pairs = new Set<[Socket, Socket]>()
+  const server = createServer((client) => {
+    const upstream = connect(redisPort, '127.0.0.1')
+    const pair: [Socket, Socket] = [client, upstream]
+    pairs.add(pair)
+    client.pipe(upstream)
+    upstream.pipe(client)
+    const drop = () => (pairs.delete(pair), client.destroy(), upstream.destroy())
+    client.on('error', drop).on('close', drop)
+    upstream.on('error', drop).on('close', drop)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    kill() {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        client.pause()
+        upstream.pause()
+      }
+    },
+    async close() {
+      for (const [client, upstream] of pairs) {
+        client.destroy()
+        upstream.destroy()
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+describe('Redis replay store: a connection that is dead but never closed', () => {
+  it('is replaced after a PING gets no answer: /ready turns 503, then 200 on the new connection, and claims work', async () => {
+    const redisPort = await freePort()
+    startRedis(redisPort)
+    const relay = await deadableRelay(redisPort)
+    open.push(relay)
+    const store = new RedisReplayStore(`redis://127.0.0.1:${relay.port}`, 60, undefined, {
+      commandTimeoutMs: 200,
+      pingIntervalMs: 50,
+    })
+    open.push(store)
+    await until(async () => store.ready(), 'Redis is connected')
+    const { gw, up } = await gatewayWithAgent(createBadgeVerifier({ keys }), { replay: store })
+    open.push(gw, up)
+    const used = await badge()
+    expect((await send(gw, used)).status).toBe(200)
+
+    relay.kill()
+    await until(async () => (await readyStatus(gw)) === 503, '/ready answers 503')
+    // Redis itself is fine: a new connection reaches it, and the gateway is ready again by itself.
+    await until(async () => (await readyStatus(gw)) === 200, '/ready answers 200 on a new connection')
+    expect((await send(gw, await badge())).status).toBe(200)
+    // Replay state lives in Redis, not in the connection: the badge used before is still used.
+    const replayed = await send(gw, used)
+    expect([replayed.status, ((await replayed.json()) as { code: string }).code]).toEqual([
+      403,
+      'BADGE_REPLAYED',
+    ])
   })
 })
