@@ -19,13 +19,15 @@ export class VerifyCache<T extends { exp: number }> {
   private current = new Map<string, T>()
   private previous = new Map<string, T>()
   private readonly generation: number
-  private readonly offered = new Doorkeeper()
+  /** None when the cache is off (`--cache-size 0`): its 128 KiB would serve nothing. */
+  private readonly offered: Doorkeeper | undefined
 
   constructor(
     maxEntries: number,
     private readonly now: () => number = Date.now,
   ) {
     this.generation = Math.max(0, Math.ceil(maxEntries / 2))
+    this.offered = this.generation === 0 ? undefined : new Doorkeeper()
   }
 
   static keyOf(token: string): string {
@@ -59,7 +61,7 @@ export class VerifyCache<T extends { exp: number }> {
 
   /** Keeps a credential just verified if it was offered before (see above). */
   offer(key: string, value: T): void {
-    if (this.generation === 0 || !this.offered.seenBefore(key)) return
+    if (this.offered === undefined || !this.offered.seenBefore(key)) return
     this.set(key, value)
   }
 
