@@ -204,15 +204,16 @@ function fromEnvString(rule: Rule, text: string, where: string): unknown {
     }
     case 'integer':
       return checkValue(rule, /^-?\d+$/.test(text) ? Number(text) : NaN, where)
-    case 'list':
-      return checkValue(
-        rule,
-        text
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean),
-        where,
-      )
+    case 'list': {
+      // As a flag's list is read: an empty item is a slip to point out, not to drop unseen.
+      const items = text.split(',').map((s) => s.trim())
+      if (items.some((s) => s === ''))
+        throw new CapiscioError(
+          'CONFIG_INVALID',
+          `${where} has an empty item (two commas in a row, or one at either end)`,
+        )
+      return checkValue(rule, items, where)
+    }
     default:
       return checkValue(rule, text, where)
   }

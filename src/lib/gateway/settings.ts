@@ -221,8 +221,17 @@ export function gatewaySettingsFrom(get: SettingLookup): GatewaySettings {
     const v = value(key)
     if (v === undefined) return undefined
     const items = v.flatMap((x) => x.split(',')).map((x) => x.trim())
-    if (items.length === 0 || items.some((x) => x === ''))
+    if (items.every((x) => x === ''))
       throw new CapiscioError('USAGE', `${key} must not be empty`, { options: [key] })
+    // `badge,,jwt` or a trailing comma: a slip, said as such rather than guessed around.
+    if (items.some((x) => x === ''))
+      throw new CapiscioError(
+        'USAGE',
+        `${key} has an empty item (two commas in a row, or one at either end)`,
+        {
+          options: [key],
+        },
+      )
     const def: SettingDef = GATEWAY_SETTINGS[key]
     for (const x of items)
       if (def.values && !def.values.includes(x))

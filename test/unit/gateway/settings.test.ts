@@ -95,6 +95,21 @@ describe('the gateway settings table (one entry per setting)', () => {
       gatewaySettingsFrom((key) => (over[key] as never) ?? resolveGatewaySetting(key, undefined, none, {}))
     expect(bad({ verify: ['badge', 'cookie'] })).toThrow(/verify "cookie" is not one of badge, jwt, guard/)
     expect(bad({ verify: [''] })).toThrow(/verify must not be empty/)
+    expect(bad({ verify: ['badge,,jwt'] })).toThrow(/verify has an empty item \(two commas in a row/)
+    expect(bad({ issuers: ['did:web:a.example,'] })).toThrow(/issuers has an empty item/)
+    // The same slip in a variable is said the same way, naming the variable (it was dropped unseen).
+    for (const value of ['badge,,jwt', 'badge,', ',jwt'])
+      expect(() =>
+        resolveGatewaySetting('verify', undefined, none, { CAPISCIO_GATEWAY_VERIFY: value }),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'CONFIG_INVALID',
+          message: expect.stringMatching(/^environment variable CAPISCIO_GATEWAY_VERIFY has an empty item/),
+        }) as unknown as Error,
+      )
+    expect(
+      resolveGatewaySetting('verify', undefined, none, { CAPISCIO_GATEWAY_VERIFY: ' badge , jwt ' }),
+    ).toEqual(['badge', 'jwt'])
     expect(bad({ alg: ['none'] })).toThrow(/alg "none"/)
     expect(bad({ maxBody: 'lots' })).toThrow(expect.objectContaining({ code: 'USAGE' }) as unknown as Error)
     expect(bad({ drainTimeout: 'soon' })).toThrow(
