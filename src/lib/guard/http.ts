@@ -348,11 +348,17 @@ export function guardedFetch(guard: SimpleGuard, options: GuardedFetchOptions = 
     const signature = res.headers.get(SIGNATURE_HEADER)
     if (!signature) throw new CapiscioError('GUARD_MALFORMED', `the response has no ${SIGNATURE_HEADER}`)
     await guard.verifyInbound(signature, bytes)
-    return new Response(NULL_BODY_STATUSES.has(res.status) ? null : bytes, {
+    const verified = new Response(NULL_BODY_STATUSES.has(res.status) ? null : bytes, {
       status: res.status,
       statusText: res.statusText,
       headers: res.headers,
     })
+    // A constructed Response has no URL and was never redirected: the caller sees the real one's.
+    Object.defineProperties(verified, {
+      url: { value: res.url, enumerable: true },
+      redirected: { value: res.redirected, enumerable: true },
+    })
+    return verified
   }) as typeof fetch
 }
 

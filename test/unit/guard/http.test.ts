@@ -349,6 +349,28 @@ describe('signResponse and guardedFetch', () => {
     expect([none.status, none.body, none.headers.has('content-length')]).toEqual([204, null, false])
   })
 
+  it('guardedFetch with verifyResponse keeps the response URL and redirected flag of a followed redirect', async () => {
+    const g = guard()
+    const sign = signResponse(g)
+    const base = await listen(
+      createServer((req, res) => {
+        if (req.url === '/old') {
+          res.writeHead(307, { location: '/new' })
+          res.end()
+        } else sign(req, res, () => res.end('moved here'))
+      }),
+    )
+    const res = await guardedFetch(g, { verifyResponse: true })(`${base}/old`)
+    expect([res.status, await res.text(), res.url, res.redirected]).toEqual([
+      200,
+      'moved here',
+      `${base}/new`,
+      true,
+    ])
+    const direct = await guardedFetch(g, { verifyResponse: true })(`${base}/new`)
+    expect([direct.url, direct.redirected]).toEqual([`${base}/new`, false])
+  })
+
   it('an answer whose head left before signResponse held it is cut off, never sent unsigned', async () => {
     const g = guard()
     const sign = signResponse(g)
