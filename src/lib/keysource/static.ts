@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 
-import { keyFitsAlg } from '../keys/alg.js'
+import { keyFitsAlg, type SignatureAlg } from '../keys/alg.js'
 import { defaultKidOf } from '../keys/key.js'
 import { parseKeys, type ParsedKey } from '../keys/parse.js'
 import { readTextFile } from '../io.js'
@@ -72,12 +72,26 @@ export class StaticKeySource implements KeySource {
   }
 
   findSync(query: KeyQuery): CandidateKey[] {
-    const fits = (k: CandidateKey) => keyFitsAlg(k.publicKey, query.alg)
-    if (query.kid === undefined) return this.all.filter(fits)
+    if (query.kid === undefined) return this.ofAlg(this.all, query.alg)
     const exact = this.byKid.get(query.kid)
-    if (exact) return fits(exact) ? [exact] : []
-    return this.anyKid.filter(fits)
+    if (exact) return keyFitsAlg(exact.publicKey, query.alg) ? [exact] : []
+    return this.ofAlg(this.anyKid, query.alg)
   }
+
+  /**
+   * The keys of a list that verify `alg`, worked out once per list and algorithm (the keys never
+   * change): a kid-less or unknown-kid token would otherwise cost a lookup per key, and a flood of
+   * them against a 100-key JWKS one per key per request. A copy is returned; the lists stay ours.
+   */
+  private ofAlg(list: CandidateKey[], alg: SignatureAlg): CandidateKey[] {
+    let byAlg = this.fitting.get(list)
+    if (byAlg === undefined) this.fitting.set(list, (byAlg = new Map()))
+    let keys = byAlg.get(alg)
+    if (keys === undefined) byAlg.set(alg, (keys = list.filter((k) => keyFitsAlg(k.publicKey, alg))))
+    return keys.length === 0 ? [] : keys.slice()
+  }
+
+  private readonly fitting = new Map<CandidateKey[], Map<SignatureAlg, CandidateKey[]>>()
 
   ready(): boolean {
     return this.all.length > 0

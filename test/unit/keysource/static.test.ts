@@ -1,3 +1,4 @@
+import { createPublicKey, generateKeyPairSync } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -7,6 +8,7 @@ import { MAX_KIDLESS_KEYS, verifyBadge } from '../../../src/lib/badge/verify.js'
 import { createBadgeVerifier } from '../../../src/lib/gateway/badge-verifier.js'
 import { publicJwkOf } from '../../../src/lib/keys/key.js'
 import { keySourceFrom } from '../../../src/lib/keysource/index.js'
+import { StaticKeySource } from '../../../src/lib/keysource/static.js'
 import { TrustStoreKeySource } from '../../../src/lib/keysource/truststore.js'
 import type { CandidateKey, KeyQuery, KeySource } from '../../../src/lib/keysource/types.js'
 import { addTrustedKeys } from '../../../src/lib/store/trust-add.js'
@@ -69,6 +71,26 @@ describe('StaticKeySource: the cost of junk kids', () => {
     const source = (await keySourceFrom({ key: file }))!
     const goShape = signRaw({ alg: 'EdDSA' }, claims(), keys[MAX_KIDLESS_KEYS - 1]!.privateKey)
     expect((await verifyBadge(goShape, { keys: source, now: clock })).kid).toBe(`k${MAX_KIDLESS_KEYS - 1}`)
+  })
+
+  it('hands out only the keys of the asked algorithm, the same on every call, and copies a caller may change', () => {
+    const ed = edKey()
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const source = new StaticKeySource([
+      { publicKey: ed.publicKey, kid: 'ed' },
+      { publicKey: p256.publicKey, kid: 'p256' },
+      { publicKey: createPublicKey(ed.privateKey) },
+    ])
+    const kids = (q: KeyQuery) => source.findSync(q).map((c) => c.kid ?? '(none)')
+    expect(kids({ iss: 'x', alg: 'EdDSA' })).toEqual(['ed', '(none)'])
+    expect(kids({ iss: 'x', alg: 'ES256' })).toEqual(['p256'])
+    expect(kids({ iss: 'x', alg: 'RS256' })).toEqual([])
+    // An unknown kid may try only the key without a kid of its own, and only for its algorithm.
+    expect(kids({ iss: 'x', alg: 'EdDSA', kid: 'nobody' })).toEqual(['(none)'])
+    expect(kids({ iss: 'x', alg: 'ES256', kid: 'nobody' })).toEqual([])
+    // A caller emptying what it was given does not empty the source.
+    source.findSync({ iss: 'x', alg: 'EdDSA' }).length = 0
+    expect(kids({ iss: 'x', alg: 'EdDSA' })).toEqual(['ed', '(none)'])
   })
 
   it('still tries a key without a kid of its own (a PEM) for any kid', async () => {
