@@ -173,6 +173,36 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     },
   )
 
+  it('reads standard input only for an explicit -, never for a left-out argument', async () => {
+    const cwd = tmpDir()
+    expect((await runCli(['key', 'gen', '-q'], { cwd })).code).toBe(0)
+    // key show's argument defaults to the key directory: piped text is not its path.
+    const shown = await runCli(['key', 'show', '--json'], { cwd, input: 'garbage\n' })
+    expect([shown.code, JSON.parse(shown.stdout).kid]).toEqual([0, expect.stringMatching(/^did:key:/)])
+    // A required argument left out is a usage error, whatever is piped in (in a `while read`
+    // loop, the loop's own input).
+    const badge = (await runCli(['badge', 'issue', '--self-sign', '-q'], { cwd })).stdout.trim()
+    for (const args of [
+      ['badge', 'verify'],
+      ['badge', 'inspect'],
+      ['token', 'verify'],
+      ['card', 'sign'],
+    ]) {
+      const r = await runCli(args, { cwd, input: badge + '\n' })
+      expect([args.join(' '), r.code, r.stderr]).toEqual([
+        args.join(' '),
+        2,
+        expect.stringContaining('Code: USAGE'),
+      ])
+    }
+    // With - it reads the pipe, as documented.
+    const verified = await runCli(['badge', 'verify', '-', '--accept-self-signed', '--json'], {
+      cwd,
+      input: badge,
+    })
+    expect([verified.code, JSON.parse(verified.stdout).valid]).toEqual([0, true])
+  })
+
   it('help read through a pipe that closes early (| head, a pager quit) exits 0 without a message', async () => {
     const cwd = tmpDir()
     for (const args of [[], ['--help'], ['gateway', 'start', '--help'], ['help', 'badge', 'issue']]) {

@@ -16,6 +16,7 @@ export default class BadgeInspect extends BaseCommand<typeof BadgeInspect> {
   ]
   static override args = {
     token: Args.string({
+      ignoreStdin: true,
       description: "the badge, a file holding it, or '-' for standard input",
       required: true,
     }),

@@ -22,6 +22,7 @@ export default class BadgeVerify extends BaseCommand<typeof BadgeVerify> {
   ]
   static override args = {
     token: Args.string({
+      ignoreStdin: true,
       description: "the badge, a file holding it, or '-' for standard input",
       required: true,
     }),

@@ -17,7 +17,7 @@ export default class CardSign extends BaseCommand<typeof CardSign> {
     '<%= config.bin %> <%= command.id %> card.json --key k/private.jwk --jku https://agent.example.com/.well-known/jwks.json --out signed.json',
   ]
   static override args = {
-    file: Args.string({ description: 'the card to sign', required: true }),
+    file: Args.string({ ignoreStdin: true, description: 'the card to sign', required: true }),
   }
   static override flags = {
     key: Flags.string({

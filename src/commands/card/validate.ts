@@ -13,6 +13,7 @@ export default class CardValidate extends BaseCommand<typeof CardValidate> {
   ]
   static override args = {
     card: Args.string({
+      ignoreStdin: true,
       description:
         'a card file (an existing file is always read as one), a card URL, or a host for well-known discovery (https; http for localhost and 127.x)',
       required: true,

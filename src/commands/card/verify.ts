@@ -51,7 +51,7 @@ export default class CardVerify extends BaseCommand<typeof CardVerify> {
     '<%= config.bin %> <%= command.id %> https://agent.example.com/.well-known/agent-card.json --jwks https://agent.example.com/.well-known/jwks.json --json',
   ]
   static override args = {
-    card: Args.string({ description: 'the card: a file or an https URL', required: true }),
+    card: Args.string({ ignoreStdin: true, description: 'the card: a file or an https URL', required: true }),
   }
   static override jsonFailure = { valid: false }
   static override flags = {

@@ -19,6 +19,7 @@ export default class GuardVerify extends BaseCommand<typeof GuardVerify> {
   ]
   static override args = {
     token: Args.string({
+      ignoreStdin: true,
       description: "the token, a file holding it, or '-' for standard input",
       required: true,
     }),

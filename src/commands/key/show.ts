@@ -19,6 +19,7 @@ export default class KeyShow extends BaseCommand<typeof KeyShow> {
   ]
   static override args = {
     path: Args.string({
+      ignoreStdin: true,
       description:
         "a key directory, any key file (JWK, JWKS, PEM, did.txt), a did:key, or '-' for standard input [default: capiscio_keys]",
     }),

@@ -33,6 +33,7 @@ export default class TokenVerify extends BaseCommand<typeof TokenVerify> {
   ]
   static override args = {
     token: Args.string({
+      ignoreStdin: true,
       description: "the token, a file holding it, or '-' for standard input",
       required: true,
     }),

@@ -21,6 +21,7 @@ export default class TrustAdd extends BaseCommand<typeof TrustAdd> {
   ]
   static override args = {
     source: Args.string({
+      ignoreStdin: true,
       description: "a key file, a did:key, an https JWKS URL, or '-' for standard input",
       required: true,
     }),

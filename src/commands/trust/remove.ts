@@ -11,7 +11,11 @@ export default class TrustRemove extends BaseCommand<typeof TrustRemove> {
     '<%= config.bin %> <%= command.id %> did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK',
   ]
   static override args = {
-    kid: Args.string({ description: 'the key id, as `trust list` shows it', required: true }),
+    kid: Args.string({
+      ignoreStdin: true,
+      description: 'the key id, as `trust list` shows it',
+      required: true,
+    }),
   }
   static override flags = {
     'trust-dir': trustDirFlag,

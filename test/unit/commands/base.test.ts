@@ -36,3 +36,16 @@ describe('BaseCommand', () => {
     expect(r.stderr).not.toContain('second thoughts')
   })
 })
+
+describe('positional arguments', () => {
+  it('are never read from standard input unless given as - (oclif would read a pipe for a left-out one)', async () => {
+    const { COMMANDS } = await import('../../../src/commands.js')
+    const args = Object.entries(COMMANDS).flatMap(([id, command]) =>
+      Object.entries((command as { args?: Record<string, { ignoreStdin?: boolean }> }).args ?? {}).map(
+        ([name, arg]) => [`${id} ${name}`, arg.ignoreStdin] as const,
+      ),
+    )
+    expect(args.length).toBeGreaterThanOrEqual(10)
+    expect(args.filter(([, ignored]) => ignored !== true)).toEqual([])
+  })
+})
