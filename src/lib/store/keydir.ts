@@ -207,7 +207,10 @@ async function lockKeyDir(dir: string): Promise<() => Promise<void>> {
   // Named for its pid, so a killed run's file can be told from a live run's and removed.
   const pidFile = `${path}.${process.pid}.tmp`
   try {
-    await writeFile(pidFile, `${process.pid}\n`, { mode: 0o600 })
+    // A directory we may not write (EACCES), a full disk: the key files could not be written either.
+    await writeFile(pidFile, `${process.pid}\n`, { mode: 0o600 }).catch((err: unknown) => {
+      throw writeFailedIn(dir, err)
+    })
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await link(pidFile, path)

@@ -135,6 +135,20 @@ describe('writeKeyDir', () => {
   })
 })
 
+describe('writeKeyDir in a directory it cannot write', () => {
+  it('reports the lock it could not take as WRITE_FAILED, not an internal error', async () => {
+    const dir = tmpDir()
+    // What EACCES is to a user who may not write there (tests run as root): the lock's pid file
+    // cannot be created, here because a directory holds its name.
+    execFileSync('mkdir', ['-p', join(dir, `.capiscio-keyset.lock.${process.pid}.tmp`, 'x')])
+    await expect(writeKeyDir(dir, await generateKey('EdDSA'))).rejects.toMatchObject({
+      code: 'WRITE_FAILED',
+      message: `could not write the key files in ${dir} (EISDIR)`,
+    })
+    expect(existsSync(join(dir, 'private.jwk'))).toBe(false)
+  })
+})
+
 describe('writeKeyDir after a killed run (issue 7 item 10)', () => {
   it('removes stale temporaries of key files, keeps trusted/ and files that are not ours', async () => {
     const dir = tmpDir()
