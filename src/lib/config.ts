@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
-import { dirname, isAbsolute, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 
 import { CapiscioError } from './errors.js'
 import { KEY_ALGS, type KeyAlg } from './keys/key.js'
@@ -110,8 +111,26 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
   } catch (err) {
     throw await configReadError(err)
   }
-  if (!result || result.isEmpty) return result ? { config: {}, filepath: result.filepath } : { config: {} }
+  if (!result) return { config: {} }
+  refuseSecondConfig(result.filepath)
+  if (result.isEmpty) return { config: {}, filepath: result.filepath }
   return { config: validateConfig(result.config, result.filepath), filepath: result.filepath }
+}
+
+/**
+ * Two config files in one directory are refused, as Babel refuses them: the search takes the first
+ * (package.json's `capiscio` key, then .capisciorc*, then capiscio.config.*), and the other, even
+ * one that does not parse, would be ignored without a word.
+ */
+function refuseSecondConfig(found: string): void {
+  const dir = dirname(found)
+  const after = CONFIG_SEARCH_PLACES.indexOf(basename(found)) + 1
+  const other = CONFIG_SEARCH_PLACES.slice(after).find((place) => existsSync(join(dir, place)))
+  if (other === undefined) return
+  const first = basename(found) === 'package.json' ? 'the capiscio key in package.json' : basename(found)
+  throw new CapiscioError('CONFIG_INVALID', `${dir} has two config files: ${first} and ${other}`, {
+    hint: `keep one: ${first} would be used and ${other} ignored`,
+  })
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

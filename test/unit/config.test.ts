@@ -37,6 +37,33 @@ describe('loadConfig', () => {
     expect((await loadConfig(sub)).config).toEqual({ trustDir: '/etc/capiscio/trusted' })
   })
 
+  it.each([
+    [
+      'package.json#capiscio',
+      'capiscio.config.json',
+      'the capiscio key in package.json and capiscio.config.json',
+    ],
+    ['.capisciorc', 'capiscio.config.json', '.capisciorc and capiscio.config.json'],
+  ])(
+    'refuses two config files in one directory (%s beside %s), even when the second would not parse',
+    async (first, second, named) => {
+      const files: Record<string, string> =
+        first === 'package.json#capiscio'
+          ? { 'package.json': '{"name":"p","capiscio":{"alg":"ES256"}}' }
+          : { [first]: 'alg: ES256\n' }
+      const { root, sub } = project({ ...files, [second]: '{"gateway":{"prot":1}' })
+      await expect(loadConfig(sub)).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: `${root} has two config files: ${named}`,
+      })
+    },
+  )
+
+  it('reads a config file beside a package.json without a capiscio key', async () => {
+    const { sub } = project({ 'package.json': '{"name":"p"}', '.capisciorc.json': '{"alg":"ES256"}' })
+    expect((await loadConfig(sub)).config).toEqual({ alg: 'ES256' })
+  })
+
   it('returns an empty config when there is no file', async () => {
     const { sub } = project({})
     expect(await loadConfig(sub)).toEqual({ config: {} })
