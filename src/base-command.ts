@@ -53,6 +53,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   static optionFlags: Record<string, string> = {}
   /** Long-running commands write JSON lines under --json: every object, the last included, on one line. */
   static jsonLines = false
+  /** Flags and arguments whose empty value the command refuses itself, with a message of its own. */
+  static checksEmpty: readonly string[] = []
 
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
@@ -69,6 +71,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       args: ctor.args,
       strict: ctor.strict,
     })
+    refuseEmpty(flags, args, ctor.checksEmpty)
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
   }
@@ -339,4 +342,28 @@ const TOKEN_LIKE = /[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\./
 export function looksLikePath(arg: string): boolean {
   if (/[/\\]/.test(arg) || /^[.~]/.test(arg)) return true
   return arg.length < 100 && /\.[A-Za-z0-9]{1,5}$/.test(arg)
+}
+
+/**
+ * `--key ''` (an unset shell variable, `--key=`) is a usage error that names the flag: no flag
+ * takes an empty value, and read as a path it would be "  does not exist" (exit 4). An empty
+ * environment variable is read as unset instead (config.ts), as docker-compose writes one.
+ */
+function refuseEmpty(
+  flags: Record<string, unknown>,
+  args: Record<string, unknown>,
+  checkedByCommand: readonly string[],
+): void {
+  const empty = (name: string, v: unknown) =>
+    !checkedByCommand.includes(name) && (v === '' || (Array.isArray(v) && v.includes('')))
+  for (const [name, value] of Object.entries(flags))
+    if (empty(name, value))
+      throw new CapiscioError('USAGE', `--${name} must not be empty`, {
+        hint: 'give it a value, or leave the flag out',
+      })
+  for (const [name, value] of Object.entries(args))
+    if (empty(name, value))
+      throw new CapiscioError('USAGE', `the ${name.toUpperCase()} argument must not be empty`, {
+        hint: 'pass a value (an unset shell variable gives an empty one)',
+      })
 }

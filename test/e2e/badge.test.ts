@@ -62,7 +62,7 @@ describe('capiscio badge (built CLI)', () => {
         },
       )
       expect([command, r.code, r.stdout]).toEqual([command, 2, ''])
-      expect(r.stderr).toContain('--out must name a file')
+      expect(r.stderr).toContain('--out must not be empty')
     }
   })
 

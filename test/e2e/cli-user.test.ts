@@ -173,6 +173,26 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     },
   )
 
+  it.each([
+    [['badge', 'issue', '--self-sign', '--key='], '--key must not be empty'],
+    [['trust', 'list', '--trust-dir', ''], '--trust-dir must not be empty'],
+    [['token', 'mint', '--sub', '', '--secret-file', 'jwt.secret'], '--sub must not be empty'],
+    [
+      ['token', 'mint', '--sub', 'svc', '--secret-file', 'jwt.secret', '--claim', ''],
+      '--claim must not be empty',
+    ],
+    [['badge', 'verify', ''], 'the TOKEN argument must not be empty'],
+  ])('an empty value (an unset shell variable) is a usage error naming it: %j', async (args, message) => {
+    const cwd = tmpDir()
+    const r = await runCli(args, { cwd })
+    expect([r.code, r.stderr]).toEqual([2, `Error: ${message}\nCode: USAGE\n${r.stderr.split('\n')[2]}\n`])
+    const json = await runCli([...args, '--json'], { cwd })
+    expect([json.code, JSON.parse(json.stdout).error]).toEqual([
+      2,
+      expect.objectContaining({ code: 'USAGE', message }),
+    ])
+  })
+
   it('reads standard input only for an explicit -, never for a left-out argument', async () => {
     const cwd = tmpDir()
     expect((await runCli(['key', 'gen', '-q'], { cwd })).code).toBe(0)

@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core'
 
-import { CapiscioError } from '../../lib/errors.js'
 import { BaseCommand } from '../../base-command.js'
 import { issueFlags, issueOptionsFromFlags } from '../../badge-flags.js'
 import { issueBadge, type IssuedBadge } from '../../lib/badge/issue.js'
@@ -25,7 +24,6 @@ export default class BadgeIssue extends BaseCommand<typeof BadgeIssue> {
 
   async run(): Promise<IssuedBadge> {
     const { flags } = this
-    if (flags.out === '') throw new CapiscioError('USAGE', '--out must name a file')
     const options = await issueOptionsFromFlags(
       flags,
       await this.passphraseSource(flags['passphrase-file']),

@@ -30,7 +30,6 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
 
   async run(): Promise<{ out: string; stopped: string }> {
     const { flags } = this
-    if (flags.out === '') throw new CapiscioError('USAGE', '--out must name a file')
     const out = flags.out ?? 'badge.jwt'
     const options = await issueOptionsFromFlags(
       flags,

@@ -10,6 +10,7 @@ export default class TrustRemove extends BaseCommand<typeof TrustRemove> {
   static override examples = [
     '<%= config.bin %> <%= command.id %> did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK',
   ]
+  static override checksEmpty = ['kid']
   static override args = {
     kid: Args.string({
       ignoreStdin: true,

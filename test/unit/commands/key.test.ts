@@ -78,7 +78,8 @@ describe('key gen', () => {
   it.each([
     [['--alg', 'HS256'], 2, 'USAGE'],
     [['--bogus'], 2, 'USAGE'],
-    [['--kid', ''], 4, 'TRUST_KID_INVALID'],
+    [['--kid', ''], 2, 'USAGE'],
+    [['--kid', 'a\tb'], 4, 'TRUST_KID_INVALID'],
     [['--passphrase-file', '/nonexistent/pass'], 4, 'FILE_NOT_FOUND'],
   ])('%j fails with exit %i and %s', async (argv, exit, code) => {
     const r = await runCommand(KeyGen, ['--out', join(tmpDir(), 'k'), ...(argv as string[]), '--json'])
