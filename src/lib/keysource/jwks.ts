@@ -101,7 +101,7 @@ export class RemoteJwksKeySource implements KeySource {
     else
       throw new CapiscioError(
         'USAGE',
-        `the JWKS at ${this.url.origin}${this.url.pathname} does not say which issuer its keys sign for; name the issuers`,
+        `the JWKS at ${redactUrl(this.url)} does not say which issuer its keys sign for; name the issuers`,
         {
           options: ['issuers'],
           hint: 'pass issuers (whom its keys may sign for), or a URL ending in /.well-known/jwks.json',

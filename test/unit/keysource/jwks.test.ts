@@ -182,6 +182,19 @@ describe('RemoteJwksKeySource unbound (agent cards, which name no issuer)', () =
   })
 })
 
+describe('RemoteJwksKeySource: a URL that names no issuer', () => {
+  it('is a usage error whose message shows the URL masked, never its credentials or query', () => {
+    const make = () => new RemoteJwksKeySource('http://user:s3cret@127.0.0.1:1/keys.json?api_key=S3CRET')
+    expect(make).toThrow(
+      expect.objectContaining({
+        code: 'USAGE',
+        message: expect.stringContaining('the JWKS at http://***@127.0.0.1:1/keys.json?*** does not say'),
+      }),
+    )
+    expect(make).not.toThrow(/s3cret|S3CRET|user/)
+  })
+})
+
 describe('RemoteJwksKeySource: a badge from an issuer the registry does not sign for', () => {
   it('is BADGE_ISSUER_UNTRUSTED with a hint to allow the issuer, not to add a key again (there is no key to add)', async () => {
     const k = edKey()
