@@ -193,6 +193,28 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     ])
   })
 
+  it.each([
+    [
+      ['badge', 'issue', '--self-sign', '--nbf', '+1h', '--ttl', '5m'],
+      '--nbf must be before the expiry, which --ttl sets',
+    ],
+    [['badge', 'issue', '--self-sign', '--ttl', '99999999999'], '--ttl must be a whole number of seconds'],
+    [
+      ['token', 'mint', '--sub', 'svc', '--secret-file', 'jwt.secret', '--claim', 'exp=1'],
+      'the claim "exp" is set by --ttl',
+    ],
+    [
+      ['token', 'mint', '--sub', 'svc', '--secret-file', 'jwt.secret', '--claim', 'nbf=1'],
+      'the claim "nbf" is set to the time the token is minted',
+    ],
+  ])('a refused value is named by its flag, not the library option: %j', async (args, message) => {
+    const cwd = tmpDir()
+    expect((await runCli(['key', 'gen', '-q'], { cwd })).code).toBe(0)
+    writeFileSync(join(cwd, 'jwt.secret'), 'a-test-secret-that-is-long-enough-for-hs256!\n')
+    const r = await runCli(args, { cwd })
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([2, expect.stringContaining(`Error: ${message}`)])
+  })
+
   it('reads standard input only for an explicit -, never for a left-out argument', async () => {
     const cwd = tmpDir()
     expect((await runCli(['key', 'gen', '-q'], { cwd })).code).toBe(0)

@@ -189,7 +189,7 @@ describe('capiscio token mint (built CLI)', () => {
       expect(r.stdout).toBe('')
     }
     expect(notJson.stderr).toContain(`--claim 'tier="gold"'`)
-    expect(reserved.stderr).toMatch(/the claim sub is set by its own option/)
+    expect(reserved.stderr).toMatch(/the claim "sub" is set by --sub/)
     expect(twice.stderr).toContain('--claim n is given twice')
     expect(noName.stderr).toContain('is not NAME=JSON')
   })

@@ -45,8 +45,12 @@ export interface IssuedBadge {
 }
 
 /** `option` names the IssueBadgeOptions member at fault, for a front end to show as its own flag. */
-function usage(message: string, option?: string): never {
-  throw new CapiscioError('USAGE', message, option === undefined ? {} : { options: [option] })
+function usage(message: string, option?: string | string[]): never {
+  throw new CapiscioError(
+    'USAGE',
+    message,
+    option === undefined ? {} : { options: typeof option === 'string' ? [option] : option },
+  )
 }
 
 /** Builds and signs a trust badge (docs/formats.md, "Trust badge"). Every badge gets a fresh UUID v4 jti. */
@@ -81,7 +85,10 @@ export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadg
   const ttl = options.ttlSeconds ?? DEFAULT_BADGE_TTL_SECONDS
   // Whole seconds, as exp is: a 1.5 s or 300 ms TTL would quietly become another.
   if (!(Number.isInteger(ttl) && ttl >= 1 && ttl <= MAX_BADGE_TTL_SECONDS))
-    usage(`the TTL must be a whole number of seconds between 1s and ${MAX_BADGE_TTL_SECONDS}s (24h)`)
+    usage(
+      `ttlSeconds must be a whole number of seconds between 1s and ${MAX_BADGE_TTL_SECONDS}s (24h)`,
+      'ttlSeconds',
+    )
   const aud: readonly unknown[] | undefined =
     typeof options.aud === 'string' ? [options.aud] : (options.aud as readonly unknown[] | undefined)
   if (aud !== undefined && (!Array.isArray(aud) || aud.some((a) => typeof a !== 'string' || a.length === 0)))
@@ -91,7 +98,8 @@ export async function issueBadge(options: IssueBadgeOptions): Promise<IssuedBadg
   const now = Math.floor((options.now ?? Date.now)() / 1000)
   const iat = now
   const exp = now + ttl
-  if (options.nbf !== undefined && options.nbf >= exp) usage('nbf must be before the expiry')
+  if (options.nbf !== undefined && options.nbf >= exp)
+    usage('nbf must be before the expiry, which ttlSeconds sets', ['nbf', 'ttlSeconds'])
 
   const subjectKey = options.subjectKey ?? (selfSigned ? privateKey : undefined)
   const credentialSubject: BadgeClaims['vc']['credentialSubject'] = { level: level as TrustLevel }

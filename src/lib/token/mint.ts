@@ -57,7 +57,7 @@ export function mintToken(options: MintTokenOptions): MintedToken {
     usage('sign with exactly one of a secret or a private key', ['secret', 'privateKey'])
   const ttl = options.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS
   if (!Number.isInteger(ttl) || ttl <= 0)
-    usage('the TTL must be a positive whole number of seconds', ['ttlSeconds'])
+    usage('ttlSeconds must be a positive whole number of seconds', ['ttlSeconds'])
 
   let alg: TokenAlg
   let signWith: (input: Buffer) => Buffer
@@ -91,7 +91,17 @@ export function mintToken(options: MintTokenOptions): MintedToken {
 
   const extra = options.claims ?? {}
   for (const name of RESERVED_CLAIMS) {
-    if (Object.hasOwn(extra, name)) usage(`the claim ${name} is set by its own option`, ['claims'])
+    if (Object.hasOwn(extra, name)) {
+      // Named by the option that sets it (the CLI shows its flag: exp is --ttl), quoted so the
+      // claim's own name is not read as the option.
+      const by = name === 'exp' ? 'ttlSeconds' : name === 'iat' || name === 'nbf' ? undefined : name
+      usage(
+        by === undefined
+          ? `the claim "${name}" is set to the time the token is minted`
+          : `the claim "${name}" is set by ${by}`,
+        by === undefined ? ['claims'] : ['claims', by],
+      )
+    }
   }
   // What is signed is JSON: a value JSON cannot carry as it is (undefined, NaN, a BigInt, a Date)
   // would be signed as something else than the claims this returns, or throw a bare TypeError.

@@ -104,7 +104,7 @@ describe('mintToken → verifyToken', () => {
 
   it('does not let extra claims override the ones it sets, and keeps __proto__ a plain claim', async () => {
     expect(() => mintToken({ sub: 's', secret: SECRET, claims: { exp: 1 } })).toThrow(
-      /exp is set by its own option/,
+      /the claim "exp" is set by ttlSeconds/,
     )
     const claims = JSON.parse('{"__proto__": {"admin": true}}') as Record<string, unknown>
     const { token } = mintToken({ sub: 's', secret: SECRET, claims, now: clock })
