@@ -122,21 +122,32 @@ export function toCapiscioError(err: unknown): CapiscioError {
   if (e?.parse !== undefined || e?.oclif?.exit === 2) {
     // oclif's message runs over several lines (`Missing 1 required arg:` then the argument): keep it
     // all, on one line, but not its own "See more help" pointer (the hint says that).
-    const message = String(e.message ?? 'bad usage')
+    const oneLine = String(e.message ?? 'bad usage')
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l !== '' && !/^See more help with --help$/.test(l))
       .join(' ')
       .replace(/\s+/g, ' ')
-      // oclif adds this whenever the command has a multi-value flag; it helps only when that flag
-      // was given (and swallowed the argument), which the command line says.
-      .replace(/ Note: (--[\w-]+(?:, --[\w-]+)*) allows? multiple values\..*$/, (note, list: string) =>
-        list
-          .split(', ')
-          .some((flag) => process.argv.includes(flag) || process.argv.some((a) => a.startsWith(`${flag}=`)))
-          ? note
-          : '',
-      )
+    // oclif adds this whenever the command has a multi-value flag; it helps only when that flag
+    // was given (and swallowed the argument), which the command line says.
+    const noteAt = oneLine.search(/ Note: --[\w-]+(?:, --[\w-]+)* allows? multiple values\./)
+    const note = noteAt < 0 ? '' : oneLine.slice(noteAt)
+    const given = /^ Note: (--[\w-]+(?:, --[\w-]+)*)/
+      .exec(note)?.[1]
+      ?.split(', ')
+      .some((flag) => process.argv.includes(flag) || process.argv.some((a) => a.startsWith(`${flag}=`)))
+    // A missing argument by its name and what it is, as --help shows it (oclif runs the two together).
+    const missing = (e as { args?: { name?: string; description?: string }[] }).args
+    const message =
+      (Array.isArray(missing) && missing.length === 1 && missing[0]?.name
+        ? `the ${missing[0].name.toUpperCase()} argument is missing` +
+          (missing[0].description ? `: ${missing[0].description}` : '')
+        : (noteAt < 0 ? oneLine : oneLine.slice(0, noteAt))
+            // oclif's own wording, as the rest of the CLI says it.
+            .replace(/^The following errors? occurred: /, '')
+            .replace(/^Missing required flag (\w[\w-]*)/, '--$1 is required')
+            .replace(/^Parsing (--[\w-]+) Expected (.*) but received: (.*)$/, '$1 must be $2, not "$3"')) +
+      (given ? `.${note}` : '')
     return new CapiscioError('USAGE', message, { hint: 'see --help for the flags and arguments' })
   }
   return new CapiscioError('INTERNAL_ERROR', `unexpected error: ${String(e?.message ?? e)}`, {

@@ -57,16 +57,18 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     expect(topics).toEqual(['badge', 'card', 'gateway', 'guard', 'key', 'token', 'trust'])
   })
 
-  it("keeps oclif's whole parse message: the missing argument is named", async () => {
+  it("names a missing argument and says what it is; oclif's note on multi-value flags only when one was given", async () => {
     const r = await runCli(['badge', 'verify'])
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/^Error: Missing 1 required arg:\s+token\b/)
+    expect(r.stderr).toMatch(
+      /^Error: the TOKEN argument is missing: the badge, a file holding it, or '-' for standard input\n/,
+    )
     expect(r.stderr).toContain('Code: USAGE')
     expect(r.stderr).toMatch(/Hint: .+/)
     // oclif's note on multi-value flags only when one was given (and may have taken the argument).
     expect(r.stderr).not.toContain('Note:')
     const swallowed = await runCli(['badge', 'verify', '--issuer', 'did:web:a.example.com'])
-    expect(swallowed.stderr).toContain('Note: --issuer allows multiple values')
+    expect(swallowed.stderr).toContain('standard input. Note: --issuer allows multiple values')
     // Several such flags: one named "allow multiple values" together.
     expect((await runCli(['token', 'verify'])).stderr).not.toContain('Note:')
     expect((await runCli(['token', 'verify', '--aud', 'x'])).stderr).toMatch(
@@ -191,6 +193,18 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
       2,
       expect.objectContaining({ code: 'USAGE', message }),
     ])
+  })
+
+  it.each([
+    [['token', 'mint', '--secret-file', 'jwt.secret'], '--sub is required'],
+    [['badge', 'issue', '--self-sign', '--level', 'x'], '--level must be an integer, not "x"'],
+    [['gateway', 'start', '--port', 'abc'], '--port must be an integer, not "abc"'],
+    [['trust', 'remove'], 'the KID argument is missing: the key id, as `trust list` shows it'],
+  ])("oclif's parse errors are said as the rest of the CLI says them: %j", async (args, message) => {
+    const cwd = tmpDir()
+    writeFileSync(join(cwd, 'jwt.secret'), 'a-test-secret-that-is-long-enough-for-hs256!\n')
+    const r = await runCli(args, { cwd })
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([2, `Error: ${message}`])
   })
 
   it.each([

@@ -57,8 +57,15 @@ export default class GuardSign extends BaseCommand<typeof GuardSign> {
     })
     await this.outFlushed(token)
     this.info(
-      `signed for ${body === undefined ? 'no body' : `a ${body.length}-byte body`} (kid ${signing.kid}, valid 60s)`,
+      `signed for ${body === undefined ? 'no body' : `${anBefore(body.length)} ${body.length}-byte body`} (kid ${signing.kid}, valid 60s)`,
     )
     return { token }
   }
+}
+
+/** "a" or "an" before a number as it is read out: an 8, an 11, an 18, an 80, an 11000, but a 110. */
+function anBefore(n: number): string {
+  const digits = String(n)
+  const lead = digits.slice(0, ((digits.length - 1) % 3) + 1)
+  return digits.startsWith('8') || lead === '11' || lead === '18' ? 'an' : 'a'
 }

@@ -99,7 +99,7 @@ export default class TokenMint extends BaseCommand<typeof TokenMint> {
     const minted = mintToken(options)
     await this.outFlushed(minted.token)
     const ttl = (minted.claims.exp as number) - (minted.claims.iat as number)
-    this.info(`minted a ${minted.header.alg} token for ${flags.sub}, valid for ${formatSpan(ttl)}`)
+    this.info(`minted an ${minted.header.alg} token for ${flags.sub}, valid for ${formatSpan(ttl)}`)
     return minted
   }
 }
