@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Stats } from 'node:fs'
-import { chmod, lstat, mkdir, open, readlink, rename, unlink } from 'node:fs/promises'
+import { chmod, lstat, mkdir, open, readlink, rename, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 
 import { CapiscioError } from '../errors.js'
@@ -90,6 +90,15 @@ async function assertLinkMayBeFollowed(link: string, info: Stats): Promise<void>
 
 function writeFailed(path: string, err: unknown): CapiscioError {
   const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
+  if (code === 'ENOTDIR')
+    return new CapiscioError(
+      'WRITE_FAILED',
+      `could not write ${path}: a part of its path is a file, not a directory`,
+      {
+        hint: 'choose another path, or move the file away',
+        cause: err,
+      },
+    )
   return new CapiscioError('WRITE_FAILED', `could not write ${path} (${code})`, { cause: err })
 }
 
@@ -195,6 +204,25 @@ export async function ensureDir(path: string, mode = 0o700): Promise<void> {
     await mkdir(path, { recursive: true, mode })
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown error'
+    // EEXIST or ENOTDIR from a recursive mkdir: the path, or a parent of it, is a file; say which.
+    const file = code === 'EEXIST' || code === 'ENOTDIR' ? await fileInTheWay(path) : undefined
+    if (file !== undefined)
+      throw new CapiscioError(
+        'WRITE_FAILED',
+        file === path
+          ? `${path} is a file, not a directory`
+          : `could not create directory ${path}: ${file} is a file, not a directory`,
+        { hint: 'choose another directory, or move the file away', cause: err },
+      )
     throw new CapiscioError('WRITE_FAILED', `could not create directory ${path} (${code})`, { cause: err })
+  }
+}
+
+/** The nearest of `path` and its parents that exists and is not a directory, if any. */
+async function fileInTheWay(path: string): Promise<string | undefined> {
+  for (let p = path; ; p = dirname(p)) {
+    const info = await stat(p).catch(() => undefined)
+    if (info !== undefined) return info.isDirectory() ? undefined : p
+    if (dirname(p) === p) return undefined
   }
 }

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 
 import KeyGen from '../../../src/commands/key/gen.js'
 import KeyShow from '../../../src/commands/key/show.js'
+import { writeFileAtomic } from '../../../src/lib/store/atomic.js'
 import { cleanupTmp, tmpDir } from '../../helpers/tmp.js'
 import { runCommand } from '../../helpers/run-command.js'
 
@@ -109,6 +110,37 @@ describe('key gen', () => {
     expect(r.exitCode).toBe(4)
     expect(r.stderr).toContain('CONFIG_INVALID')
     expect(r.stderr).toContain(join(root, '.capisciorc.json'))
+  })
+})
+
+describe('key gen --out where a file is in the way', () => {
+  it('says which path is a file, WRITE_FAILED, and writes nothing', async () => {
+    const root = tmpDir()
+    writeFileSync(join(root, 'afile'), 'not a directory')
+    for (const [out, message] of [
+      [join(root, 'afile'), `${join(root, 'afile')} is a file, not a directory`],
+      [
+        join(root, 'afile', 'keys'),
+        `could not create directory ${join(root, 'afile', 'keys')}: ${join(root, 'afile')} is a file, not a directory`,
+      ],
+    ]) {
+      const r = await runCommand(KeyGen, ['--out', out!, '--json'])
+      expect([r.exitCode, JSON.parse(r.stdout).error]).toEqual([
+        4,
+        expect.objectContaining({ code: 'WRITE_FAILED', message }),
+      ])
+    }
+    expect(readFileSync(join(root, 'afile'), 'utf8')).toBe('not a directory')
+  })
+
+  it('a file written under a file (badge issue --out afile/x) says a part of its path is a file', async () => {
+    const root = tmpDir()
+    writeFileSync(join(root, 'afile'), 'not a directory')
+    const out = join(root, 'afile', 'badge.jwt')
+    await expect(writeFileAtomic(out, 'x', 0o600)).rejects.toMatchObject({
+      code: 'WRITE_FAILED',
+      message: `could not write ${out}: a part of its path is a file, not a directory`,
+    })
   })
 })
 
