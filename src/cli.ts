@@ -45,6 +45,18 @@ export async function execute(options: { dir: string }): Promise<void> {
     // `capiscio help [command]` is `capiscio [command] --help` (there is no help plugin).
     if (argv[0] === 'help') argv = [...argv.slice(1), '--help']
     checkCommand(config, argv)
+    // `--version --json`: what a script parses, in the one --json shape (oclif prints its text line).
+    if (json && argv.includes('--version') && argv.every((a) => a === '--version' || a === '--json')) {
+      const version = {
+        name: config.name,
+        version: config.version,
+        node: process.version,
+        platform: config.platform,
+        arch: config.arch,
+      }
+      process.stdout.write(JSON.stringify(version, null, 2) + '\n')
+      return
+    }
     await run(argv, config)
   } catch (err) {
     if (err instanceof Errors.ExitError) {

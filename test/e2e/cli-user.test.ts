@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { afterAll, describe, expect, it } from '@jest/globals'
@@ -227,6 +227,28 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     writeFileSync(join(cwd, 'jwt.secret'), 'a-test-secret-that-is-long-enough-for-hs256!\n')
     const r = await runCli(args, { cwd })
     expect([r.code, r.stderr.split('\n')[0]]).toEqual([2, expect.stringContaining(`Error: ${message}`)])
+  })
+
+  it('--version --json prints the version as JSON; --version alone keeps its one line', async () => {
+    const { version } = JSON.parse(readFileSync(join(BIN, '..', '..', 'package.json'), 'utf8')) as {
+      version: string
+    }
+    const json = await runCli(['--version', '--json'])
+    expect([json.code, JSON.parse(json.stdout)]).toEqual([
+      0,
+      {
+        name: 'capiscio-toolkit',
+        version,
+        node: process.version,
+        platform: process.platform,
+        arch: process.arch,
+      },
+    ])
+    const text = await runCli(['--version'])
+    expect([text.code, text.stdout]).toEqual([
+      0,
+      expect.stringMatching(new RegExp(`^capiscio-toolkit/${version} `)),
+    ])
   })
 
   it('reads standard input only for an explicit -, never for a left-out argument', async () => {
