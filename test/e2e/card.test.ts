@@ -103,6 +103,29 @@ describe('card verify on the published vectors (built CLI)', () => {
 })
 
 describe('card sign (built CLI)', () => {
+  it.each([
+    ['without signatures', {}],
+    ['with an empty signatures array', { signatures: [] }],
+  ])(
+    'an unsigned card (%s) is CARD_SIGNATURE_INVALID with a hint to sign it, not "it changed"',
+    async (_name, extra) => {
+      const cwd = tmpDir()
+      await runCli(['key', 'gen', '--out', 'k1', '-q'], { cwd })
+      writeFileSync(join(cwd, 'agent-card.json'), JSON.stringify({ ...CARD, ...extra }))
+      const r = await runCli(['card', 'verify', 'agent-card.json', '--key', 'k1/public.jwk', '--json'], {
+        cwd,
+      })
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([
+        3,
+        {
+          code: 'CARD_SIGNATURE_INVALID',
+          message: 'the card has no signatures',
+          hint: 'sign it first: capiscio card sign <file> --key <private key>',
+        },
+      ])
+    },
+  )
+
   it('signs in place; a second key adds a second signature (rotation); --all needs both trusted', async () => {
     const cwd = tmpDir()
     await runCli(['key', 'gen', '--out', 'k1', '-q'], { cwd })

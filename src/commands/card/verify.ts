@@ -109,6 +109,9 @@ export default class CardVerify extends BaseCommand<typeof CardVerify> {
             ? 'CARD_SIGNATURE_MALFORMED'
             : 'CARD_SIGNATURE_INVALID',
           reason,
+          result.signatures.length === 0
+            ? { hint: 'sign it first: capiscio card sign <file> --key <private key>' }
+            : {},
         ),
         'card',
       )
