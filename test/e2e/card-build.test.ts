@@ -43,6 +43,17 @@ describe('card build (built CLI, no terminal)', () => {
     const exists = await runCli(['card', 'build', ...FLAGS], { cwd })
     expect(exists.code).toBe(4)
     expect(exists.stderr).toContain('Code: FILE_EXISTS')
+    // A mistake on the command line is said first (exit 2), also when the output is in the way.
+    const badSkill = await runCli(['card', 'build', ...FLAGS, '--skill', 'bad'], { cwd })
+    expect([badSkill.code, badSkill.stderr]).toEqual([
+      2,
+      expect.stringContaining('a skill is id:name:description'),
+    ])
+    const signWithoutKey = await runCli(['card', 'build', ...FLAGS, '--sign'], { cwd })
+    expect([signWithoutKey.code, signWithoutKey.stderr]).toEqual([
+      2,
+      expect.stringContaining('--sign needs --key'),
+    ])
   })
 
   it('takes the config file card section, then --from, then flags; --sign signs it; --out - prints it', async () => {

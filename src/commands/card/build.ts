@@ -76,10 +76,12 @@ export default class CardBuild extends BaseCommand<typeof CardBuild> {
   async run(): Promise<{ card: AgentCard; out: string }> {
     const { flags } = this
     const out = flags.out ?? 'agent-card.json'
-    // Checked before any question is asked: a refusal after the user answered them all is unkind.
+    // The command line's own mistakes first (exit 2), then the output in the way (exit 4); both
+    // before any question is asked: a refusal after the user answered them all is unkind.
+    if (flags.sign && !flags.key) throw new CapiscioError('USAGE', '--sign needs --key')
+    for (const spec of flags.skill ?? []) parseSkillSpec(spec)
     if (out !== '-' && !flags.force && existsSync(out))
       throw new CapiscioError('FILE_EXISTS', `${out} already exists`)
-    if (flags.sign && !flags.key) throw new CapiscioError('USAGE', '--sign needs --key')
 
     const loaded = await this.config_()
     const fromConfig = loaded.config.card
