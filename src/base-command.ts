@@ -359,7 +359,7 @@ function refuseEmpty(
   for (const [name, value] of Object.entries(flags))
     if (empty(name, value))
       throw new CapiscioError('USAGE', `--${name} must not be empty`, {
-        hint: 'give it a value, or leave the flag out',
+        hint: 'give it a value (an unset shell variable gives an empty one)',
       })
   for (const [name, value] of Object.entries(args))
     if (empty(name, value))

@@ -146,8 +146,11 @@ export function toCapiscioError(err: unknown): CapiscioError {
             // oclif's own wording, as the rest of the CLI says it.
             .replace(/^The following errors? occurred: /, '')
             .replace(/^Missing required flag (\w[\w-]*)/, '--$1 is required')
-            .replace(/^Parsing (--[\w-]+) Expected (.*) but received: (.*)$/, '$1 must be $2, not "$3"')) +
-      (given ? `.${note}` : '')
+            .replace(
+              /^Parsing (--[\w-]+) Expected (.*) but received:(?: (.*))?$/,
+              (_m, flag: string, what: string, got?: string) =>
+                got === undefined ? `${flag} must not be empty` : `${flag} must be ${what}, not "${got}"`,
+            )) + (given ? `.${note}` : '')
     return new CapiscioError('USAGE', message, { hint: 'see --help for the flags and arguments' })
   }
   return new CapiscioError('INTERNAL_ERROR', `unexpected error: ${String(e?.message ?? e)}`, {

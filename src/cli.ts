@@ -23,7 +23,14 @@ export async function execute(options: { dir: string }): Promise<void> {
   let reported = false
   // Help read through `| head` or a pager that is quit early: the reader took what it wanted, as
   // with git or step-cli. A command's own output (a badge, a token) that never arrived still fails.
-  const help = argv.length === 0 || argv[0] === 'help' || argv.some((a) => HELP_OR_VERSION.has(a))
+  // Help as oclif shows it: `--help`/`-h` before a `--`, `--version` first, no command, `help …`,
+  // or a topic alone (set once the commands are known). `card build --version 1.0.0` is output.
+  const flagsPart = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv
+  let help =
+    argv.length === 0 ||
+    argv[0] === 'help' ||
+    argv[0] === '--version' ||
+    flagsPart.some((a) => a === '--help' || a === '-h')
   process.stdout.on('error', (err) => {
     if (reported) return // one message, however many writes fail after the first
     reported = true
@@ -44,6 +51,11 @@ export async function execute(options: { dir: string }): Promise<void> {
     const config = await Config.load(root)
     // `capiscio help [command]` is `capiscio [command] --help` (there is no help plugin).
     if (argv[0] === 'help') argv = [...argv.slice(1), '--help']
+    help ||=
+      argv[0] !== undefined &&
+      config.findCommand(argv[0]) === undefined &&
+      config.findTopic(argv[0]) !== undefined &&
+      argv.slice(1).every((a) => HELP_OR_VERSION.has(a))
     checkCommand(config, argv)
     // `--version --json`: what a script parses, in the one --json shape (oclif prints its text line).
     if (json && argv.includes('--version') && argv.every((a) => a === '--version' || a === '--json')) {

@@ -62,11 +62,11 @@ export async function secretFromFlags(
  */
 export function commaList(values: string[] | undefined, flag: string): string[] | undefined {
   if (values === undefined || values.length === 0) return undefined
-  const list = values
-    .flatMap((v) => v.split(','))
-    .map((v) => v.trim())
-    .filter(Boolean)
-  if (list.length === 0) throw new CapiscioError('USAGE', `${flag} is empty`)
+  const list = values.flatMap((v) => v.split(',')).map((v) => v.trim())
+  if (list.every((v) => v === '')) throw new CapiscioError('USAGE', `${flag} is empty`)
+  // `admin,,x` or a trailing comma: a slip, said as the gateway's settings say it.
+  if (list.includes(''))
+    throw new CapiscioError('USAGE', `${flag} has an empty item (two commas in a row, or one at either end)`)
   return list
 }
 

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
 
 import { parseDuration } from './lib/duration.js'
+import { commaList } from './token-flags.js'
 import type { VerifyBadgeOptions } from './lib/badge/verify.js'
 
 /** Verifier flags shared by `badge verify` and `gateway start`. */
@@ -29,6 +30,6 @@ export function verifyOptionsFromFlags(flags: VerifierFlagValues): Omit<VerifyBa
   if (flags['clock-skew'] !== undefined)
     options.clockSkewSeconds = parseDuration(flags['clock-skew'], '--clock-skew')
   if (flags['max-age'] !== undefined) options.maxAgeSeconds = parseDuration(flags['max-age'], '--max-age')
-  if (flags.issuer?.length) options.issuers = flags.issuer.flatMap((i) => i.split(',')).map((i) => i.trim())
+  if (flags.issuer?.length) options.issuers = commaList(flags.issuer, '--issuer')
   return options
 }

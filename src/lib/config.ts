@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 
 import { CapiscioError } from './errors.js'
@@ -117,6 +117,10 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
   return { config: validateConfig(result.config, result.filepath), filepath: result.filepath }
 }
 
+function isFile(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false
+}
+
 /**
  * Two config files in one directory are refused, as Babel refuses them: the search takes the first
  * (package.json's `capiscio` key, then .capisciorc*, then capiscio.config.*), and the other, even
@@ -124,8 +128,10 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
  */
 function refuseSecondConfig(found: string): void {
   const dir = dirname(found)
-  const after = CONFIG_SEARCH_PLACES.indexOf(basename(found)) + 1
-  const other = CONFIG_SEARCH_PLACES.slice(after).find((place) => existsSync(join(dir, place)))
+  // package.json counts only with a capiscio key, which the search would have found first.
+  const other = CONFIG_SEARCH_PLACES.find(
+    (place) => place !== 'package.json' && place !== basename(found) && isFile(join(dir, place)),
+  )
   if (other === undefined) return
   const first = basename(found) === 'package.json' ? 'the capiscio key in package.json' : basename(found)
   throw new CapiscioError('CONFIG_INVALID', `${dir} has two config files: ${first} and ${other}`, {
@@ -226,6 +232,8 @@ function fromEnvString(rule: Rule, text: string, where: string): unknown {
     case 'list': {
       // As a flag's list is read: an empty item is a slip to point out, not to drop unseen.
       const items = text.split(',').map((s) => s.trim())
+      if (items.every((s) => s === ''))
+        throw new CapiscioError('CONFIG_INVALID', `${where} must not be empty`)
       if (items.some((s) => s === ''))
         throw new CapiscioError(
           'CONFIG_INVALID',

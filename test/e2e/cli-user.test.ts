@@ -199,6 +199,11 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     [['token', 'mint', '--secret-file', 'jwt.secret'], '--sub is required'],
     [['badge', 'issue', '--self-sign', '--level', 'x'], '--level must be an integer, not "x"'],
     [['gateway', 'start', '--port', 'abc'], '--port must be an integer, not "abc"'],
+    [['gateway', 'start', '--port='], '--port must not be empty'],
+    [
+      ['token', 'mint', '--sub', 'svc', '--secret-file', 'jwt.secret', '--role', 'admin,,x'],
+      '--role has an empty item (two commas in a row, or one at either end)',
+    ],
     [['trust', 'remove'], 'the KID argument is missing: the key id, as `trust list` shows it'],
   ])("oclif's parse errors are said as the rest of the CLI says them: %j", async (args, message) => {
     const cwd = tmpDir()
@@ -219,7 +224,7 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     ],
     [
       ['token', 'mint', '--sub', 'svc', '--secret-file', 'jwt.secret', '--claim', 'nbf=1'],
-      'the claim "nbf" is set to the time the token is minted',
+      'the claim "nbf" is not set: a minted token is valid from the time it is minted',
     ],
   ])('a refused value is named by its flag, not the library option: %j', async (args, message) => {
     const cwd = tmpDir()
@@ -283,10 +288,24 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
 
   it('help read through a pipe that closes early (| head, a pager quit) exits 0 without a message', async () => {
     const cwd = tmpDir()
-    for (const args of [[], ['--help'], ['gateway', 'start', '--help'], ['help', 'badge', 'issue']]) {
+    for (const args of [
+      [],
+      ['--help'],
+      ['gateway', 'start', '--help'],
+      ['help', 'badge', 'issue'],
+      ['badge'],
+    ]) {
       const r = await runWithBrokenStdout(args, cwd, 'epipe')
       expect([args.join(' '), r.code, r.stderr]).toEqual([args.join(' '), 0, ''])
     }
+    // A command's output is not help, whatever its flags are called: card build has a --version.
+    writeFileSync(join(cwd, 'capiscio.config.json'), '{"card":{"url":"https://a.example.com/a2a"}}')
+    const card = await runWithBrokenStdout(
+      ['card', 'build', '--name', 'x', '--description', 'd', '--version', '1.0.0', '--out', '-'],
+      cwd,
+      'epipe',
+    )
+    expect([card.code, card.stderr]).toEqual([4, expect.stringContaining('Code: WRITE_FAILED')])
     // A full disk is still a failure, help or not: nothing was read.
     const full = await runWithBrokenStdout(['--help'], cwd, 'full')
     expect([full.code, full.stderr]).toEqual([4, expect.stringContaining('Code: WRITE_FAILED')])

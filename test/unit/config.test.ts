@@ -59,6 +59,12 @@ describe('loadConfig', () => {
     },
   )
 
+  it('does not count a directory named like a config file as a second one', async () => {
+    const { root, sub } = project({ '.capisciorc.json': '{"alg":"ES256"}' })
+    mkdirSync(join(root, 'capiscio.config.yml'))
+    expect((await loadConfig(sub)).config).toEqual({ alg: 'ES256' })
+  })
+
   it('reads a config file beside a package.json without a capiscio key', async () => {
     const { sub } = project({ 'package.json': '{"name":"p"}', '.capisciorc.json': '{"alg":"ES256"}' })
     expect((await loadConfig(sub)).config).toEqual({ alg: 'ES256' })

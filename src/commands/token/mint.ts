@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core'
 
+import { unsafeIdentity } from '../../lib/gateway/headers.js'
 import { BaseCommand } from '../../base-command.js'
 import { passphraseFileFlag } from '../../flags.js'
 import {
@@ -97,6 +98,19 @@ export default class TokenMint extends BaseCommand<typeof TokenMint> {
     if (flags.jti !== undefined) options.jti = flags.jti
 
     const minted = mintToken(options)
+    // A JWT may carry any subject, but the gateway passes the identity on in headers, and refuses
+    // (403) one that cannot travel there: said now, not at the first request.
+    const unsafe = unsafeIdentity({
+      kind: 'jwt',
+      trustLevel: '',
+      subject: options.sub,
+      issuer: options.iss ?? '',
+      jti: typeof minted.claims.jti === 'string' ? minted.claims.jti : 'x',
+      type: options.type,
+      roles: options.roles,
+      exp: minted.claims.exp as number,
+    })
+    if (unsafe) this.warnLine(`capiscio gateway start --verify jwt will refuse this token: ${unsafe}`)
     await this.outFlushed(minted.token)
     const ttl = (minted.claims.exp as number) - (minted.claims.iat as number)
     this.info(`minted an ${minted.header.alg} token for ${flags.sub}, valid for ${formatSpan(ttl)}`)

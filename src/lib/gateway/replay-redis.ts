@@ -120,10 +120,13 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   notReadyReason(): string | undefined {
-    // Said while the connection is being replaced, too: not answering is why.
-    if (this.unanswered !== undefined) return `redis not answering: ${this.unanswered}`
-    if (this.redis.status === 'ready') return undefined
-    return `redis ${this.redis.status}${this.lastError ? `: ${this.lastError}` : ''}`
+    if (this.redis.status === 'ready')
+      return this.unanswered === undefined ? undefined : `redis not answering: ${this.unanswered}`
+    // Not connected: the connection's own state and its latest error (refused, DNS, auth) say more
+    // than an earlier timeout, which is said only when there is nothing newer.
+    const why =
+      this.lastError ?? (this.unanswered === undefined ? undefined : `no answer within ${this.timeoutMs} ms`)
+    return `redis ${this.redis.status}${why ? `: ${why}` : ''}`
   }
 
   /** Resolves once connected, or rejects after `timeoutMs`. */

@@ -96,9 +96,11 @@ export function mintToken(options: MintTokenOptions): MintedToken {
       // claim's own name is not read as the option.
       const by = name === 'exp' ? 'ttlSeconds' : name === 'iat' || name === 'nbf' ? undefined : name
       usage(
-        by === undefined
-          ? `the claim "${name}" is set to the time the token is minted`
-          : `the claim "${name}" is set by ${by}`,
+        name === 'iat'
+          ? 'the claim "iat" is set to the time the token is minted'
+          : name === 'nbf'
+            ? 'the claim "nbf" is not set: a minted token is valid from the time it is minted'
+            : `the claim "${name}" is set by ${by}`,
         by === undefined ? ['claims'] : ['claims', by],
       )
     }

@@ -110,7 +110,10 @@ describe('Redis replay store: a Redis that is connected but does not answer (SIG
     expect(await readyStatus(gw)).toBe(200)
     stop(redis)
     await until(async () => (await readyStatus(gw)) === 503, '/ready answers 503')
-    expect(store.notReadyReason()).toBe('redis not answering: no answer within 200 ms')
+    // Still on the stalled connection, or already on its way to a new one (three PINGs at 50 ms).
+    expect(store.notReadyReason()).toMatch(
+      /^redis (not answering|reconnecting|connecting|connect): (no answer within 200 ms|Command timed out)$/,
+    )
     resume(redis)
     await until(async () => (await readyStatus(gw)) === 200, '/ready answers 200 again')
     expect((await send(gw, await badge())).status).toBe(200)
@@ -158,7 +161,7 @@ async function deadableRelay(
 }
 
 describe('Redis replay store: a connection that is dead but never closed', () => {
-  it('is replaced after a PING gets no answer: /ready turns 503, then 200 on the new connection, and claims work', async () => {
+  it('is replaced after three PINGs in a row get no answer: /ready turns 503, then 200 on the new connection, and claims work', async () => {
     const redisPort = await freePort()
     startRedis(redisPort)
     const relay = await deadableRelay(redisPort)
@@ -185,5 +188,23 @@ describe('Redis replay store: a connection that is dead but never closed', () =>
       403,
       'BADGE_REPLAYED',
     ])
+  })
+})
+
+describe('Redis replay store: what /ready says', () => {
+  it('names the latest cause: a stall first, then the refused connection once Redis is gone', async () => {
+    const { redis, store, gw } = await withRedis({ commandTimeoutMs: 200, pingIntervalMs: 50 })
+    stop(redis)
+    await until(async () => (await readyStatus(gw)) === 503, '/ready answers 503')
+    stopped.delete(redis)
+    redis.child.kill('SIGKILL')
+    await until(
+      async () => /ECONNREFUSED/.test(store.notReadyReason() ?? ''),
+      'the reason names ECONNREFUSED',
+    )
+    expect(store.notReadyReason()).toMatch(
+      /^redis (reconnecting|connecting|connect|close): connect ECONNREFUSED/,
+    )
+    expect(await readyStatus(gw)).toBe(503)
   })
 })
