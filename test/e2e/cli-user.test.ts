@@ -234,6 +234,23 @@ describe('the CLI as a user meets it (issue 7, items 18, 19, 21)', () => {
     expect([r.code, r.stderr.split('\n')[0]]).toEqual([2, expect.stringContaining(`Error: ${message}`)])
   })
 
+  it('token mint warns when the gateway would refuse the identity it carries (it travels in headers)', async () => {
+    const cwd = tmpDir()
+    writeFileSync(join(cwd, 'jwt.secret'), 'a-test-secret-that-is-long-enough-for-hs256!\n')
+    const mint = (sub: string) =>
+      runCli(['token', 'mint', '--sub', sub, '--secret-file', 'jwt.secret', '--json'], { cwd })
+    for (const sub of [' lead', 'ü', 'a\tb']) {
+      const r = await mint(sub)
+      expect([r.code, JSON.parse(r.stdout).warnings]).toEqual([
+        0,
+        [
+          'capiscio gateway start --verify jwt will refuse this token: the subject must be 1 to 1024 printable ASCII characters',
+        ],
+      ])
+    }
+    expect(JSON.parse((await mint('svc')).stdout).warnings).toBeUndefined()
+  })
+
   it('--version --json prints the version as JSON; --version alone keeps its one line', async () => {
     const { version } = JSON.parse(readFileSync(join(BIN, '..', '..', 'package.json'), 'utf8')) as {
       version: string
