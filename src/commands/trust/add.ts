@@ -66,9 +66,14 @@ export default class TrustAdd extends BaseCommand<typeof TrustAdd> {
       this.note(a.replaced ? `replaced the trusted key ${a.kid} (same kid)` : `trusted ${a.kid}`)
     }
     const upTo = this.flags['max-level'] === undefined ? '' : ` up to level ${this.flags['max-level']}`
-    if (issuers.length) this.info(`  may sign for ${issuers.join(', ')}${upTo}`)
+    // One line for the whole set: every key added is bound alike (indented under one key, it read as that key's alone).
+    const keys =
+      added.length === 1 ? 'the key' : added.length === 2 ? 'both keys' : `all ${added.length} keys`
+    if (issuers.length) this.info(`${keys} may sign for ${issuers.join(', ')}${upTo}`)
     else
-      this.info(`  may sign only as its own did:key or kid${upTo}; add --issuer to let it sign for an issuer`)
+      this.info(
+        `${keys} may sign only as ${added.length === 1 ? 'its' : 'their'} own did:key or kid${upTo}; add --issuer to let ${added.length === 1 ? 'it' : 'them'} sign for an issuer`,
+      )
     return { trustDir, added }
   }
 }

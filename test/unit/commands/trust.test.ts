@@ -71,7 +71,25 @@ describe('trust add / list / remove', () => {
       '--issuer',
       'did:web:partner.example',
     ])
-    expect(bound.stderr).toContain('may sign for https://partner.example, did:web:partner.example')
+    expect(bound.stderr).toContain('the key may sign for https://partner.example, did:web:partner.example')
+    // A JWKS of two keys: one line that speaks for both, not one indented under the last key.
+    const other = await keys()
+    const two = join(tmpDir(), 'two.json')
+    const jwkOf = (dir: string, kid: string) => ({
+      ...JSON.parse(readFileSync(join(dir, 'public.jwk'), 'utf8')),
+      kid,
+    })
+    writeFileSync(two, JSON.stringify({ keys: [jwkOf(partner.dir, 'p1'), jwkOf(other.dir, 'p2')] }))
+    const both = await runCommand(TrustAdd, [
+      two,
+      '--trust-dir',
+      tmpDir(),
+      '--issuer',
+      'https://partner.example',
+    ])
+    expect(both.stderr.split('\n').filter((l) => l.includes('may sign'))).toEqual([
+      'both keys may sign for https://partner.example',
+    ])
     const list = JSON.parse((await runCommand(TrustList, ['--trust-dir', store, '--json'])).stdout)
     expect(list.keys[0].issuers.sort()).toEqual(['did:web:partner.example', 'https://partner.example'])
     const unbound = await runCommand(TrustAdd, [jwk, '--trust-dir', store])
