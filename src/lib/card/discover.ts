@@ -2,6 +2,7 @@ import { statSync } from 'node:fs'
 
 import { CapiscioError } from '../errors.js'
 import { checkFetchUrl, fetchJson, isLoopbackHost, type FetchLike } from '../net/fetch-json.js'
+import { redactUrl } from '../net/redact.js'
 import { cardFromBytes, loadCard } from './load.js'
 import type { AgentCard } from './sign.js'
 import type { CardFinding } from './validate.js'
@@ -47,7 +48,21 @@ export async function discoverCard(
     if (!(err instanceof CapiscioError && / answered HTTP 404$/.test(err.message))) throw err
   }
   const legacy = new URL('/.well-known/agent.json', base)
-  const card = (await fetchJson(legacy, { ...options, parse: cardFromBytes })) as AgentCard
+  let card: AgentCard
+  try {
+    card = (await fetchJson(legacy, { ...options, parse: cardFromBytes })) as AgentCard
+  } catch (err) {
+    // Neither path has a card: say so of both, not only of the legacy one tried last.
+    if (!(err instanceof CapiscioError && / answered HTTP 404$/.test(err.message))) throw err
+    throw new CapiscioError(
+      err.code,
+      `no agent card at ${redactUrl(primary)} (nor at the legacy ${legacy.pathname}): HTTP 404`,
+      {
+        hint: 'serve the card at /.well-known/agent-card.json, or give the card URL or a file',
+        cause: err,
+      },
+    )
+  }
   return {
     card,
     source: legacy.href,

@@ -91,6 +91,14 @@ describe('discovery', () => {
     })
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r))
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    // Neither path serves a card: the message names both, the current one first.
+    const served0 = served['/.well-known/agent.json']!
+    delete served['/.well-known/agent.json']
+    await expect(discoverCard(origin)).rejects.toMatchObject({
+      code: 'NETWORK_ERROR',
+      message: `no agent card at ${origin}/.well-known/agent-card.json (nor at the legacy /.well-known/agent.json): HTTP 404`,
+    })
+    served['/.well-known/agent.json'] = served0
     const legacy = await discoverCard(origin)
     expect(legacy.source).toBe(`${origin}/.well-known/agent.json`)
     expect(legacy.findings.map((f) => f.code)).toEqual(['LEGACY_DISCOVERY_ENDPOINT'])
