@@ -51,12 +51,7 @@ export async function execute(options: { dir: string }): Promise<void> {
     const config = await Config.load(root)
     // `capiscio help [command]` is `capiscio [command] --help` (there is no help plugin).
     if (argv[0] === 'help') argv = [...argv.slice(1), '--help']
-    help ||=
-      argv[0] !== undefined &&
-      config.findCommand(argv[0]) === undefined &&
-      config.findTopic(argv[0]) !== undefined &&
-      argv.slice(1).every((a) => HELP_OR_VERSION.has(a))
-    checkCommand(config, argv)
+    if (checkCommand(config, argv) === 'help') help = true
     // `--version --json`: what a script parses, in the one --json shape (oclif prints its text line).
     if (json && argv.includes('--version') && argv.every((a) => a === '--version' || a === '--json')) {
       const version = {
@@ -83,16 +78,19 @@ export async function execute(options: { dir: string }): Promise<void> {
 
 const HELP_OR_VERSION = new Set(['--help', '-h', '--version'])
 
-/** Refuses, before oclif does in its own format, argv that names no command. */
-function checkCommand(config: Config, argv: string[]): void {
-  if (argv.length === 0) return // the root help
+/**
+ * Refuses, before oclif does in its own format, argv that names no command; says whether it shows
+ * help instead (the root's, a topic's) or runs a command.
+ */
+function checkCommand(config: Config, argv: string[]): 'help' | 'command' {
+  if (argv.length === 0) return 'help' // the root help
   const words: string[] = []
   for (const a of argv) {
     if (a.startsWith('-')) break
     words.push(a)
   }
   if (words.length === 0) {
-    if (argv.some((a) => HELP_OR_VERSION.has(a))) return
+    if (argv.some((a) => HELP_OR_VERSION.has(a))) return 'help'
     throw new CapiscioError('USAGE', `a command is needed before ${argv[0]}`, {
       hint: `run ${config.bin} --help to see the commands`,
     })
@@ -111,11 +109,11 @@ function checkCommand(config: Config, argv: string[]): void {
         },
       )
     }
-    return
+    return 'command'
   }
   if (words.length === 1 && config.findTopic(words[0]!)) {
     // A topic alone shows its help; a topic with flags (`badge --json`) was meant to be a command.
-    if (argv.slice(1).every((a) => HELP_OR_VERSION.has(a))) return
+    if (argv.slice(1).every((a) => HELP_OR_VERSION.has(a))) return 'help'
     const commands = config.commandIDs.filter((id) => id.startsWith(words[0] + ':'))
     throw new CapiscioError('USAGE', `"${words[0]}" is a topic, not a command`, {
       hint: `name one of its commands: ${commands.map((id) => `${config.bin} ${id.replace(/:/g, ' ')}`).join(', ')}`,

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core'
 
+import { commaItems, commaListProblem, EMPTY_ITEM } from './lib/comma-list.js'
 import { CapiscioError } from './lib/errors.js'
 import { readSecret } from './lib/token/secret-file.js'
 import { SECRET_ENV } from './lib/auth/jwt.js'
@@ -62,11 +63,9 @@ export async function secretFromFlags(
  */
 export function commaList(values: string[] | undefined, flag: string): string[] | undefined {
   if (values === undefined || values.length === 0) return undefined
-  const list = values.flatMap((v) => v.split(',')).map((v) => v.trim())
-  if (list.every((v) => v === '')) throw new CapiscioError('USAGE', `${flag} is empty`)
-  // `admin,,x` or a trailing comma: a slip, said as the gateway's settings say it.
-  if (list.includes(''))
-    throw new CapiscioError('USAGE', `${flag} has an empty item (two commas in a row, or one at either end)`)
+  const list = commaItems(values)
+  const problem = commaListProblem(list)
+  if (problem) throw new CapiscioError('USAGE', `${flag} ${problem === 'empty' ? 'is empty' : EMPTY_ITEM}`)
   return list
 }
 

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { statSync } from 'node:fs'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 
+import { commaItems, commaListProblem, EMPTY_ITEM } from './comma-list.js'
 import { CapiscioError } from './errors.js'
 import { KEY_ALGS, type KeyAlg } from './keys/key.js'
 import {
@@ -231,13 +232,12 @@ function fromEnvString(rule: Rule, text: string, where: string): unknown {
       return checkValue(rule, /^-?\d+$/.test(text) ? Number(text) : NaN, where)
     case 'list': {
       // As a flag's list is read: an empty item is a slip to point out, not to drop unseen.
-      const items = text.split(',').map((s) => s.trim())
-      if (items.every((s) => s === ''))
-        throw new CapiscioError('CONFIG_INVALID', `${where} must not be empty`)
-      if (items.some((s) => s === ''))
+      const items = commaItems(text)
+      const problem = commaListProblem(items)
+      if (problem)
         throw new CapiscioError(
           'CONFIG_INVALID',
-          `${where} has an empty item (two commas in a row, or one at either end)`,
+          `${where} ${problem === 'empty' ? 'must not be empty' : EMPTY_ITEM}`,
         )
       return checkValue(rule, items, where)
     }

@@ -101,14 +101,11 @@ export default class TokenMint extends BaseCommand<typeof TokenMint> {
     // A JWT may carry any subject, but the gateway passes the identity on in headers, and refuses
     // (403) one that cannot travel there: said now, not at the first request.
     const unsafe = unsafeIdentity({
-      kind: 'jwt',
-      trustLevel: '',
       subject: options.sub,
       issuer: options.iss ?? '',
-      jti: typeof minted.claims.jti === 'string' ? minted.claims.jti : 'x',
+      jti: String(minted.claims.jti),
       type: options.type,
       roles: options.roles,
-      exp: minted.claims.exp as number,
     })
     if (unsafe) this.warnLine(`capiscio gateway start --verify jwt will refuse this token: ${unsafe}`)
     await this.outFlushed(minted.token)

@@ -40,7 +40,9 @@ const HEADER_SAFE = /^(?=[\x21-\x7e])[\x20-\x7e]{0,1023}[\x21-\x7e]$|^[\x21-\x7e
  * (an HTTP client refuses anything else, which would end as a 502), and no role with a comma (the
  * roles are sent as one comma-separated list).
  */
-export function unsafeIdentity(identity: GatewayIdentity): string | undefined {
+export function unsafeIdentity(
+  identity: Pick<GatewayIdentity, 'subject' | 'issuer' | 'jti' | 'type' | 'roles'>,
+): string | undefined {
   for (const [name, value] of [
     ['the subject', identity.subject],
     ['the issuer', identity.issuer || 'x'],

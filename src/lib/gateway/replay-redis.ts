@@ -61,7 +61,10 @@ export class RedisReplayStore implements ReplayStore {
     })
     this.redis.on('error', (err: Error) => (this.lastError = err.message))
     // A new connection has answered its ready check: Redis is answering again.
-    this.redis.on('ready', () => ((this.lastError = this.unanswered = undefined), (this.pingsUnanswered = 0)))
+    this.redis.on('ready', () => {
+      this.lastError = this.unanswered = undefined
+      this.pingsUnanswered = 0
+    })
     this.pinger = setInterval(() => this.ping(), options.pingIntervalMs ?? 1000).unref()
   }
 
@@ -69,7 +72,10 @@ export class RedisReplayStore implements ReplayStore {
   private ping(): void {
     if (this.redis.status !== 'ready') return
     this.redis.ping().then(
-      () => ((this.unanswered = undefined), (this.pingsUnanswered = 0)),
+      () => {
+        this.unanswered = undefined
+        this.pingsUnanswered = 0
+      },
       (err: Error) => {
         this.noAnswer(err)
         if (this.unanswered === undefined || ++this.pingsUnanswered < REPLACE_AFTER_PINGS) return

@@ -1,3 +1,4 @@
+import { commaItems, commaListProblem, EMPTY_ITEM } from '../comma-list.js'
 import { CapiscioError } from '../errors.js'
 import { parseDuration } from '../duration.js'
 import { parseSize } from '../size.js'
@@ -220,18 +221,12 @@ export function gatewaySettingsFrom(get: SettingLookup): GatewaySettings {
   const list = (key: 'verify' | 'issuers' | 'alg' | 'aud' | 'iss'): string[] | undefined => {
     const v = value(key)
     if (v === undefined) return undefined
-    const items = v.flatMap((x) => x.split(',')).map((x) => x.trim())
-    if (items.every((x) => x === ''))
-      throw new CapiscioError('USAGE', `${key} must not be empty`, { options: [key] })
-    // `badge,,jwt` or a trailing comma: a slip, said as such rather than guessed around.
-    if (items.some((x) => x === ''))
-      throw new CapiscioError(
-        'USAGE',
-        `${key} has an empty item (two commas in a row, or one at either end)`,
-        {
-          options: [key],
-        },
-      )
+    const items = commaItems(v)
+    const problem = commaListProblem(items)
+    if (problem)
+      throw new CapiscioError('USAGE', `${key} ${problem === 'empty' ? 'must not be empty' : EMPTY_ITEM}`, {
+        options: [key],
+      })
     const def: SettingDef = GATEWAY_SETTINGS[key]
     for (const x of items)
       if (def.values && !def.values.includes(x))

@@ -91,19 +91,14 @@ export function mintToken(options: MintTokenOptions): MintedToken {
 
   const extra = options.claims ?? {}
   for (const name of RESERVED_CLAIMS) {
-    if (Object.hasOwn(extra, name)) {
-      // Named by the option that sets it (the CLI shows its flag: exp is --ttl), quoted so the
-      // claim's own name is not read as the option.
-      const by = name === 'exp' ? 'ttlSeconds' : name === 'iat' || name === 'nbf' ? undefined : name
-      usage(
-        name === 'iat'
-          ? 'the claim "iat" is set to the time the token is minted'
-          : name === 'nbf'
-            ? 'the claim "nbf" is not set: a minted token is valid from the time it is minted'
-            : `the claim "${name}" is set by ${by}`,
-        by === undefined ? ['claims'] : ['claims', by],
-      )
-    }
+    if (!Object.hasOwn(extra, name)) continue
+    if (name === 'iat') usage('the claim "iat" is set to the time the token is minted', ['claims'])
+    if (name === 'nbf')
+      usage('the claim "nbf" is not set: a minted token is valid from the time it is minted', ['claims'])
+    // Named by the option that sets it (the CLI shows its flag: exp is --ttl), quoted so the
+    // claim's own name is not read as the option.
+    const by = name === 'exp' ? 'ttlSeconds' : name
+    usage(`the claim "${name}" is set by ${by}`, ['claims', by])
   }
   // What is signed is JSON: a value JSON cannot carry as it is (undefined, NaN, a BigInt, a Date)
   // would be signed as something else than the claims this returns, or throw a bare TypeError.
