@@ -67,6 +67,13 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
         else this.event(out, e)
       },
     })
+    // Listened for before the first badge is written: its event line is the cue a supervisor (or a
+    // test) may answer with SIGTERM at once, and the default action would kill keep unstopped.
+    const stopped = new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'))
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+      process.stdout.once('error', () => resolve('stdout closed'))
+    })
     await keeper.start()
     if (firstFailure) {
       await keeper.stop()
@@ -75,11 +82,7 @@ export default class BadgeKeep extends BaseCommand<typeof BadgeKeep> {
     // The keeper's timers do not hold the process open (it is a library); this command does, until a
     // signal, or until its output is gone (`| head -1`): events nobody reads are no reason to go on.
     const alive = setInterval(() => undefined, 1 << 30)
-    const signal = await new Promise<string>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'))
-      process.once('SIGTERM', () => resolve('SIGTERM'))
-      process.stdout.once('error', () => resolve('stdout closed'))
-    })
+    const signal = await stopped
     clearInterval(alive)
     await keeper.stop()
     this.info(`${logTime()} ${signal}: stopped; ${out} stays in place`)
